@@ -1,0 +1,3 @@
+from rclone_jupyter.cli import main
+
+main()

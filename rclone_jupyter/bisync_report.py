@@ -1,0 +1,97 @@
+"""Read what a bisync run said: which paths changed on which side, and why it stopped if it did.
+
+bisync's safety guards misfire on small trees (deleting 2 of 3 files, editing the only file, two empty
+sides). The engine decides what to do from this report (see Engine.reconcile); parsing lives here so the
+rules there stay readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+_DELTA = re.compile(r"^-\s+(Path1|Path2)\s+(File is new|File was deleted|File changed\b.*?)\s+-\s(.+)$")
+_GUARD = re.compile(r"Safety abort: (too many deletes|all files were changed)\b.*? on (Path1|Path2)")
+_NEEDS_RESYNC = (
+    "Must run --resync",
+    "empty prior Path1 listing",
+    "empty prior Path2 listing",
+    "Empty current Path1 listing",
+    "Empty current Path2 listing",
+    "cannot find prior Path1 or Path2 listings",
+)
+
+
+@dataclasses.dataclass
+class BisyncReport:
+    deltas: dict[str, list[tuple[str, str]]] = dataclasses.field(default_factory=lambda: {"Path1": [], "Path2": []})
+    guards: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (kind, side)
+    needs_resync: bool = False
+    empty_side: set[str] = dataclasses.field(default_factory=set)
+
+    def feed(self, text: str) -> None:
+        """Take one message of bisync's log."""
+        text = text.strip()
+        match = _DELTA.match(text)
+        if match:
+            side, what, path = match.groups()
+            kind = "deleted" if "deleted" in what else "new" if "new" in what else "changed"
+            self.deltas[side].append((kind, path.strip()))
+            return
+        for guard in _GUARD.finditer(text):
+            self.guards.add((guard.group(1), guard.group(2)))
+        if any(marker.lower() in text.lower() for marker in _NEEDS_RESYNC):
+            self.needs_resync = True
+            for side in ("Path1", "Path2"):
+                if f"current {side} listing" in text or f"prior {side} listing" in text:
+                    self.empty_side.add(side)
+
+    def paths(self, side: str, kind: str | None = None) -> list[str]:
+        return [p for k, p in self.deltas[side] if kind is None or k == kind]
+
+    def guard_on(self, side: str, kind: str | None = None) -> bool:
+        return any(s == side and (kind is None or k == kind) for k, s in self.guards)
+
+
+def parse_listing(text: str) -> dict[str, tuple[int, int]]:
+    """Given a bisync listing file (`.path2.lst`), return {path: (size, mtime_ns)}.
+
+    Lines look like: `- 8 - - 2026-11-25T20:58:42.443786562+0000 "a.txt"`.
+    """
+    from datetime import datetime
+
+    out: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        if not line.startswith("- "):
+            continue
+        match = re.match(r'^-\s+(-?\d+)\s+\S+\s+\S+\s+(\S+)\s+"(.*)"$', line)
+        if not match:
+            continue
+        size, stamp, quoted = match.groups()
+        try:
+            import json
+
+            name = json.loads(f'"{quoted}"')
+        except ValueError:
+            name = quoted
+        out[name] = (int(size), _stamp_ns(stamp, datetime))
+    return out
+
+
+def _stamp_ns(stamp: str, datetime) -> int:
+    """'2026-11-25T20:58:42.443786562+0000' -> nanoseconds since the epoch (keeps all nine digits)."""
+    main, _, rest = stamp.partition(".")
+    frac = re.match(r"(\d*)(.*)$", rest)
+    digits, zone = (frac.group(1), frac.group(2)) if frac else ("", "")
+    base = datetime.strptime(main + (zone or "+0000").replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z")
+    return int(base.timestamp()) * 1_000_000_000 + int((digits + "000000000")[:9])
+
+
+def stamp_ns(stamp: str) -> int:
+    """An RFC 3339 time as rclone prints it ('...Z' or '+00:00') -> nanoseconds since the epoch."""
+    from datetime import datetime
+
+    stamp = stamp.replace("Z", "+0000")
+    if len(stamp) > 6 and stamp[-3] == ":" and stamp[-6] in "+-":
+        stamp = stamp[:-3] + stamp[-2:]
+    return _stamp_ns(stamp, datetime)

@@ -1,0 +1,73 @@
+"""The set of paths changed but not yet durable in one remote. Thread-safe."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Paths (relative to the data folder, '/'-separated) to push in one run.
+
+    `overflow` means the watcher lost track (queue overflow, polling fallback start): the change set is
+    unknown, so the whole tree must be reconciled.
+    """
+
+    paths: frozenset[str] = frozenset()
+    overflow: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.paths) or self.overflow
+
+
+class ChangeSet:
+    """Queued paths plus the batch in flight: a path stays pending until the run that carried it succeeds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: set[str] = set()
+        self._overflow = False
+        self._in_flight: Batch = Batch()
+
+    def add(self, rel: str) -> None:
+        with self._lock:
+            self._queued.add(rel)
+
+    def mark_overflow(self) -> None:
+        with self._lock:
+            self._overflow = True
+
+    def take(self) -> Batch:
+        """Move everything queued into flight and return it."""
+        with self._lock:
+            batch = Batch(frozenset(self._queued), self._overflow)
+            self._queued.clear()
+            self._overflow = False
+            self._in_flight = batch
+            return batch
+
+    def done(self) -> None:
+        """The batch in flight is durable."""
+        with self._lock:
+            self._in_flight = Batch()
+
+    def put_back(self) -> None:
+        """The batch in flight failed: its paths are pending again, merged with anything newer."""
+        with self._lock:
+            self._queued |= self._in_flight.paths
+            self._overflow = self._overflow or self._in_flight.overflow
+            self._in_flight = Batch()
+
+    def has_queued(self) -> bool:
+        with self._lock:
+            return bool(self._queued) or self._overflow
+
+    def pending(self) -> set[str]:
+        """Every path not yet durable: queued or in flight."""
+        with self._lock:
+            return self._queued | set(self._in_flight.paths)
+
+    def overflowed(self) -> bool:
+        with self._lock:
+            return self._overflow or self._in_flight.overflow

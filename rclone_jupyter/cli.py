@@ -1,0 +1,251 @@
+"""The command line: a thin click layer. Core modules raise typed errors; this turns them into messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+
+from rclone_jupyter import __version__, logs, settings as settings_mod
+from rclone_jupyter.errors import ConfigError, RcloneJupyterError
+from rclone_jupyter.state import StateDir, holder_pid
+from rclone_jupyter.status import read as read_status
+
+log = logging.getLogger("rclone_jupyter")
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(exc: RcloneJupyterError) -> None:
+    if isinstance(exc, ConfigError):
+        click.echo("ERROR: the configuration has problems:\n" + str(exc), err=True)
+        click.echo("Fix the variables above and start again (see README.md, 'Environment variables').", err=True)
+    else:
+        click.echo(f"ERROR: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _load(**overrides) -> settings_mod.Settings:
+    try:
+        return settings_mod.load(**overrides)
+    except ConfigError as exc:
+        logs.configure("INFO")
+        _fail(exc)
+        raise  # unreachable
+
+
+def _state_dir() -> StateDir:
+    env = os.environ
+    path = env.get("RCLONE_JUPYTER_STATE_DIR") or settings_mod.default_state_dir(env)
+    return StateDir(Path(path).expanduser())
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version")
+def cli() -> None:
+    """Run JupyterLab with its data folder continuously synced to a bucket (S3 and compatibles).
+
+    \b
+    Start everything (the container's entrypoint):
+        AWS_S3_BUCKET_FOLDER=my-bucket/me AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... rclone-jupyter start
+    Try it locally with a built-in S3 server and no cloud account:
+        rclone-jupyter demo
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to serve and sync [env RCLONE_JUPYTER_DATA_DIR; default /root/data].")
+@click.option("--port", type=int, default=None, help="JupyterLab's port [env JUPYTERLAB_PORT; default 8000].")
+def start(data_dir: str | None, port: int | None) -> None:
+    """Restore the data folder, keep it synced, and run JupyterLab (the container entrypoint).
+
+    \b
+    Order: read the environment, write the private rclone config, restore the data folder from the bucket,
+    establish the sync baseline, watch for changes, then start JupyterLab. On SIGTERM/SIGINT JupyterLab is
+    stopped and every pending change is saved before exit (a second signal skips that).
+
+    \b
+    Example:
+        JUPYTERLAB_PW=secret AWS_S3_BUCKET_FOLDER=my-bucket/me AWS_ACCESS_KEY_ID=AKIA... \\
+        AWS_SECRET_ACCESS_KEY=... rclone-jupyter start --data-dir ~/work --port 8888
+    """
+    from rclone_jupyter.supervisor import Supervisor
+
+    settings = _load(data_dir=data_dir, port=port)
+    logs.configure(settings.log_level)
+    try:
+        code = Supervisor(settings).run()
+    except RcloneJupyterError as exc:
+        log.error("ERROR: %s", exc)
+        _fail(exc)
+    sys.exit(code)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--once", is_flag=True, required=True, help="Save everything now, then exit (required).")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for a running 'start' to finish the sync.")
+def sync(once: bool, timeout: float) -> None:
+    """Save everything in the data folder to the bucket now.
+
+    Safe while 'start' runs: it asks the running one to sync (never two rclone runs on one bucket at once).
+    Exits 0 when everything that was in the data folder when it started is in the bucket.
+
+    \b
+    Example (from a JupyterLab terminal):
+        rclone-jupyter sync --once
+    """
+    settings = _load()
+    logs.configure(settings.log_level)
+    if not settings.persistent:
+        _fail(ConfigError(["no bucket is configured: set AWS_S3_BUCKET_FOLDER and the AWS keys "
+                           "(or the Azure or Google variables) to have something to sync to."]))
+    state = StateDir(settings.state_dir)
+    pid = holder_pid(state.lock_path("daemon")) if state.path.exists() else None
+    try:
+        if pid:
+            ok, error = _ask_daemon(pid, state, timeout)
+        else:
+            ok, error = _sync_in_process(settings)
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    if ok:
+        click.echo("Everything is saved.")
+        sys.exit(0)
+    click.echo(f"ERROR: the sync failed: {error}", err=True)
+    sys.exit(1)
+
+
+def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
+    asked = time.time()
+    os.kill(pid, signal.SIGUSR1)
+    click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
+    from datetime import datetime
+
+    while time.time() - asked < timeout:
+        status = read_status(state.status_path) or {}
+        manual = status.get("manual_sync") or {}
+        requested = manual.get("requested")
+        if requested and manual.get("finished") and datetime.fromisoformat(requested).timestamp() >= int(asked):
+            return bool(manual.get("ok")), manual.get("error")
+        time.sleep(0.2)
+    return False, f"no answer from the running rclone-jupyter within {timeout:g} s"
+
+
+def _sync_in_process(settings) -> tuple[bool, str | None]:
+    from rclone_jupyter.supervisor import make_engines, prepare
+    from rclone_jupyter.logs import secret_mask
+
+    secret_mask.add(*settings.secrets())
+    state, binary = prepare(settings)
+    errors = []
+    for engine in make_engines(settings, state, binary):
+        try:
+            engine.check_bucket()
+            if list(engine.workdir.glob("*.path2.lst")):
+                engine.reconcile()
+            else:
+                engine.baseline()
+        except RcloneJupyterError as exc:
+            errors.append(f"{engine.remote.display}: {exc}")
+    return not errors, "; ".join(errors) or None
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (keys: last_sync, pending, "
+                                                     "last_error, phase, running, remotes, ...).")
+def status(as_json: bool) -> None:
+    """Show the sync state of the running 'start': last durable sync, pending changes, last error.
+
+    \b
+    Example:
+        rclone-jupyter status --json
+    """
+    state = _state_dir()
+    data = read_status(state.status_path)
+    running = bool(holder_pid(state.lock_path("daemon"))) if state.path.exists() else False
+    if data is None:
+        data = {"phase": "not started", "last_sync": None, "pending": 0, "last_error": None, "remotes": {}}
+    data["running"] = running
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        _print_status(data)
+    sys.exit(0 if running else 1)
+
+
+def _print_status(data: dict) -> None:
+    click.echo(f"rclone-jupyter: {data.get('phase')}{'' if data.get('running') else ' (not running)'}")
+    if data.get("phase") != "not started" and not data.get("persistent", True):
+        click.echo("Persistence: OFF (no bucket configured): nothing is saved.")
+    click.echo(f"Last complete sync: {data.get('last_sync') or 'never'}")
+    click.echo(f"Pending changes: {data.get('pending', 0)}")
+    for path in data.get("pending_paths", [])[:20]:
+        click.echo(f"  {path}")
+    for name, remote in (data.get("remotes") or {}).items():
+        click.echo(f"[{name}] {remote.get('display')}: {remote.get('state')}, last sync {remote.get('last_sync') or 'never'}, "
+                   f"{remote.get('pending', 0)} pending")
+        if remote.get("last_error"):
+            click.echo(f"  last error: {remote['last_error']}")
+
+
+@cli.command(context_settings=CONTEXT)
+def health() -> None:
+    """Exit 0 when the restore is done and JupyterLab answers (for a container HEALTHCHECK).
+
+    \b
+    Example (Dockerfile):
+        HEALTHCHECK CMD rclone-jupyter health
+    """
+    state = _state_dir()
+    data = read_status(state.status_path) or {}
+    if data.get("phase") != "running" or not holder_pid(state.lock_path("daemon")):
+        click.echo(f"not ready: {data.get('phase', 'not started')}", err=True)
+        sys.exit(1)
+    port = (data.get("jupyter") or {}).get("port", 8000)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        click.echo(f"not ready: JupyterLab does not answer on port {port} ({exc})", err=True)
+        sys.exit(1)
+    click.echo("ok" if ok else "not ready")
+    sys.exit(0 if ok else 1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--dir", "base", type=click.Path(file_okay=False), default="demo", show_default=True,
+              help="Where the demo keeps its bucket, data folder and state.")
+@click.option("--port", type=int, default=8000, show_default=True, help="JupyterLab's port.")
+def demo(base: str, port: int) -> None:
+    """Run the whole loop locally: a built-in S3 server (rclone serve s3) stands in for the cloud.
+
+    Open http://localhost:PORT (password 'data'), save a notebook, and watch it appear in DIR/bucket/.
+    Stop with Ctrl-C: pending changes are saved first.
+
+    \b
+    Example:
+        rclone-jupyter demo --dir /tmp/rj-demo --port 8888
+    """
+    from rclone_jupyter.demo import run_demo
+
+    sys.exit(run_demo(Path(base), port))
+
+
+def main() -> None:
+    try:
+        cli(prog_name="rclone-jupyter")
+    except RcloneJupyterError as exc:
+        _fail(exc)
+
+
+if __name__ == "__main__":
+    main()

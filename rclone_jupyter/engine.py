@@ -1,0 +1,360 @@
+"""Restore, baseline, push, reconcile for one remote. Owns the data-safety rules (DESIGN.md).
+
+One worker thread owns an Engine; across processes (`start` and `sync --once`) a file lock per remote makes
+sure two rclone runs never write to the same remote at once.
+
+The engine keeps `known`: what it believes the bucket folder holds ({path: (size, mtime_ns)}), loaded from
+bisync's listing after every reconcile and updated after every push. It is what makes the targeted push
+safe: a delete only touches objects we knew, and an object that changed in the bucket behind our back is a
+conflict for bisync to resolve (both versions kept), not something to overwrite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
+
+from rclone_jupyter import commands
+from rclone_jupyter.bisync_report import BisyncReport, parse_listing, stamp_ns
+from rclone_jupyter.changes import Batch
+from rclone_jupyter.errors import PersistenceError, RcloneError
+from rclone_jupyter.filters import is_noise
+from rclone_jupyter.rclone import EXIT_DIR_NOT_FOUND, Rclone
+from rclone_jupyter.remotes import Remote
+from rclone_jupyter.state import FileLock, StateDir
+
+log = logging.getLogger(__name__)
+
+# A remote modtime within this of ours is the same version (some stores round to the millisecond).
+_MTIME_SLACK_NS = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    max_seconds: float = 60.0
+    first_wait: float = 0.5
+    max_wait: float = 8.0
+
+
+@dataclasses.dataclass
+class PushResult:
+    uploaded: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    reconciled: bool = False
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RcloneError) and exc.retryable
+
+
+class Engine:
+    def __init__(self, rclone: Rclone, remote: Remote, data_dir: Path, state: StateDir, *,
+                 push_mode: str = "targeted", retry: RetryPolicy = RetryPolicy()):
+        self.rclone = rclone
+        self.remote = remote
+        self.data_dir = data_dir
+        self.state = state
+        self.push_mode = push_mode
+        self.retry = retry
+        self.workdir = state.workdir(remote.name)
+        self.lock = FileLock(state.lock_path(f"remote-{remote.name}"))
+        self.known: dict[str, tuple[int, int]] = {}
+        self.observed: set[str] = set()  # paths this container changed since the last reconcile
+        self.remote_was_empty = False
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _run(self, argv, what: str, **kwargs):
+        with self.lock.held():
+            return self.rclone.run(argv, what=what, **kwargs)
+
+    def _retrying(self, fn: Callable, what: str, policy: RetryPolicy | None = None):
+        """Call fn(); retry transient rclone failures with exponential backoff, bounded by attempts and time."""
+        policy = policy or self.retry
+
+        def before_sleep(state) -> None:
+            exc = state.outcome.exception()
+            log.warning("%s: attempt %d failed (%s); retrying in %.1f s",
+                        what, state.attempt_number, exc, state.next_action.sleep)
+
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
+            wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return fn()
+
+    def _scratch_list(self, name: str, paths: Iterable[str]) -> Path:
+        path = self.state.scratch() / f"{self.remote.name}-{name}.txt"
+        path.write_text("".join(f"{p}\n" for p in paths))
+        return path
+
+    # -- start ----------------------------------------------------------------------------------------
+
+    def check_bucket(self) -> None:
+        """Prove the bucket exists and the credentials work. Raise PersistenceError with what to fix."""
+        variable = self.remote.display
+        try:
+            self._retrying(lambda: self._run(commands.list_top(self.remote.bucket_path()), "checking the bucket",
+                                             quiet=True), "checking the bucket")
+        except RcloneError as exc:
+            if exc.rclone_exit_code == EXIT_DIR_NOT_FOUND:
+                raise PersistenceError(
+                    f"the bucket {self.remote.bucket!r} ({variable}) does not exist or these credentials cannot "
+                    "see it. Create it, or fix the bucket name."
+                ) from exc
+            raise PersistenceError(f"cannot use {variable}: {exc}") from exc
+
+    def restore(self) -> None:
+        """Copy the bucket folder into the data folder. Never deletes anything locally."""
+        self.check_bucket()
+        self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
+                                         quiet=True), "creating the bucket folder")
+        listing = self._retrying(
+            lambda: self._run(commands.list_top(self.remote.path()), "listing the bucket folder", quiet=True),
+            "listing the bucket folder",
+        )
+        self.remote_was_empty = not listing.output.strip()
+        log.info("restoring %s from %s%s", self.data_dir, self.remote.display,
+                 " (it is empty)" if self.remote_was_empty else "")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        result = self._retrying(lambda: self._run(commands.restore(self.remote.path(), self.data_dir), "restore"),
+                                "restore")
+        stats = result.stats
+        log.info("restore from %s done: %d files, %s in %.1f s", self.remote.display, stats.get("transfers", 0),
+                 _size(stats.get("bytes", 0)), result.elapsed)
+
+    def baseline(self) -> None:
+        """Establish bisync's baseline: the union of both sides. Never deletes on either side."""
+        self._bisync(resync=True, what="baseline")
+        self.observed.clear()
+
+    # -- push -----------------------------------------------------------------------------------------
+
+    def push(self, batch: Batch) -> PushResult:
+        """Make the bucket hold what the data folder holds for the paths in `batch`."""
+        if self.push_mode == "bisync" or batch.overflow:
+            started = time.monotonic()
+            self.reconcile(extra_observed=batch.paths)
+            return PushResult(reconciled=True, seconds=time.monotonic() - started)
+        return self._push_targeted(batch)
+
+    def _push_targeted(self, batch: Batch) -> PushResult:
+        started = time.monotonic()
+        result = PushResult()
+        uploads, deletes = self._plan(batch.paths)
+        local = {rel: _local_version(self.data_dir / rel) for rel in uploads}
+        # Already in the bucket as it is here (e.g. brought in by a reconcile): nothing to send.
+        uploads = [rel for rel in uploads if local[rel] is not None and not _same(local[rel], self.known.get(rel))]
+        result.skipped = len(local) - len(uploads)
+        conflicts: list[str] = []
+        if uploads:
+            remote_now = self._stat_remote(uploads)
+            for rel in uploads:
+                theirs = remote_now.get(rel)
+                if theirs is not None and not _same(theirs, self.known.get(rel)):
+                    # Changed (or created) in the bucket since we last looked: let bisync keep both versions.
+                    conflicts.append(rel)
+            uploads = [rel for rel in uploads if rel not in conflicts]
+        if uploads:
+            files = self._scratch_list("upload", uploads)
+            run = self._retrying(lambda: self._run(commands.copy_files(self.data_dir, self.remote.path(), files),
+                                                   "push"), "push")
+            result.bytes = run.stats.get("bytes", 0)
+            for rel in uploads:
+                if local[rel] is not None:
+                    self.known[rel] = local[rel]
+            result.uploaded = len(uploads)
+        if deletes:
+            doomed = sorted(self._known_under(deletes))
+            if doomed:
+                files = self._scratch_list("delete", doomed)
+                self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete"),
+                               "delete")
+                for rel in doomed:
+                    self.known.pop(rel, None)
+                result.deleted = len(doomed)
+        self.observed |= batch.paths
+        if conflicts:
+            result.conflicts = len(conflicts)
+            log.warning("%d file(s) changed in %s since the last sync and here too (%s); reconciling so both "
+                        "versions are kept", len(conflicts), self.remote.display, ", ".join(conflicts[:5]))
+            self.reconcile()
+            result.reconciled = True
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Split changed paths into files to upload (folders expanded) and paths confirmed absent locally."""
+        uploads: set[str] = set()
+        deletes: list[str] = []
+        for rel in sorted(paths):
+            full = self.data_dir / rel
+            if full.is_symlink():
+                continue  # never followed out of the data folder, never uploaded
+            if full.is_dir():
+                uploads.update(_walk_files(self.data_dir, rel))
+                # Files that were under a folder of this name but are gone now (a folder replaced or moved).
+                present = set(_walk_files(self.data_dir, rel))
+                deletes.extend(k for k in self._known_under([rel]) if k not in present and not (self.data_dir / k).exists())
+            elif full.is_file():
+                uploads.add(rel)
+            elif not os.path.lexists(full):
+                deletes.append(rel)
+        return sorted(uploads), deletes
+
+    def _known_under(self, rels: Iterable[str]) -> set[str]:
+        """The known bucket objects at or under each path, still absent locally (checked again, now)."""
+        out: set[str] = set()
+        for rel in rels:
+            prefix = rel.rstrip("/") + "/"
+            for key in self.known:
+                if key == rel or key.startswith(prefix):
+                    if not os.path.lexists(self.data_dir / key):
+                        out.add(key)
+        return out
+
+    def _stat_remote(self, rels: list[str]) -> dict[str, tuple[int, int]]:
+        files = self._scratch_list("stat", rels)
+        run = self._retrying(lambda: self._run(commands.stat_files(self.remote.path(), files), "checking the bucket",
+                                               quiet=True), "checking the bucket")
+        out: dict[str, tuple[int, int]] = {}
+        for entry in json.loads(run.output or "[]"):
+            out[entry["Path"]] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+        return out
+
+    # -- reconcile ------------------------------------------------------------------------------------
+
+    def reconcile(self, extra_observed: Iterable[str] = ()) -> None:
+        """Full two-way sync with the bucket (bisync), handling its safety guards on purpose:
+
+        - a guard tripped by changes this container made (the watcher saw them) is passed with --force;
+        - deletions on the bucket side beyond the guard, or changes here the watcher never saw, are not
+          propagated: bisync's baseline is rebuilt as the union of both sides (nothing deleted, nothing lost)
+          and the situation is reported as an ERROR;
+        - a run that asks for --resync (an empty side, lost listings) gets the same union rebuild.
+        """
+        observed = self.observed | set(extra_observed)
+        report = BisyncReport()
+        try:
+            self._bisync(resync=False, what="reconcile", report=report)
+        except RcloneError as exc:
+            if report.guards:
+                self._after_guard(report, observed, exc)
+            elif report.needs_resync:
+                log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
+                         ", ".join(sorted(report.empty_side)) or "lost listing")
+                self._bisync(resync=True, what="baseline")
+            else:
+                raise
+        self.observed.clear()
+
+    def _after_guard(self, report: BisyncReport, observed: set[str], exc: RcloneError) -> None:
+        unseen_here = [p for p in report.paths("Path1") if not _covered(p, observed)]
+        bucket_deletes = report.paths("Path2", "deleted")
+        if report.guard_on("Path2", "too many deletes"):
+            log.error(
+                "ERROR: %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them here: "
+                "the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
+                len(bucket_deletes), self.remote.display, ", ".join(bucket_deletes[:5]))
+            self._bisync(resync=True, what="baseline")
+        elif unseen_here and report.guard_on("Path1", "too many deletes"):
+            log.error(
+                "ERROR: %d change(s) in %s were not seen by the watcher (e.g. %s); not propagating deletions "
+                "that were not observed. Rebuilding the baseline as the union of both sides.",
+                len(unseen_here), self.data_dir, ", ".join(unseen_here[:5]))
+            self._bisync(resync=True, what="baseline")
+        else:
+            # Guards tripped by what we did ourselves (the watcher saw it), or 'all files changed' on a small
+            # tree: bisync's own conflict handling keeps both versions of anything changed on both sides.
+            log.info("bisync safety check tripped on a small or fully changed tree (%s); the changes are ours, "
+                     "running it with --force", ", ".join(f"{k} on {s}" for k, s in sorted(report.guards)))
+            self._bisync(resync=False, force=True, what="reconcile")
+
+    def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None) -> None:
+        argv = commands.bisync(self.data_dir, self.remote.path(), self.workdir, resync=resync, force=force)
+
+        def feed(record: dict) -> None:
+            if report is not None:
+                report.feed(record.get("msg", ""))
+
+        def once():
+            self._clear_stale_bisync_locks()
+            return self._run(argv, what, on_message=feed)
+
+        if report is None:
+            run = self._retrying(once, what)
+        else:
+            run = once()  # the caller reads the report of this very run
+        self._load_known()
+        stats = run.stats
+        log.info("%s with %s: %d transferred, %d deleted, %s, %.1f s", what, self.remote.display,
+                 stats.get("transfers", 0), stats.get("deletes", 0), _size(stats.get("bytes", 0)), run.elapsed)
+
+    def _clear_stale_bisync_locks(self) -> None:
+        # We hold our own lock on this remote, so no other bisync can be running with this workdir: a lock
+        # file left here is from a killed run, and would block every run after it.
+        for lck in self.workdir.glob("*.lck"):
+            lck.unlink(missing_ok=True)
+
+    def _load_known(self) -> None:
+        listings = sorted(self.workdir.glob("*.path2.lst"))
+        if listings:
+            self.known = parse_listing(listings[-1].read_text(errors="replace"))
+
+
+def _covered(path: str, observed: set[str]) -> bool:
+    if path in observed:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in observed for i in range(1, len(parts)))
+
+
+def _walk_files(root: Path, rel: str) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root / rel):
+        dirnames[:] = [d for d in dirnames if not is_noise(d) and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            relpath = os.path.relpath(full, root).replace(os.sep, "/")
+            if not is_noise(relpath) and not os.path.islink(full):
+                out.append(relpath)
+    return out
+
+
+def _local_version(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _same(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
+    if a is None or b is None:
+        return False
+    return a[0] == b[0] and abs(a[1] - b[1]) <= _MTIME_SLACK_NS
+
+
+def _size(n: int | float) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

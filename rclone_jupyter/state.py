@@ -1,0 +1,119 @@
+"""The private state directory: rclone config, bisync listings, status, locks. Never inside the data folder."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class StateDir:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def ensure(self) -> "StateDir":
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkdir's mode is ignored when the directory exists: make sure nobody else can read the config.
+        os.chmod(self.path, 0o700)
+        return self
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "rclone.conf"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    def workdir(self, remote_name: str) -> Path:
+        path = self.path / "bisync" / remote_name
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def lock_path(self, name: str) -> Path:
+        return self.path / f"{name}.lock"
+
+    def scratch(self) -> Path:
+        path = self.path / "tmp"
+        path.mkdir(exist_ok=True, mode=0o700)
+        return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by the owner only (mode 0600 from the first byte)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class FileLock:
+    """An flock on a file: serialises processes (`start` and `sync --once`) that run rclone on one remote."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def write_pid(self) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def holder_pid(path: Path) -> int | None:
+    """Return the pid written in a lock file whose lock is currently held, else None."""
+    probe = FileLock(path)
+    if not path.exists():
+        return None
+    if probe.acquire(blocking=False):
+        probe.release()
+        return None
+    try:
+        return int(path.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None

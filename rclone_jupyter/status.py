@@ -1,0 +1,83 @@
+"""The sync status (DESIGN invariant 3): written by `start` to the state dir, read by `status` anywhere.
+
+A change counts as durable only when the rclone run that carried it exited 0; until then it is pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+from rclone_jupyter.state import read_json, write_json
+
+MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class StatusBoard:
+    """The daemon's view of every remote, saved atomically to status.json on each change."""
+
+    def __init__(self, path: Path, remotes: dict[str, str], *, persistent: bool):
+        self.path = path
+        self._lock = threading.Lock()
+        self._data: dict = {
+            "pid": os.getpid(),
+            "phase": "starting",
+            "persistent": persistent,
+            "started": now_iso(),
+            "remotes": {
+                name: {"display": display, "last_sync": None, "last_reconcile": None, "pending": 0,
+                       "pending_paths": [], "last_error": None, "state": "starting"}
+                for name, display in remotes.items()
+            },
+            "manual_sync": None,
+            "jupyter": None,
+        }
+        self._pending: dict[str, set[str]] = {name: set() for name in remotes}
+        self._save()
+
+    def set(self, **fields) -> None:
+        with self._lock:
+            self._data.update(fields)
+            self._save()
+
+    def remote(self, name: str, *, pending: set[str] | None = None, **fields) -> None:
+        with self._lock:
+            entry = self._data["remotes"][name]
+            entry.update(fields)
+            if pending is not None:
+                self._pending[name] = set(pending)
+                entry["pending"] = len(pending)
+                entry["pending_paths"] = sorted(pending)[:MAX_LISTED]
+            self._save()
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return _summarise(dict(self._data), self._pending)
+
+    def _save(self) -> None:
+        write_json(self.path, _summarise(self._data, self._pending))
+
+
+def _summarise(data: dict, pending_by_remote: dict[str, set[str]]) -> dict:
+    """Add the top-level keys: `last_sync` (when everything was last durable everywhere), `pending`, `last_error`."""
+    out = dict(data)
+    remotes = data["remotes"].values()
+    syncs = [r["last_sync"] for r in remotes]
+    out["last_sync"] = None if (not syncs or None in syncs) else min(syncs)
+    union: set[str] = set().union(*pending_by_remote.values()) if pending_by_remote else set()
+    out["pending"] = len(union)
+    out["pending_paths"] = sorted(union)[:MAX_LISTED]
+    errors = [f"{name}: {r['last_error']}" for name, r in data["remotes"].items() if r["last_error"]]
+    out["last_error"] = "; ".join(errors) if errors else None
+    out["updated"] = now_iso()
+    return out
+
+
+def read(path: Path) -> dict | None:
+    return read_json(path)

@@ -1,0 +1,181 @@
+"""One worker thread per remote: waits for debounced changes, pushes them, reconciles, retries.
+
+It is the only thread that drives its Engine, so runs against one remote never overlap inside the process
+(the engine's file lock covers other processes). Failed changes stay pending and are merged into the
+next run (DESIGN invariant 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from rclone_jupyter.changes import ChangeSet
+from rclone_jupyter.debounce import Debouncer
+from rclone_jupyter.engine import Engine, PushResult
+from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.settings import Timing
+from rclone_jupyter.status import StatusBoard, now_iso
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_WAIT = 60.0
+
+
+class RemoteSyncer(threading.Thread):
+    def __init__(self, engine: Engine, timing: Timing, board: StatusBoard, *,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(name=f"sync-{engine.remote.name}", daemon=True)
+        self.engine = engine
+        self.timing = timing
+        self.board = board
+        self.clock = clock
+        self.changes = ChangeSet()
+        self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._requests: list[Future] = []  # full syncs asked for (sync --once)
+        self._retry_at: float | None = None
+        self._retry_wait = timing.retry_interval
+        self._next_reconcile = self._reconcile_after()
+        self.flushed_ok = False
+
+    @property
+    def name_(self) -> str:
+        return self.engine.remote.name
+
+    # -- called from other threads --------------------------------------------------------------------
+
+    def note(self, rel: str) -> None:
+        """A path changed in the data folder."""
+        self.changes.add(rel)
+        with self._cond:
+            self.debouncer.note()
+            self._cond.notify()
+        self._publish()
+
+    def note_overflow(self) -> None:
+        self.changes.mark_overflow()
+        with self._cond:
+            self.debouncer.note()
+            self._cond.notify()
+
+    def request_full_sync(self) -> Future:
+        """Push everything pending, then reconcile; the future's result is None or the error text."""
+        future: Future = Future()
+        with self._cond:
+            self._requests.append(future)
+            self._cond.notify()
+        return future
+
+    def stop(self) -> None:
+        """Flush everything pending, then end the thread (the caller joins it under a deadline)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def pending(self) -> set[str]:
+        return self.changes.pending()
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            work = self._wait_for_work()
+            if work == "exit":
+                return
+            self._do(work)
+
+    def _wait_for_work(self) -> str:
+        with self._cond:
+            while True:
+                now = self.clock()
+                retry_ready = self._retry_at is None or now >= self._retry_at
+                if self._stopping:
+                    if not self.changes.has_queued():
+                        self.flushed_ok = True
+                        return "exit"
+                    if retry_ready:
+                        return "push"
+                elif self._requests:
+                    return "full"
+                elif retry_ready and self.changes.has_queued() and self.debouncer.is_due():
+                    return "push"
+                elif retry_ready and self._next_reconcile is not None and now >= self._next_reconcile:
+                    return "reconcile"
+                self._cond.wait(timeout=self._timeout(now))
+
+    def _timeout(self, now: float) -> float:
+        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile) if t is not None]
+        if not moments:
+            return 1.0
+        return min(max(min(moments) - now, 0.01), 1.0)
+
+    def _do(self, work: str) -> None:
+        requests: list[Future] = []
+        if work == "full":
+            with self._cond:
+                requests, self._requests = self._requests, []
+        with self._cond:
+            self.debouncer.reset()
+        batch = self.changes.take()
+        try:
+            result = self.engine.push(batch) if batch else None
+            self.changes.done()
+            if work in ("full", "reconcile") and not (result and result.reconciled):
+                self.engine.reconcile()
+                result = result or PushResult(reconciled=True)
+            self._succeeded(batch, result, work)
+            for future in requests:
+                future.set_result(None)
+        except RcloneError as exc:
+            self.changes.put_back()
+            self._failed(exc)
+            for future in requests:
+                future.set_result(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not silently stop syncing: keep changes, report
+            log.exception("unexpected error while syncing with %s", self.engine.remote.display)
+            self.changes.put_back()
+            self._failed(exc)
+            for future in requests:
+                future.set_result(f"unexpected error: {exc}")
+
+    def _succeeded(self, batch, result: PushResult | None, work: str) -> None:
+        self._retry_at = None
+        self._retry_wait = self.timing.retry_interval
+        fields = {"last_sync": now_iso(), "last_error": None, "state": "ok"}
+        if result is not None and result.reconciled:
+            fields["last_reconcile"] = fields["last_sync"]
+            self._next_reconcile = self._reconcile_after()
+        if result is not None and not result.reconciled:
+            log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
+                     len(batch.paths), self.engine.remote.display, result.uploaded, _fmt(result.bytes),
+                     result.deleted, result.skipped, result.seconds)
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), **fields)
+
+    def _failed(self, exc: BaseException) -> None:
+        retryable = getattr(exc, "retryable", True)
+        wait = 0.5 if self._stopping else self._retry_wait
+        self._retry_at = self.clock() + wait
+        self._retry_wait = min(self._retry_wait * 2, MAX_RETRY_WAIT)
+        pending = self.changes.pending()
+        log.error("ERROR: sync with %s failed (%s); %d change(s) kept pending, next try in %.0f s%s",
+                  self.engine.remote.display, exc, len(pending), wait,
+                  "" if retryable else ". This needs fixing: the changes will land once it is fixed")
+        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), state="error")
+
+    def _reconcile_after(self) -> float | None:
+        interval = self.timing.reconcile_interval
+        return None if interval <= 0 else self.clock() + interval
+
+    def _publish(self) -> None:
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending())
+
+
+def _fmt(n: int) -> str:
+    from rclone_jupyter.engine import _size
+
+    return _size(n)

@@ -1,0 +1,97 @@
+"""Watch the data folder recursively (watchdog) and report changed paths, relative and noise-free."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from rclone_jupyter.filters import is_noise
+
+log = logging.getLogger(__name__)
+
+# Events that say nothing about content: reading a file, or a directory's own mtime changing because
+# something inside it changed (that something gets its own event).
+_IGNORED = {"opened", "closed_no_write"}
+
+
+def relative(root: Path, path: str | bytes) -> str | None:
+    """Given an absolute event path, return it relative to `root` with '/' separators (None for root itself)."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    rel = os.path.relpath(path, root)
+    if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+        return None
+    return rel.replace(os.sep, "/")
+
+
+class ChangeHandler(FileSystemEventHandler):
+    def __init__(self, root: Path, sink: Callable[[str], None]):
+        self.root = root
+        self.sink = sink
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED:
+            return
+        if event.is_directory and event.event_type == "modified":
+            return
+        paths = [event.src_path]
+        if event.event_type == "moved":
+            paths.append(event.dest_path)
+        for path in paths:
+            rel = relative(self.root, path)
+            if rel is not None and not is_noise(rel):
+                self.sink(rel)
+
+
+class Watcher:
+    """Owns the watchdog observer. Falls back to polling (with a WARNING) when inotify runs out of watches."""
+
+    def __init__(self, root: Path, sink: Callable[[str], None], on_fallback: Callable[[], None] | None = None,
+                 poll_interval: float = 5.0):
+        self.root = root
+        self.sink = sink
+        self.on_fallback = on_fallback
+        self.poll_interval = poll_interval
+        self._observer = None
+        self.polling = False
+
+    def start(self) -> None:
+        handler = ChangeHandler(self.root, self.sink)
+        observer = Observer()
+        try:
+            observer.schedule(handler, str(self.root), recursive=True)
+            observer.start()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                raise
+            log.warning(
+                "WARNING: the data folder has more folders than the inotify watch limit allows "
+                "(fs.inotify.max_user_watches); falling back to scanning it every %.0f s. Changes still sync, "
+                "later and at more CPU cost. Raise the limit on the host to get instant syncs.",
+                self.poll_interval,
+            )
+            try:
+                observer.stop()
+            except Exception:  # noqa: BLE001 - a half-started observer may fail to stop; we replace it anyway
+                pass
+            observer = PollingObserver(timeout=self.poll_interval)
+            observer.schedule(handler, str(self.root), recursive=True)
+            observer.start()
+            self.polling = True
+            if self.on_fallback is not None:
+                self.on_fallback()
+        self._observer = observer
+        log.info("watching %s for changes%s", self.root, " (polling)" if self.polling else "")
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None

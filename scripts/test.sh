@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run the whole test suite. Sets up everything it needs first (idempotent): a virtualenv in .venv with
+# this package and its test dependencies (pip), Azurite for the Azure tests (npm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+set +e
+.venv/bin/python -m pytest "$@"
+code=$?
+set -e
+# pytest exits 5 when it collected no tests: that is not a pass.
+if [ "$code" -eq 5 ]; then
+    echo "ERROR: pytest collected no tests" >&2
+    exit 1
+fi
+exit "$code"
