@@ -12,6 +12,7 @@ import re
 
 _DELTA = re.compile(r"^-\s+(Path1|Path2)\s+(File is new|File was deleted|File changed\b.*?)\s+-\s(.+)$")
 _GUARD = re.compile(r"Safety abort: (too many deletes|all files were changed)\b.*? on (Path1|Path2)")
+# Seen as: 'Safety abort: too many deletes (>50%, 2 of 3) on Path1 "loc/". Run with --force if desired.
 _NEEDS_RESYNC = (
     "Must run --resync",
     "empty prior Path1 listing",

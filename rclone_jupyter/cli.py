@@ -64,7 +64,8 @@ def cli() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder to serve and sync [env RCLONE_JUPYTER_DATA_DIR; default /root/data].")
 @click.option("--port", type=int, default=None, help="JupyterLab's port [env JUPYTERLAB_PORT; default 8000].")
-def start(data_dir: str | None, port: int | None) -> None:
+@click.option("--no-jupyter", is_flag=True, help="Only restore and sync; do not start JupyterLab.")
+def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
     """Restore the data folder, keep it synced, and run JupyterLab (the container entrypoint).
 
     \b
@@ -82,7 +83,7 @@ def start(data_dir: str | None, port: int | None) -> None:
     settings = _load(data_dir=data_dir, port=port)
     logs.configure(settings.log_level)
     try:
-        code = Supervisor(settings).run()
+        code = Supervisor(settings, launch_jupyter=not no_jupyter).run()
     except RcloneJupyterError as exc:
         log.error("ERROR: %s", exc)
         _fail(exc)
@@ -245,6 +246,11 @@ def main() -> None:
         cli(prog_name="rclone-jupyter")
     except RcloneJupyterError as exc:
         _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug: say what happened, keep the traceback for DEBUG
+        log.debug("internal error", exc_info=True)
+        click.echo(f"ERROR: internal error: {type(exc).__name__}: {exc}. Run with RCLONE_JUPYTER_LOG_LEVEL=DEBUG "
+                   "for details, and please report it.", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -291,7 +291,9 @@ class Engine:
 
         def feed(record: dict) -> None:
             if report is not None:
-                report.feed(record.get("msg", ""))
+                # In JSON logs rclone puts a message's subject (e.g. "Safety abort") in "object".
+                subject = record.get("object")
+                report.feed(f"{subject}: {record.get('msg', '')}" if subject else record.get("msg", ""))
 
         def once():
             self._clear_stale_bisync_locks()

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 from rclone_jupyter import jupyter, welcome
 from rclone_jupyter.engine import Engine
@@ -52,8 +51,9 @@ def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | N
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, *, env: dict | None = None, image: str = ""):
+    def __init__(self, settings: Settings, *, env: dict | None = None, image: str = "", launch_jupyter: bool = True):
         self.settings = settings
+        self.launch_jupyter = launch_jupyter
         self.env = dict(os.environ if env is None else env)
         self.image = image or self.env.get("RCLONE_JUPYTER_IMAGE", "")
         self.events: queue.SimpleQueue = queue.SimpleQueue()
@@ -98,6 +98,7 @@ class Supervisor:
             log.warning("WARNING: JUPYTERLAB_PW is not set; the password is the default 'data', which is public "
                         "knowledge. Set JUPYTERLAB_PW to protect this JupyterLab.")
 
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engines = make_engines(settings, state, binary, self.env)
         self.board.set(phase="restoring")
         code = self._restore_phase()
@@ -111,9 +112,10 @@ class Supervisor:
             self.watcher = Watcher(settings.data_dir, self._note, on_fallback=self._overflow)
             self.watcher.start()
         welcome.write(settings, self.image)
-        self._start_jupyter(state)
+        if self.launch_jupyter:
+            self._start_jupyter(state)
+            log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
         self.board.set(phase="running")
-        log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
         return self._main_loop()
 
     def _note(self, rel: str) -> None:
@@ -135,6 +137,7 @@ class Supervisor:
                 self._copy_examples()
                 for engine in self.engines:
                     engine.baseline()
+                    self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok")
                 outcome.append(None)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 outcome.append(exc)
@@ -292,6 +295,3 @@ class Supervisor:
                 log.error("ERROR: %s; %d change(s) NOT saved to %s: %s", why, len(pending),
                           syncer.engine.remote.display, ", ".join(pending[:20]) + (" ..." if len(pending) > 20 else ""))
 
-
-def data_dir_ready(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
