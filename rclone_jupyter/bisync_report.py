@@ -36,7 +36,7 @@ class BisyncReport:
         match = _DELTA.match(text)
         if match:
             side, what, path = match.groups()
-            kind = "deleted" if "deleted" in what else "new" if "new" in what else "changed"
+            kind = {"File is new": "new", "File was deleted": "deleted"}.get(what, "changed")
             self.deltas[side].append((kind, path.strip()))
             return
         for guard in _GUARD.finditer(text):
