@@ -8,7 +8,9 @@ rules there stay readable.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from datetime import datetime
 
 _DELTA = re.compile(r"^-\s+(Path1|Path2)\s+(File is new|File was deleted|File changed\b.*?)\s+-\s(.+)$")
 _GUARD = re.compile(r"Safety abort: (too many deletes|all files were changed)\b.*? on (Path1|Path2)")
@@ -59,8 +61,6 @@ def parse_listing(text: str) -> dict[str, tuple[int, int]]:
 
     Lines look like: `- 8 - - 2026-11-25T20:58:42.443786562+0000 "a.txt"`.
     """
-    from datetime import datetime
-
     out: dict[str, tuple[int, int]] = {}
     for line in text.splitlines():
         if not line.startswith("- "):
@@ -70,16 +70,14 @@ def parse_listing(text: str) -> dict[str, tuple[int, int]]:
             continue
         size, stamp, quoted = match.groups()
         try:
-            import json
-
             name = json.loads(f'"{quoted}"')
         except ValueError:
             name = quoted
-        out[name] = (int(size), _stamp_ns(stamp, datetime))
+        out[name] = (int(size), _stamp_ns(stamp))
     return out
 
 
-def _stamp_ns(stamp: str, datetime) -> int:
+def _stamp_ns(stamp: str) -> int:
     """'2026-11-25T20:58:42.443786562+0000' -> nanoseconds since the epoch (keeps all nine digits)."""
     main, _, rest = stamp.partition(".")
     frac = re.match(r"(\d*)(.*)$", rest)
@@ -90,9 +88,7 @@ def _stamp_ns(stamp: str, datetime) -> int:
 
 def stamp_ns(stamp: str) -> int:
     """An RFC 3339 time as rclone prints it ('...Z' or '+00:00') -> nanoseconds since the epoch."""
-    from datetime import datetime
-
     stamp = stamp.replace("Z", "+0000")
     if len(stamp) > 6 and stamp[-3] == ":" and stamp[-6] in "+-":
         stamp = stamp[:-3] + stamp[-2:]
-    return _stamp_ns(stamp, datetime)
+    return _stamp_ns(stamp)

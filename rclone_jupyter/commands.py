@@ -26,8 +26,18 @@ CONFLICTS = (
 )
 
 
-def stats(interval: str = "0") -> tuple[str, ...]:
+def stats(interval: str = "1h") -> tuple[str, ...]:
+    """Progress every `interval`, and one final stats record (what moved, how long); "0" would drop it."""
     return ("--stats", interval, "--stats-one-line")
+
+
+def as_folder(remote_path: str) -> str:
+    """Given `remote:bucket/folder`, return it with a trailing slash.
+
+    Opening `remote:bucket/folder` costs a HEAD on S3 (rclone checks whether `folder` is an object); with the
+    slash it is known to be a folder. That HEAD is half the requests of a one-file push.
+    """
+    return remote_path if remote_path.endswith(("/", ":")) else remote_path + "/"
 
 
 def mkdir(remote_path: str) -> tuple[str, ...]:
@@ -52,7 +62,8 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16) -> tuple[s
     )
 
 
-def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False) -> tuple[str, ...]:
+def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
+           resync_mode: str = "newer") -> tuple[str, ...]:
     """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
 
     `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
@@ -68,20 +79,61 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
         *CONFLICTS, *EXCLUDES, *COMMON, *RETRIES, *stats(),
     ]
     if resync:
-        # On a baseline, a file that differs on both sides goes the newer way.
-        argv += ["--resync", "--resync-mode", "newer"]
+        # On a baseline, a file that differs on both sides goes the newer way ("path1": the data folder's way,
+        # used when several clouds were merged into it and it already holds the winner of each disagreement).
+        argv += ["--resync", "--resync-mode", resync_mode]
     if force:
         argv.append("--force")
     return tuple(argv)
 
 
-def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, ...]:
-    """Upload exactly the files listed (relative paths, one per line), without listing the bucket."""
+def restore_missing(remote_path: str, data_dir: Path, *, transfers: int = 16) -> tuple[str, ...]:
+    """Copy into the data folder only the files it does not have yet (merging a second cloud in)."""
     return (
-        "copy", str(data_dir), remote_path,
+        "copy", remote_path, str(data_dir),
+        "--ignore-existing",
+        "--fast-list",
+        "--transfers", str(transfers),
+        "--checkers", str(transfers),
+        *EXCLUDES, *COMMON, *RETRIES, *stats("5s"),
+    )
+
+
+def download_as(remote_file: str, local_file: Path) -> tuple[str, ...]:
+    """Copy one object to a local file of another name (a conflict copy)."""
+    return ("copyto", remote_file, str(local_file), *COMMON, *RETRIES)
+
+
+def list_files(remote_path: str) -> tuple[str, ...]:
+    """Every file under a path, with size and modification time, as JSON on stdout (noise excluded)."""
+    return ("lsjson", remote_path, "-R", "--files-only", "--no-mimetype", "--fast-list", *EXCLUDES, *RETRIES)
+
+
+def hash_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
+    """The MD5 of the listed objects, as JSON on stdout (an object without one has no "Hashes")."""
+    return (
+        "lsjson", as_folder(remote_path),
+        "--files-from-raw", str(files_from),
+        "-R",  # without it, --files-from lists only the top level: nested files would get no hash
+        "--no-traverse", "--no-mimetype", "--files-only",
+        "--hash", "--hash-type", "md5",
+        *RETRIES,
+    )
+
+
+def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, ...]:
+    """Upload exactly the files listed (relative paths, one per line), without listing the bucket.
+
+    One PUT per file on S3: the engine has just looked at each object (stat_files), so neither the check
+    before the upload (--no-check-dest) nor the HEAD after it (--s3-no-head; single-part PUTs carry
+    Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
+    """
+    return (
+        "copy", str(data_dir), as_folder(remote_path),
         "--files-from-raw", str(files_from),
         "--no-traverse",
         "--no-check-dest",
+        "--s3-no-head",
         "--transfers", "8",
         *COMMON, *RETRIES, *stats(),
     )
@@ -90,11 +142,14 @@ def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str,
 def stat_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
     """Size and modification time of the listed objects in the bucket (missing ones are left out)."""
     return (
-        "lsjson", remote_path,
+        "lsjson", as_folder(remote_path),
         "--files-from-raw", str(files_from),
         "--no-traverse",
         "--no-mimetype",
         "--files-only",
+        # Without -R, lsjson reports only the listed files at the top level: a nested notebook changed in the
+        # bucket went unseen and was overwritten. With the list and --no-traverse it is still one HEAD a file.
+        "-R",
         *RETRIES,
     )
 
@@ -102,7 +157,7 @@ def stat_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
 def delete_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
     """Delete exactly the listed objects in the bucket."""
     return (
-        "delete", remote_path,
+        "delete", as_folder(remote_path),
         "--files-from-raw", str(files_from),
         "--no-traverse",
         *COMMON, *RETRIES, *stats(),
@@ -112,3 +167,18 @@ def delete_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
 def purge(remote_path: str) -> tuple[str, ...]:
     """Delete a folder of the bucket and everything under it."""
     return ("purge", remote_path, *COMMON, *RETRIES)
+
+
+def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:
+    """Upload one local file as one object (the presence heartbeat, presence.py)."""
+    return ("copyto", str(local_file), remote_file, *COMMON, *RETRIES)
+
+
+def list_objects(remote_path: str) -> tuple[str, ...]:
+    """The objects directly in a folder, with size and modification time, as JSON on stdout (no filters)."""
+    return ("lsjson", remote_path, "--files-only", "--no-mimetype", *RETRIES)
+
+
+def delete_object(remote_file: str) -> tuple[str, ...]:
+    """Delete one object."""
+    return ("deletefile", remote_file, *COMMON, *RETRIES)

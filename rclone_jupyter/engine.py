@@ -12,6 +12,7 @@ conflict for bisync to resolve (both versions kept), not something to overwrite.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -73,6 +74,8 @@ class Engine:
         self.known: dict[str, tuple[int, int]] = {}
         self.observed: set[str] = set()  # paths this container changed since the last reconcile
         self.remote_was_empty = False
+        # Told of every failed attempt that will be retried, so the status shows the error while we retry.
+        self.on_retry: Callable[[BaseException], None] | None = None
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -88,6 +91,8 @@ class Engine:
             exc = state.outcome.exception()
             log.warning("%s: attempt %d failed (%s); retrying in %.1f s",
                         what, state.attempt_number, exc, state.next_action.sleep)
+            if self.on_retry is not None:
+                self.on_retry(exc)
 
         for attempt in Retrying(
             retry=retry_if_exception(_is_retryable),
@@ -120,8 +125,12 @@ class Engine:
                 ) from exc
             raise PersistenceError(f"cannot use {variable}: {exc}") from exc
 
-    def restore(self) -> None:
-        """Copy the bucket folder into the data folder. Never deletes anything locally."""
+    def restore(self, *, merge: bool = False) -> None:
+        """Copy the bucket folder into the data folder. Never deletes anything locally.
+
+        `merge` is for a second (third) cloud restored into a data folder an earlier one filled: a file that
+        exists on both sides with other content is kept twice (see _merge), never overwritten.
+        """
         self.check_bucket()
         self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
                                          quiet=True), "creating the bucket folder")
@@ -133,16 +142,71 @@ class Engine:
         log.info("restoring %s from %s%s", self.data_dir, self.remote.display,
                  " (it is empty)" if self.remote_was_empty else "")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        result = self._retrying(lambda: self._run(commands.restore(self.remote.path(), self.data_dir), "restore"),
-                                "restore")
+        if merge:
+            self._merge()
+        argv = (commands.restore_missing if merge else commands.restore)(self.remote.path(), self.data_dir)
+        result = self._retrying(lambda: self._run(argv, "restore"), "restore")
         stats = result.stats
         log.info("restore from %s done: %d files, %s in %.1f s", self.remote.display, stats.get("transfers", 0),
                  _size(stats.get("bytes", 0)), result.elapsed)
 
-    def baseline(self) -> None:
-        """Establish bisync's baseline: the union of both sides. Never deletes on either side."""
-        self._bisync(resync=True, what="baseline")
+    def baseline(self, *, prefer_local: bool = False) -> None:
+        """Establish bisync's baseline: the union of both sides. Never deletes on either side.
+
+        A file that differs goes the newer way, or the data folder's way with `prefer_local` (after a merge,
+        the data folder holds the winner of each disagreement and the loser as a conflict copy).
+        """
+        self._bisync(resync=True, what="baseline", resync_mode="path1" if prefer_local else "newer")
         self.observed.clear()
+
+    def _merge(self) -> None:
+        """Before a merging restore: keep both versions of every file that differs here and in the bucket.
+
+        Same rule as bisync's conflicts (README): the newer version keeps the name, the other is kept beside it
+        as name.conflictN.ext; equal times keep the local one at the name. The restore that follows copies only
+        the files missing here, so nothing local is overwritten.
+        """
+        run = self._retrying(lambda: self._run(commands.list_files(self.remote.path()), "listing the bucket folder",
+                                               quiet=True), "listing the bucket folder")
+        theirs = {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(run.output or "[]")}
+        differ = []
+        for rel, version in sorted(theirs.items()):
+            full = self.data_dir / rel
+            if not os.path.lexists(full):
+                continue
+            mine = _local_version(full) if full.is_file() and not full.is_symlink() else None
+            if not _same(mine, version):
+                differ.append(rel)
+        if differ:
+            differ = self._differ_in_content(differ, theirs)
+        taken = set(theirs)
+        for rel in differ:
+            full = self.data_dir / rel
+            name = _conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
+            taken.add(name)
+            mine = _local_version(full) if full.is_file() and not full.is_symlink() else None
+            if mine is not None and theirs[rel][1] > mine[1] + _MTIME_SLACK_NS:
+                os.rename(full, self.data_dir / name)  # theirs is newer: it takes the name (restored next)
+                log.warning("WARNING: %s differs here and in %s; the newer version (the bucket's) keeps the name, "
+                            "this one is kept as %s", rel, self.remote.display, name)
+            else:
+                self._retrying(lambda: self._run(commands.download_as(self.remote.path(rel), self.data_dir / name),
+                                                 "restore", quiet=True), "restore")
+                log.warning("WARNING: %s differs here and in %s; the newer version (this one) keeps the name, "
+                            "the bucket's is kept as %s", rel, self.remote.display, name)
+
+    def _differ_in_content(self, rels: list[str], theirs: dict[str, tuple[int, int]]) -> list[str]:
+        """Of files whose size or time differ, those whose content differs too (same MD5 = same file)."""
+        same_size = [r for r in rels if (self.data_dir / r).is_file() and (self.data_dir / r).stat().st_size
+                     == theirs[r][0]]
+        if not same_size:
+            return rels
+        files = self._scratch_list("hash", same_size)
+        run = self._retrying(lambda: self._run(commands.hash_files(self.remote.path(), files), "checking the bucket",
+                                               quiet=True), "checking the bucket")
+        remote_md5 = {e["Path"]: (e.get("Hashes") or {}).get("md5") for e in json.loads(run.output or "[]")}
+        identical = {r for r in same_size if remote_md5.get(r) and remote_md5[r] == _md5(self.data_dir / r)}
+        return [r for r in rels if r not in identical]
 
     # -- push -----------------------------------------------------------------------------------------
 
@@ -176,12 +240,23 @@ class Engine:
             run = self._retrying(lambda: self._run(commands.copy_files(self.data_dir, self.remote.path(), files),
                                                    "push"), "push")
             result.bytes = run.stats.get("bytes", 0)
+            # A file written to while it was uploaded: the version that landed is not the one we listed, and
+            # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
+            # bucket what landed for those files only.
+            moved = [rel for rel in uploads if not _same(_local_version(self.data_dir / rel), local[rel])]
+            landed = self._stat_remote(moved) if moved else {}
             for rel in uploads:
-                if local[rel] is not None:
-                    self.known[rel] = local[rel]
+                version = landed.get(rel) if rel in moved else local[rel]
+                if version is not None:
+                    self.known[rel] = version
             result.uploaded = len(uploads)
         if deletes:
             doomed = sorted(self._known_under(deletes))
+            if doomed:
+                # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
+                # container on this folder) is newer work than our delete: reconcile keeps it.
+                doomed, changed = self._still_as_known(doomed)
+                conflicts += changed
             if doomed:
                 files = self._scratch_list("delete", doomed)
                 self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete"),
@@ -209,14 +284,30 @@ class Engine:
                 continue  # never followed out of the data folder, never uploaded
             if full.is_dir():
                 uploads.update(_walk_files(self.data_dir, rel))
-                # Files that were under a folder of this name but are gone now (a folder replaced or moved).
-                present = set(_walk_files(self.data_dir, rel))
-                deletes.extend(k for k in self._known_under([rel]) if k not in present and not (self.data_dir / k).exists())
+                # Known files under a folder of this name that are gone now (a folder replaced or moved).
+                deletes.extend(self._known_under([rel]))
             elif full.is_file():
                 uploads.add(rel)
             elif not os.path.lexists(full):
                 deletes.append(rel)
         return sorted(uploads), deletes
+
+    def _still_as_known(self, rels: list[str]) -> tuple[list[str], list[str]]:
+        """Split known objects into those the bucket holds as we knew them and those changed there since.
+
+        Objects already gone from the bucket are dropped from `known` and from both lists.
+        """
+        remote_now = self._stat_remote(rels) if rels else {}
+        same: list[str] = []
+        changed: list[str] = []
+        for rel in rels:
+            if rel not in remote_now:
+                self.known.pop(rel, None)
+            elif _same(remote_now[rel], self.known.get(rel)):
+                same.append(rel)
+            else:
+                changed.append(rel)
+        return same, changed
 
     def _known_under(self, rels: Iterable[str]) -> set[str]:
         """The known bucket objects at or under each path, still absent locally (checked again, now)."""
@@ -257,12 +348,41 @@ class Engine:
             if report.guards:
                 self._after_guard(report, observed, exc)
             elif report.needs_resync:
-                log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
-                         ", ".join(sorted(report.empty_side)) or "lost listing")
+                self._before_rebuild(report, observed)
                 self._bisync(resync=True, what="baseline")
             else:
                 raise
         self.observed.clear()
+
+    def _before_rebuild(self, report: BisyncReport, observed: set[str]) -> None:
+        """bisync stops when a side is empty, and its rebuild (the union of both sides) would undo deletions.
+
+        - The data folder is empty: the user deleted everything on purpose. The deletions the watcher saw are
+          applied to the bucket first (only objects we knew), so the union does not bring them back.
+        - The bucket folder is empty but we knew files in it: it was emptied from outside. Nothing is deleted
+          here; the union uploads the local copies again, and this is reported as an ERROR.
+        """
+        doomed: list[str] = []
+        if "Path1" in report.empty_side and not _walk_files(self.data_dir, ""):
+            doomed, changed = self._still_as_known(sorted(self._known_under(observed)))
+            if changed:
+                log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work than "
+                            "the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
+        if doomed:
+            files = self._scratch_list("delete", doomed)
+            self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete"), "delete")
+            for rel in doomed:
+                self.known.pop(rel, None)
+            log.info("the data folder is empty: deleted the %d file(s) deleted here from %s too", len(doomed),
+                     self.remote.display)
+        if "Path2" in report.empty_side and self.known:
+            log.error(
+                "ERROR: all %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them "
+                "here: the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
+                len(self.known), self.remote.display, ", ".join(sorted(self.known)[:5]))
+        else:
+            log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
+                     ", ".join(sorted(report.empty_side)) or "lost listing")
 
     def _after_guard(self, report: BisyncReport, observed: set[str], exc: RcloneError) -> None:
         unseen_here = [p for p in report.paths("Path1") if not _covered(p, observed)]
@@ -286,8 +406,10 @@ class Engine:
                      "running it with --force", ", ".join(f"{k} on {s}" for k, s in sorted(report.guards)))
             self._bisync(resync=False, force=True, what="reconcile")
 
-    def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None) -> None:
-        argv = commands.bisync(self.data_dir, self.remote.path(), self.workdir, resync=resync, force=force)
+    def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None,
+                resync_mode: str = "newer") -> None:
+        argv = commands.bisync(self.data_dir, self.remote.path(), self.workdir, resync=resync, force=force,
+                               resync_mode=resync_mode)
 
         def feed(record: dict) -> None:
             if report is not None:
@@ -339,6 +461,28 @@ def _walk_files(root: Path, rel: str) -> list[str]:
     return out
 
 
+def _conflict_name(rel: str, taken: Callable[[str], bool]) -> str:
+    """The first free `stem.conflictN.ext` beside `rel`: the names bisync gives its conflict losers."""
+    folder, _, name = rel.rpartition("/")
+    stem, ext = os.path.splitext(name)
+    if not stem:  # a dotfile such as '.env'
+        stem, ext = name, ""
+    for n in range(1, 10_000):
+        candidate = f"{stem}.conflict{n}{ext}"
+        candidate = f"{folder}/{candidate}" if folder else candidate
+        if not taken(candidate):
+            return candidate
+    raise PersistenceError(f"too many conflict copies of {rel}")
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _local_version(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -348,9 +492,15 @@ def _local_version(path: Path) -> tuple[int, int] | None:
 
 
 def _same(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
-    if a is None or b is None:
+    if a is None or b is None or a[0] != b[0]:
         return False
-    return a[0] == b[0] and abs(a[1] - b[1]) <= _MTIME_SLACK_NS
+    if abs(a[1] - b[1]) <= _MTIME_SLACK_NS:
+        return True
+    # A store that lost rclone's modtime metadata reports whole seconds (S3's Last-Modified, truncated; seen
+    # after restarting `rclone serve s3`). The same second counts as the same version: otherwise an unchanged
+    # object looks edited elsewhere, a false conflict, and a deletion made here is undone.
+    whole = 1_000_000_000
+    return (a[1] % whole == 0 or b[1] % whole == 0) and a[1] // whole == b[1] // whole
 
 
 def _size(n: int | float) -> str:

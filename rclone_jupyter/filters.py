@@ -13,11 +13,14 @@ NOISE_NAMES = (
 )
 # Matched against the whole relative path: files this container writes about itself.
 LOCAL_ONLY = ("welcome.txt",)
+# Top-level folders of the bucket folder that belong to rclone-jupyter itself (presence.py's heartbeats):
+# never restored, never synced.
+BUCKET_ONLY = (".rclone-jupyter",)
 
 
 def is_noise(rel: str) -> bool:
     """Given a path relative to the data folder, return True if it must never be synced."""
-    if rel in LOCAL_ONLY:
+    if rel in LOCAL_ONLY or rel.split("/", 1)[0] in BUCKET_ONLY:
         return True
     return any(fnmatchcase(part, pattern) for part in rel.split("/") for pattern in NOISE_NAMES)
 
@@ -29,4 +32,6 @@ def rclone_excludes() -> tuple[str, ...]:
         flags += ["--exclude", f"{pattern}", "--exclude", f"{pattern}/**"]
     for rel in LOCAL_ONLY:
         flags += ["--exclude", f"/{rel}"]
+    for folder in BUCKET_ONLY:
+        flags += ["--exclude", f"/{folder}/**"]
     return tuple(flags)

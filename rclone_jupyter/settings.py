@@ -26,6 +26,10 @@ class Timing:
     flush_deadline: float = 25.0  # at shutdown, how long pending changes may take to land
     reconcile_interval: float = 300.0  # full bisync with the bucket; 0 disables the periodic one
     retry_interval: float = 5.0  # first wait before a failed sync is tried again (doubles, max 60 s)
+    poll_interval: float = 5.0  # folder scans when inotify cannot watch the whole tree (watcher fallback)
+    # Refresh of this node's presence object in the bucket folder (1 PUT + 1 LIST); 0: off. As long as the
+    # reconcile interval by default, so an idle container costs no more requests than its reconciles.
+    heartbeat_interval: float = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Settings:
     push_mode: str
     examples_dir: Path | None
     log_level: str
+    watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
 
     @property
     def persistent(self) -> bool:
@@ -114,6 +119,8 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         flush_deadline=_number(env, "RCLONE_JUPYTER_FLUSH_DEADLINE", Timing.flush_deadline, problems, minimum=1),
         reconcile_interval=_number(env, "RCLONE_JUPYTER_RECONCILE_INTERVAL", Timing.reconcile_interval, problems),
         retry_interval=_number(env, "RCLONE_JUPYTER_RETRY_INTERVAL", Timing.retry_interval, problems, minimum=0.1),
+        poll_interval=_number(env, "RCLONE_JUPYTER_POLL_INTERVAL", Timing.poll_interval, problems, minimum=0.1),
+        heartbeat_interval=_number(env, "RCLONE_JUPYTER_HEARTBEAT_INTERVAL", Timing.heartbeat_interval, problems),
     )
     if timing.max_delay < timing.quiet_period:
         problems.append(
@@ -132,6 +139,15 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
     examples = env.get("RCLONE_JUPYTER_EXAMPLES_DIR", "/opt/rclone-jupyter/examples")
     examples_dir = Path(examples) if examples and Path(examples).is_dir() else None
 
+    watch_limit = None
+    raw_limit = env.get("RCLONE_JUPYTER_WATCH_LIMIT", "").strip()
+    if raw_limit:
+        if raw_limit.isdigit() and int(raw_limit) >= 1:
+            watch_limit = int(raw_limit)
+        else:
+            problems.append(f"RCLONE_JUPYTER_WATCH_LIMIT: {raw_limit!r} is not a whole number of folders "
+                            "(1 or more).")
+
     remotes = parse_remotes(env, problems)
     if problems:
         raise ConfigError(problems)
@@ -146,4 +162,5 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         push_mode=push_mode,
         examples_dir=examples_dir,
         log_level=log_level,
+        watch_limit=watch_limit,
     )

@@ -20,7 +20,7 @@ from rclone_jupyter.engine import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.rclone import Rclone, find_binary
-from rclone_jupyter.remotes import render_config
+from rclone_jupyter.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.settings import Settings
 from rclone_jupyter.state import FileLock, StateDir, write_private
 from rclone_jupyter.status import StatusBoard, now_iso
@@ -39,6 +39,7 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     binary = find_binary(env)
     state = StateDir(settings.state_dir).ensure()
     write_private(state.config_path, render_config(settings.remotes))
+    write_kernel_files(settings.remotes, state.path)
     return state, binary
 
 
@@ -62,7 +63,7 @@ class Supervisor:
         self.watcher: Watcher | None = None
         self.jupyter_proc: subprocess.Popen | None = None
         self.board: StatusBoard | None = None
-        self._signals_seen = 0
+        self._usr1_during_restore = False
 
     # -- signals --------------------------------------------------------------------------------------
 
@@ -109,7 +110,8 @@ class Supervisor:
         for syncer in self.syncers:
             syncer.start()
         if self.syncers:
-            self.watcher = Watcher(settings.data_dir, self._note, on_fallback=self._overflow)
+            self.watcher = Watcher(settings.data_dir, self._note, on_fallback=self._overflow,
+                                   poll_interval=settings.timing.poll_interval, watch_limit=settings.watch_limit)
             self.watcher.start()
         welcome.write(settings, self.image)
         if self.launch_jupyter:
@@ -132,11 +134,12 @@ class Supervisor:
 
         def work() -> None:
             try:
-                for engine in self.engines:
-                    engine.restore()
+                # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
+                for index, engine in enumerate(self.engines):
+                    engine.restore(merge=index > 0)
                 self._copy_examples()
-                for engine in self.engines:
-                    engine.baseline()
+                for index, engine in enumerate(self.engines):
+                    engine.baseline(prefer_local=index > 0)
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok")
                 outcome.append(None)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
@@ -152,6 +155,8 @@ class Supervisor:
                     engine.rclone.kill()
                 self.board.set(phase="stopped")
                 return 128 + value
+            if kind == "signal" and value == signal.SIGUSR1:
+                self._usr1_during_restore = True  # answered once syncing runs
             if kind == "restored":
                 break
         exc = outcome[0]
@@ -184,9 +189,7 @@ class Supervisor:
 
     def _start_jupyter(self, state: StateDir) -> None:
         config = jupyter.write_config(state, self.settings)
-        extra: dict[str, str] = {}
-        for remote in self.settings.remotes:
-            extra.update(remote.kernel_env)
+        extra = kernel_environment(self.settings.remotes, state.path)
         self.jupyter_proc = subprocess.Popen(
             jupyter.command(config),
             cwd=self.settings.data_dir,
@@ -201,6 +204,8 @@ class Supervisor:
                          name="jupyter-wait", daemon=True).start()
 
     def _main_loop(self) -> int:
+        if self._usr1_during_restore:
+            self._manual_sync()
         while True:
             kind, value = self.events.get()
             if kind == "signal" and value == signal.SIGUSR1:

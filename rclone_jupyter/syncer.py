@@ -17,6 +17,7 @@ from rclone_jupyter.changes import ChangeSet
 from rclone_jupyter.debounce import Debouncer
 from rclone_jupyter.engine import Engine, PushResult
 from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.presence import Presence
 from rclone_jupyter.settings import Timing
 from rclone_jupyter.status import StatusBoard, now_iso
 
@@ -42,6 +43,10 @@ class RemoteSyncer(threading.Thread):
         self._retry_wait = timing.retry_interval
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
+        engine.on_retry = self._retrying
+        # A heartbeat in the bucket folder, so two containers on one folder see each other (presence.py).
+        self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
+        self._next_heartbeat: float | None = self.clock() if self.presence else None
 
     @property
     def name_(self) -> str:
@@ -86,7 +91,11 @@ class RemoteSyncer(threading.Thread):
         while True:
             work = self._wait_for_work()
             if work == "exit":
+                self._leave()
                 return
+            if work == "heartbeat":
+                self._heartbeat()
+                continue
             self._do(work)
 
     def _wait_for_work(self) -> str:
@@ -102,14 +111,20 @@ class RemoteSyncer(threading.Thread):
                         return "push"
                 elif self._requests:
                     return "full"
-                elif retry_ready and self.changes.has_queued() and self.debouncer.is_due():
+                elif retry_ready and self.changes.has_queued() and (
+                        self.debouncer.is_due() or self._retry_at is not None):
+                    # After a failure the put-back changes are due at the retry time: no new write is needed
+                    # to trigger the retry (the debouncer was reset when the failed run took them).
                     return "push"
                 elif retry_ready and self._next_reconcile is not None and now >= self._next_reconcile:
                     return "reconcile"
+                elif self._retry_at is None and self._next_heartbeat is not None and now >= self._next_heartbeat:
+                    return "heartbeat"  # only while the bucket answers: never delays a retry of real changes
                 self._cond.wait(timeout=self._timeout(now))
 
     def _timeout(self, now: float) -> float:
-        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile) if t is not None]
+        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile, self._next_heartbeat)
+                   if t is not None]
         if not moments:
             return 1.0
         return min(max(min(moments) - now, 0.01), 1.0)
@@ -166,6 +181,26 @@ class RemoteSyncer(threading.Thread):
                   self.engine.remote.display, exc, len(pending), wait,
                   "" if retryable else ". This needs fixing: the changes will land once it is fixed")
         self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), state="error")
+
+    def _retrying(self, exc: BaseException) -> None:
+        # The engine retries a failed run itself (up to a minute against a dead server): show the error now.
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), last_error=str(exc),
+                          state="retrying")
+
+    def _heartbeat(self) -> None:
+        self._next_heartbeat = self.clock() + self.timing.heartbeat_interval
+        try:
+            self.presence.beat()
+        except Exception as exc:  # noqa: BLE001 - the heartbeat only informs; syncing reports its own errors
+            log.debug("heartbeat in %s failed: %s", self.engine.remote.display, exc)
+
+    def _leave(self) -> None:
+        if self.presence is None or self._retry_at is not None:
+            return  # the bucket did not answer lately: do not hold up the exit; the heartbeat goes stale
+        try:
+            self.presence.leave()
+        except Exception as exc:  # noqa: BLE001 - as above
+            log.debug("removing the heartbeat from %s failed: %s", self.engine.remote.display, exc)
 
     def _reconcile_after(self) -> float | None:
         interval = self.timing.reconcile_interval

@@ -50,32 +50,65 @@ class ChangeHandler(FileSystemEventHandler):
                 self.sink(rel)
 
 
+_MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+def system_watch_limit() -> int | None:
+    """The kernel's inotify watch limit for this user (one watch per folder), or None if unknown."""
+    try:
+        return int(_MAX_WATCHES.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def more_folders_than(root: Path, limit: int) -> bool:
+    """True if `root` holds more than `limit` folders (itself included); stops counting once it knows.
+
+    Every folder counts, noise included: inotify watches them all.
+    """
+    count = 0
+    for _dirpath, _dirnames, _filenames in os.walk(root):
+        count += 1
+        if count > limit:
+            return True
+    return False
+
+
 class Watcher:
-    """Owns the watchdog observer. Falls back to polling (with a WARNING) when inotify runs out of watches."""
+    """Owns the watchdog observer. Falls back to polling (with a WARNING) when inotify runs out of watches.
+
+    `watch_limit` (default: the kernel's fs.inotify.max_user_watches) is checked before inotify starts: a tree
+    with more folders than that goes straight to polling instead of taking every watch and then failing.
+    Setting it low (RCLONE_JUPYTER_WATCH_LIMIT) also forces the fallback, e.g. to test it.
+    """
 
     def __init__(self, root: Path, sink: Callable[[str], None], on_fallback: Callable[[], None] | None = None,
-                 poll_interval: float = 5.0):
+                 poll_interval: float = 5.0, watch_limit: int | None = None):
         self.root = root
         self.sink = sink
         self.on_fallback = on_fallback
         self.poll_interval = poll_interval
+        self.watch_limit = watch_limit
         self._observer = None
         self.polling = False
 
     def start(self) -> None:
         handler = ChangeHandler(self.root, self.sink)
         observer = Observer()
+        limit = self.watch_limit if self.watch_limit is not None else system_watch_limit()
         try:
+            if limit is not None and more_folders_than(self.root, limit):
+                raise OSError(errno.ENOSPC, f"more than {limit} folders to watch")
             observer.schedule(handler, str(self.root), recursive=True)
             observer.start()
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
             log.warning(
-                "WARNING: the data folder has more folders than the inotify watch limit allows "
-                "(fs.inotify.max_user_watches); falling back to scanning it every %.0f s. Changes still sync, "
+                "WARNING: the data folder has more folders than the inotify watch limit allows (%s, "
+                "fs.inotify.max_user_watches); falling back to scanning it every %g s. Changes still sync, "
                 "later and at more CPU cost. Raise the limit on the host to get instant syncs.",
-                self.poll_interval,
+                exc.strerror or exc, self.poll_interval,
             )
             try:
                 observer.stop()

@@ -137,7 +137,18 @@ class Bucket:
         return subprocess.run([RCLONE, *args], env=env, capture_output=True, text=True, check=check, timeout=120)
 
     def files(self) -> dict[str, bytes]:
-        """Every object under the bucket folder: {relative path: content}."""
+        """Every object under the bucket folder: {relative path: content}.
+
+        The running orchestrators' heartbeats (`.rclone-jupyter/`, never synced) are left out: see nodes().
+        """
+        return {k: v for k, v in self._snapshot().items() if not k.startswith(".rclone-jupyter/")}
+
+    def nodes(self) -> dict[str, bytes]:
+        """The heartbeat objects of the orchestrators on this bucket folder: {name: content}."""
+        prefix = ".rclone-jupyter/nodes/"
+        return {k[len(prefix):]: v for k, v in self._snapshot().items() if k.startswith(prefix)}
+
+    def _snapshot(self) -> dict[str, bytes]:
         dest = self.tmp / f"snapshot-{time.monotonic_ns()}"
         result = self._run("copy", self.remote.path(), str(dest), check=False)
         if result.returncode not in (0, 3):

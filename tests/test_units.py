@@ -161,11 +161,14 @@ def test_bisync_argv(tmp_path):
 def test_targeted_push_argv(tmp_path):
     listing = tmp_path / "files.txt"
     argv = commands.copy_files(tmp_path, "s3:b/f", listing)
-    assert argv[:3] == ("copy", str(tmp_path), "s3:b/f")
+    # The trailing slash spares the HEAD rclone sends to check whether `f` is an object (issue 5).
+    assert argv[:3] == ("copy", str(tmp_path), "s3:b/f/")
     assert argv[argv.index("--files-from-raw") + 1] == str(listing)
-    assert "--no-traverse" in argv
+    assert "--no-traverse" in argv and "--no-check-dest" in argv and "--s3-no-head" in argv
     delete = commands.delete_files("s3:b/f", listing)
-    assert delete[:2] == ("delete", "s3:b/f") and "--files-from-raw" in delete
+    assert delete[:2] == ("delete", "s3:b/f/") and "--files-from-raw" in delete
+    assert commands.stat_files("s3:b/f", listing)[:2] == ("lsjson", "s3:b/f/")
+    assert commands.as_folder("s3:b/f/") == "s3:b/f/" and commands.as_folder("s3:") == "s3:"
 
 
 def test_noise_is_excluded_everywhere(tmp_path):

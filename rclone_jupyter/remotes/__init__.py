@@ -9,12 +9,14 @@ PROVIDERS below.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Protocol
 
-from rclone_jupyter.remotes import s3
+from rclone_jupyter.remotes import azure, gcs, s3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,12 +35,19 @@ class Remote:
     secret_keys: frozenset[str] = frozenset()
     # What the user sees in logs and status: no secret in it.
     display: str = ""
-    # Extra environment for JupyterLab's kernels (e.g. a credentials file path instead of JSON content).
+    # Extra environment for JupyterLab's kernels (plain values).
     kernel_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Files for JupyterLab's kernels: {variable: (file name, content)}. The supervisor writes each content into
+    # a private file (0600) in the state dir and gives the kernels `variable=<its path>` (see kernel_environment).
+    kernel_files: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    # Parts of secret options that may show up on their own in rclone's messages (e.g. a SAS signature).
+    extra_secrets: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(v for k, v in self.options.items() if k in self.secret_keys and v)
+        values = [v for k, v in self.options.items() if k in self.secret_keys and v]
+        values += [content for _name, content in self.kernel_files.values()]
+        return tuple(v for v in (*values, *self.extra_secrets) if v)
 
     @property
     def bucket(self) -> str:
@@ -62,7 +71,9 @@ class Provider(Protocol):
     def parse(self, env: Mapping[str, str], problems: list[str]) -> Remote | None: ...
 
 
-PROVIDERS: tuple[Provider, ...] = (s3,)
+# Also the restore order when several clouds are configured: the first one's files are restored as they are,
+# each next one is merged in (a file that differs becomes a conflict copy, see Engine.restore).
+PROVIDERS: tuple[Provider, ...] = (s3, azure, gcs)
 
 
 def parse_remotes(env: Mapping[str, str], problems: list[str]) -> tuple[Remote, ...]:
@@ -91,3 +102,30 @@ def render_section(remote: Remote) -> str:
 
 def render_config(remotes: tuple[Remote, ...]) -> str:
     return "\n".join(render_section(r) for r in remotes)
+
+
+KERNEL_FILES_DIR = "kernel-files"
+
+
+def kernel_environment(remotes: tuple[Remote, ...], state_path: Path) -> dict[str, str]:
+    """Given the remotes and the state dir, return the extra environment of JupyterLab and its kernels."""
+    env: dict[str, str] = {}
+    for remote in remotes:
+        env.update(remote.kernel_env)
+        for variable, (file_name, _content) in remote.kernel_files.items():
+            env[variable] = str(state_path / KERNEL_FILES_DIR / file_name)
+    return env
+
+
+def write_kernel_files(remotes: tuple[Remote, ...], state_path: Path) -> None:
+    """Write every remote's kernel files into the state dir, readable by the owner only."""
+    from rclone_jupyter.state import write_private
+
+    files = [f for remote in remotes for f in remote.kernel_files.values()]
+    if not files:
+        return
+    directory = state_path / KERNEL_FILES_DIR
+    directory.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    for file_name, content in files:
+        write_private(directory / file_name, content)
