@@ -104,6 +104,16 @@ def download_as(remote_file: str, local_file: Path) -> tuple[str, ...]:
     return ("copyto", remote_file, str(local_file), *COMMON, *RETRIES)
 
 
+def snapshot(remote_path: str) -> tuple[str, ...]:
+    """Every file under a path with its size and the server's modification time, from listings alone.
+
+    --use-server-modtime: on S3, rclone's own modtime lives in object metadata (one HEAD per object); the
+    server's Last-Modified comes with the listing, and any upload by anyone changes it. LIST requests only.
+    """
+    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
+            "--use-server-modtime", *EXCLUDES, *RETRIES)
+
+
 def list_files(remote_path: str) -> tuple[str, ...]:
     """Every file under a path, with size and modification time, as JSON on stdout (noise excluded)."""
     return ("lsjson", remote_path, "-R", "--files-only", "--no-mimetype", "--fast-list", *EXCLUDES, *RETRIES)

@@ -74,6 +74,9 @@ class Engine:
         self.known: dict[str, tuple[int, int]] = {}
         self.observed: set[str] = set()  # paths this container changed since the last reconcile
         self.remote_was_empty = False
+        # The bucket folder as a LIST-only snapshot ({path: (size, server time)}) taken after the last full
+        # reconcile: lets the periodic reconcile skip bisync (a HEAD per object on S3) when nobody else wrote.
+        self._snapshot: dict[str, tuple[int, int]] | None = None
         # Told of every failed attempt that will be retried, so the status shows the error while we retry.
         self.on_retry: Callable[[BaseException], None] | None = None
 
@@ -158,6 +161,7 @@ class Engine:
         """
         self._bisync(resync=True, what="baseline", resync_mode="path1" if prefer_local else "newer")
         self.observed.clear()
+        self._take_snapshot()
 
     def _merge(self) -> None:
         """Before a merging restore: keep both versions of every file that differs here and in the bucket.
@@ -353,6 +357,47 @@ class Engine:
             else:
                 raise
         self.observed.clear()
+        self._take_snapshot()
+
+    def reconcile_if_changed(self) -> bool:
+        """The periodic reconcile: a full bisync only when the bucket folder changed other than by our pushes.
+
+        One LIST per 1,000 objects instead of bisync's LIST + HEAD per object. Anything that differs from the
+        snapshot taken after the last full reconcile, at a path this container did not push since, is a change
+        made elsewhere: then bisync runs and brings it in. Return True if bisync ran.
+
+        Limit: an outside change to a path we also pushed since the last full reconcile is not noticed here;
+        it is at our next push of that path (a conflict, both kept) or at the next full reconcile (start,
+        `sync --once`, or any other outside change).
+        """
+        if self._snapshot is not None:
+            now = self._snapshot_now()
+            if now is not None:
+                before = self._snapshot
+                changed = {p for p in before.keys() | now.keys() if before.get(p) != now.get(p)}
+                elsewhere = [p for p in changed if not _covered(p, self.observed)]
+                if not elsewhere:
+                    log.debug("the bucket folder %s changed only by our pushes (%d paths); no bisync needed",
+                              self.remote.display, len(changed))
+                    self._snapshot = now
+                    return False
+                log.info("%d file(s) changed in %s from elsewhere (e.g. %s); reconciling", len(elsewhere),
+                         self.remote.display, ", ".join(sorted(elsewhere)[:3]))
+        self.reconcile()
+        return True
+
+    def _snapshot_now(self) -> dict[str, tuple[int, int]] | None:
+        try:
+            run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
+                                                   quiet=True), "listing the bucket folder")
+        except RcloneError as exc:
+            log.debug("could not list %s for the snapshot: %s", self.remote.display, exc)
+            return None
+        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(run.output or "[]")}
+
+    def _take_snapshot(self) -> None:
+        # Without a snapshot the next periodic reconcile simply runs bisync.
+        self._snapshot = self._snapshot_now()
 
     def _before_rebuild(self, report: BisyncReport, observed: set[str]) -> None:
         """bisync stops when a side is empty, and its rebuild (the union of both sides) would undo deletions.

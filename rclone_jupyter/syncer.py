@@ -141,7 +141,10 @@ class RemoteSyncer(threading.Thread):
             result = self.engine.push(batch) if batch else None
             self.changes.done()
             if work in ("full", "reconcile") and not (result and result.reconciled):
-                self.engine.reconcile()
+                if work == "full":
+                    self.engine.reconcile()
+                else:
+                    self.engine.reconcile_if_changed()  # periodic: bisync only if someone else wrote
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
             for future in requests:

@@ -224,3 +224,25 @@ def test_secrets_never_in_logs_argv_or_readable_files(s3, daemons, tmp_path):
     for path in daemon.data.rglob("*"):
         if path.is_file():
             assert all(s not in path.read_text(errors="replace") for s in secrets), path
+
+
+def test_periodic_reconcile_runs_bisync_only_for_changes_made_elsewhere(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    bucket.put("start.txt", b"there at start")
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "0.5"}).start()
+
+    def bisyncs() -> int:
+        return len(re.findall(r"INFO rclone_jupyter.engine: reconcile with", daemon.log()))
+
+    (daemon.data / "mine.txt").write_text("pushed by this container")
+    wait_until(lambda: "mine.txt" in bucket.files(), message="our push")
+    time.sleep(2)  # several periodic checks: the bucket changed only by our own push
+    assert bisyncs() == 0
+
+    bucket.put("theirs.txt", b"written by another machine")
+    wait_until(lambda: (daemon.data / "theirs.txt").exists(), timeout=20, message="the outside change pulled in")
+    assert (daemon.data / "theirs.txt").read_bytes() == b"written by another machine"
+    assert bisyncs() >= 1
+    assert daemon.stop() == 0
+    assert bucket.files() == {"start.txt": b"there at start", "mine.txt": b"pushed by this container",
+                              "theirs.txt": b"written by another machine"}
