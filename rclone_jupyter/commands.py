@@ -41,7 +41,8 @@ def as_folder(remote_path: str) -> str:
 
 
 def mkdir(remote_path: str) -> tuple[str, ...]:
-    return ("mkdir", remote_path, *COMMON, *RETRIES)
+    # -q: on bucket stores mkdir of a folder "does nothing", and rclone says so at NOTICE level on every start.
+    return ("mkdir", remote_path, "--use-json-log", "--color", "NEVER", "-q", *RETRIES)
 
 
 def list_top(remote_path: str) -> tuple[str, ...]:

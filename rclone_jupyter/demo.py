@@ -23,7 +23,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_s3(binary: str, root: Path, port: int, key_id: str, secret: str) -> subprocess.Popen:
+def serve_s3(binary: str, root: Path, port: int, key_id: str, secret: str, log_file: Path) -> subprocess.Popen:
     """Start `rclone serve s3` on 127.0.0.1:port for `root` (its sub-folders are buckets); wait until it answers.
 
     The keys go in through the environment (RCLONE_AUTH_KEY), not the command line.
@@ -32,10 +32,12 @@ def serve_s3(binary: str, root: Path, port: int, key_id: str, secret: str) -> su
     env["RCLONE_CONFIG"] = os.devnull
     # rclone reads list flags from the environment as CSV: quote the pair so its comma stays inside.
     env["RCLONE_AUTH_KEY"] = f'"{key_id},{secret}"'
-    proc = subprocess.Popen(
-        [binary, "serve", "s3", str(root), "--addr", f"127.0.0.1:{port}", "--log-level", "ERROR"],
-        env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
+    # The server's own log goes to a file: it is not the demo's output.
+    with open(log_file, "ab") as log_out:
+        proc = subprocess.Popen(
+            [binary, "serve", "s3", str(root), "--addr", f"127.0.0.1:{port}", "--log-level", "NOTICE"],
+            env=env, stdin=subprocess.DEVNULL, stdout=log_out, stderr=log_out, start_new_session=True,
+        )
     for _ in range(100):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -67,10 +69,12 @@ def run_demo(base: Path, port: int) -> int:
     env.setdefault("RCLONE_JUPYTER_EXAMPLES_DIR", str(Path(__file__).resolve().parent.parent / "examples"))
     settings = settings_mod.load(env)
     logs.configure(settings.log_level)
-    server = serve_s3(find_binary(), bucket_root, s3_port, key_id, secret)
+    server = serve_s3(find_binary(), bucket_root, s3_port, key_id, secret, base / "s3-server.log")
     log.info("demo: a local S3 server on 127.0.0.1:%d serves %s; your files land in %s",
              s3_port, bucket_root, bucket_root / "notebooks" / "demo")
     log.info("demo: open http://localhost:%d (password: data); press Ctrl-C to stop", port)
+    log.info("demo: sync state from another terminal: RCLONE_JUPYTER_STATE_DIR=%s rclone-jupyter status",
+             base / "state")
     try:
         return Supervisor(settings, env=env, image="demo (local S3 server)").run()
     finally:

@@ -242,7 +242,7 @@ class Engine:
         if uploads:
             files = self._scratch_list("upload", uploads)
             run = self._retrying(lambda: self._run(commands.copy_files(self.data_dir, self.remote.path(), files),
-                                                   "push"), "push")
+                                                   "push", quiet=True), "push")
             result.bytes = run.stats.get("bytes", 0)
             # A file written to while it was uploaded: the version that landed is not the one we listed, and
             # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
@@ -263,8 +263,8 @@ class Engine:
                 conflicts += changed
             if doomed:
                 files = self._scratch_list("delete", doomed)
-                self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete"),
-                               "delete")
+                self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete",
+                                                 quiet=True), "delete")
                 for rel in doomed:
                     self.known.pop(rel, None)
                 result.deleted = len(doomed)
@@ -415,7 +415,8 @@ class Engine:
                             "the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
         if doomed:
             files = self._scratch_list("delete", doomed)
-            self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete"), "delete")
+            self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete",
+                                             quiet=True), "delete")
             for rel in doomed:
                 self.known.pop(rel, None)
             log.info("the data folder is empty: deleted the %d file(s) deleted here from %s too", len(doomed),
