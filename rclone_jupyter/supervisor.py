@@ -133,6 +133,7 @@ class Supervisor:
         outcome: list[BaseException | None] = []
 
         def work() -> None:
+            engine = None
             try:
                 # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
                 for index, engine in enumerate(self.engines):
@@ -142,6 +143,10 @@ class Supervisor:
                     engine.baseline(prefer_local=index > 0)
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok")
                 outcome.append(None)
+            except RcloneError as exc:
+                # Name the cloud: with several configured, "the restore failed" alone does not say which.
+                exc.args = (f"{engine.remote.display}: {exc}",) if engine is not None else exc.args
+                outcome.append(exc)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 outcome.append(exc)
             self.events.put(("restored", None))
