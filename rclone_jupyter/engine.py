@@ -134,14 +134,24 @@ class Engine:
         `merge` is for a second (third) cloud restored into a data folder an earlier one filled: a file that
         exists on both sides with other content is kept twice (see _merge), never overwritten.
         """
-        self.check_bucket()
-        self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
-                                         quiet=True), "creating the bucket folder")
-        listing = self._retrying(
-            lambda: self._run(commands.list_top(self.remote.path()), "listing the bucket folder", quiet=True),
-            "listing the bucket folder",
-        )
-        self.remote_was_empty = not listing.output.strip()
+        # One listing proves the credentials work and tells whether the folder is empty. Only when it fails
+        # with "not found" is the bucket itself checked, to tell a missing bucket from an empty folder: the
+        # happy path starts one rclone instead of three.
+        try:
+            listing = self._retrying(
+                lambda: self._run(commands.list_top(self.remote.path()), "listing the bucket folder", quiet=True),
+                "listing the bucket folder",
+            ).output
+        except RcloneError as exc:
+            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
+                raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
+            self.check_bucket()
+            listing = ""
+        if not listing.strip():
+            # Object stores have no real folders: this creates nothing there, but keeps the promise on others.
+            self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
+                                             quiet=True), "creating the bucket folder")
+        self.remote_was_empty = not listing.strip()
         log.info("restoring %s from %s%s", self.data_dir, self.remote.display,
                  " (it is empty)" if self.remote_was_empty else "")
         self.data_dir.mkdir(parents=True, exist_ok=True)
