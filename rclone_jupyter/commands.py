@@ -12,6 +12,8 @@ from rclone_jupyter.filters import rclone_excludes
 
 # JSON log lines are parsed by rclone.py (levels, final stats); colour codes would get in the way.
 COMMON = ("--use-json-log", "--color", "NEVER", "-v")
+# For bulk copies (restore): no line per file, only progress and the final stats (logged at NOTICE).
+BULK = ("--use-json-log", "--color", "NEVER", "--stats-log-level", "NOTICE")
 # Our own retry policy (tenacity) owns the retries; rclone's low-level retries still absorb blips.
 RETRIES = ("--retries", "1", "--low-level-retries", "3")
 # Noise (atomic-save temp files, checkpoints, swap files) and files about this container only.
@@ -59,7 +61,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16) -> tuple[s
         "--transfers", str(transfers),
         "--checkers", str(transfers),
         "--multi-thread-streams", "8",
-        *EXCLUDES, *COMMON, *RETRIES, *stats("5s"),
+        *EXCLUDES, *BULK, *RETRIES, *stats("5s"),
     )
 
 
