@@ -67,7 +67,3 @@ class ChangeSet:
         """Every path not yet durable: queued or in flight."""
         with self._lock:
             return self._queued | set(self._in_flight.paths)
-
-    def overflowed(self) -> bool:
-        with self._lock:
-            return self._overflow or self._in_flight.overflow

@@ -52,11 +52,15 @@ def list_top(remote_path: str) -> tuple[str, ...]:
     return ("lsf", remote_path, "--max-depth", "1", *COMMON, *RETRIES)
 
 
-def restore(remote_path: str, data_dir: Path, *, transfers: int = 16) -> tuple[str, ...]:
-    """Copy the bucket folder into the data folder. `copy` never deletes; `--update` keeps newer local files."""
+def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False) -> tuple[str, ...]:
+    """Copy the bucket folder into the data folder. `copy` never deletes.
+
+    `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
+    data folder does not have yet (`--ignore-existing`).
+    """
     return (
         "copy", remote_path, str(data_dir),
-        "--update",
+        "--ignore-existing" if only_missing else "--update",
         "--fast-list",
         "--transfers", str(transfers),
         "--checkers", str(transfers),
@@ -88,18 +92,6 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
     if force:
         argv.append("--force")
     return tuple(argv)
-
-
-def restore_missing(remote_path: str, data_dir: Path, *, transfers: int = 16) -> tuple[str, ...]:
-    """Copy into the data folder only the files it does not have yet (merging a second cloud in)."""
-    return (
-        "copy", remote_path, str(data_dir),
-        "--ignore-existing",
-        "--fast-list",
-        "--transfers", str(transfers),
-        "--checkers", str(transfers),
-        *EXCLUDES, *COMMON, *RETRIES, *stats("5s"),
-    )
 
 
 def download_as(remote_file: str, local_file: Path) -> tuple[str, ...]:
@@ -177,9 +169,6 @@ def delete_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
     )
 
 
-def purge(remote_path: str) -> tuple[str, ...]:
-    """Delete a folder of the bucket and everything under it."""
-    return ("purge", remote_path, *COMMON, *RETRIES)
 
 
 def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:

@@ -157,11 +157,11 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if merge:
             self._merge()
-        argv = (commands.restore_missing if merge else commands.restore)(self.remote.path(), self.data_dir)
+        argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge)
         result = self._retrying(lambda: self._run(argv, "restore"), "restore")
         stats = result.stats
         log.info("restore from %s done: %d files, %s in %.1f s", self.remote.display, stats.get("transfers", 0),
-                 _size(stats.get("bytes", 0)), result.elapsed)
+                 human_size(stats.get("bytes", 0)), result.elapsed)
 
     def baseline(self, *, prefer_local: bool = False) -> None:
         """Establish bisync's baseline: the union of both sides. Never deletes on either side.
@@ -182,7 +182,7 @@ class Engine:
         """
         run = self._retrying(lambda: self._run(commands.list_files(self.remote.path()), "listing the bucket folder",
                                                quiet=True), "listing the bucket folder")
-        theirs = {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(run.output or "[]")}
+        theirs = _versions(run.output)
         differ = []
         for rel, version in sorted(theirs.items()):
             full = self.data_dir / rel
@@ -272,11 +272,7 @@ class Engine:
                 doomed, changed = self._still_as_known(doomed)
                 conflicts += changed
             if doomed:
-                files = self._scratch_list("delete", doomed)
-                self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete",
-                                                 quiet=True), "delete")
-                for rel in doomed:
-                    self.known.pop(rel, None)
+                self._delete_known(doomed)
                 result.deleted = len(doomed)
         self.observed |= batch.paths
         if conflicts:
@@ -288,6 +284,14 @@ class Engine:
         result.seconds = time.monotonic() - started
         return result
 
+    def _delete_known(self, rels: list[str]) -> None:
+        """Delete exactly these objects from the bucket folder and forget them."""
+        files = self._scratch_list("delete", rels)
+        self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete", quiet=True),
+                       "delete")
+        for rel in rels:
+            self.known.pop(rel, None)
+
     def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str]]:
         """Split changed paths into files to upload (folders expanded) and paths confirmed absent locally."""
         uploads: set[str] = set()
@@ -298,8 +302,9 @@ class Engine:
                 continue  # never followed out of the data folder, never uploaded
             if full.is_dir():
                 uploads.update(_walk_files(self.data_dir, rel))
-                # Known files under a folder of this name that are gone now (a folder replaced or moved).
-                deletes.extend(self._known_under([rel]))
+                # Known files under a folder of this name that are gone now (a folder replaced or moved): the
+                # push expands this with _known_under, which keeps only objects absent here.
+                deletes.append(rel)
             elif full.is_file():
                 uploads.add(rel)
             elif not os.path.lexists(full):
@@ -338,10 +343,7 @@ class Engine:
         files = self._scratch_list("stat", rels)
         run = self._retrying(lambda: self._run(commands.stat_files(self.remote.path(), files), "checking the bucket",
                                                quiet=True), "checking the bucket")
-        out: dict[str, tuple[int, int]] = {}
-        for entry in json.loads(run.output or "[]"):
-            out[entry["Path"]] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
-        return out
+        return _versions(run.output)
 
     # -- reconcile ------------------------------------------------------------------------------------
 
@@ -403,7 +405,7 @@ class Engine:
         except RcloneError as exc:
             log.debug("could not list %s for the snapshot: %s", self.remote.display, exc)
             return None
-        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(run.output or "[]")}
+        return _versions(run.output)
 
     def _take_snapshot(self) -> None:
         # Without a snapshot the next periodic reconcile simply runs bisync.
@@ -424,11 +426,7 @@ class Engine:
                 log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work than "
                             "the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
         if doomed:
-            files = self._scratch_list("delete", doomed)
-            self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete",
-                                             quiet=True), "delete")
-            for rel in doomed:
-                self.known.pop(rel, None)
+            self._delete_known(doomed)
             log.info("the data folder is empty: deleted the %d file(s) deleted here from %s too", len(doomed),
                      self.remote.display)
         if "Path2" in report.empty_side and self.known:
@@ -484,7 +482,7 @@ class Engine:
         self._load_known()
         stats = run.stats
         log.info("%s with %s: %d transferred, %d deleted, %s, %.1f s", what, self.remote.display,
-                 stats.get("transfers", 0), stats.get("deletes", 0), _size(stats.get("bytes", 0)), run.elapsed)
+                 stats.get("transfers", 0), stats.get("deletes", 0), human_size(stats.get("bytes", 0)), run.elapsed)
 
     def _clear_stale_bisync_locks(self) -> None:
         # We hold our own lock on this remote, so no other bisync can be running with this workdir: a lock
@@ -539,6 +537,11 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _versions(lsjson_output: str) -> dict[str, tuple[int, int]]:
+    """Given rclone lsjson's output, return {path: (size, mtime_ns)}."""
+    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(lsjson_output or "[]")}
+
+
 def _local_version(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -559,7 +562,7 @@ def _same(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
     return (a[1] % whole == 0 or b[1] % whole == 0) and a[1] // whole == b[1] // whole
 
 
-def _size(n: int | float) -> str:
+def human_size(n: int | float) -> str:
     n = float(n or 0)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 
 from rclone_jupyter.changes import ChangeSet
 from rclone_jupyter.debounce import Debouncer
-from rclone_jupyter.engine import Engine, PushResult
+from rclone_jupyter.engine import Engine, PushResult, human_size
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.presence import Presence
 from rclone_jupyter.settings import Timing
@@ -47,10 +47,6 @@ class RemoteSyncer(threading.Thread):
         # A heartbeat in the bucket folder, so two containers on one folder see each other (presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None
-
-    @property
-    def name_(self) -> str:
-        return self.engine.remote.name
 
     # -- called from other threads --------------------------------------------------------------------
 
@@ -170,7 +166,7 @@ class RemoteSyncer(threading.Thread):
             self._next_reconcile = self._reconcile_after()
         if result is not None and not result.reconciled:
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
-                     len(batch.paths), self.engine.remote.display, result.uploaded, _fmt(result.bytes),
+                     len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
         self.board.remote(self.engine.remote.name, pending=self.changes.pending(), **fields)
 
@@ -211,9 +207,3 @@ class RemoteSyncer(threading.Thread):
 
     def _publish(self) -> None:
         self.board.remote(self.engine.remote.name, pending=self.changes.pending())
-
-
-def _fmt(n: int) -> str:
-    from rclone_jupyter.engine import _size
-
-    return _size(n)
