@@ -198,7 +198,33 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout:g} s waiting for {message} (last: {last!r})")
 
 
-class Daemon:
+class LoggedProcess:
+    """A child process writing to `log_path`: stop it (a signal, then wait), kill it, read its log."""
+
+    proc: subprocess.Popen | None = None
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Daemon(LoggedProcess):
     """A real `rclone-jupyter start` process with its own data dir, state dir, HOME and log file."""
 
     def __init__(self, tmp: Path, env: dict[str, str], *, jupyter: bool = False, name: str = "node"):
@@ -264,26 +290,6 @@ class Daemon:
             return status if status.get("pending") == 0 and not status.get("last_error") else None
 
         return wait_until(done, timeout, message="pending == 0")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            self._log.close()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-            self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
 
 @pytest.fixture
 def daemons(tmp_path):

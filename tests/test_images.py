@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, VENV_BIN, Bucket, ExternalS3, S3Server, clean_env, free_port, wait_port, wait_until
+from conftest import (ROOT, VENV_BIN, Bucket, ExternalS3, LoggedProcess, S3Server, clean_env, free_port, wait_port,
+                      wait_until)
 
 IMAGES = {
     "pytorch-gpu": ROOT / "Dockerfile.pytorch-gpu",
@@ -465,7 +466,7 @@ def test_readme_docker_run_lines_pass_every_value_intact(tmp_path):
 # -- the entrypoint, run as the image runs it ---------------------------------------------------------------
 
 
-class ImageRun:
+class ImageRun(LoggedProcess):
     """`rclone-jupyter start` with the image's ENV, WORKDIR and ENTRYPOINT, its /root in a temporary folder.
 
     Only the port differs (a free one instead of 8000), and tini is left out when this machine has none.
@@ -522,21 +523,7 @@ class ImageRun:
         return subprocess.run(self.health, env=self.env, capture_output=True, text=True, timeout=30)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=40)
-        finally:
-            self._log.close()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-            self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return super().stop(signal.SIGTERM, timeout=40)
 
 
 PASSWORD = "image-test-Pw-8q2"
