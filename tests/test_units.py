@@ -101,6 +101,12 @@ def test_every_problem_is_reported_at_once():
         assert any(p.startswith(name) for p in found), name
 
 
+def test_credentials_in_the_endpoint_are_refused_without_echoing_them():
+    found = problems({**S3_ENV, "AWS_ENDPOINT_URL": "https://admin:hunter2-pass@minio.example.com:9000"})
+    assert any(p.startswith("AWS_ENDPOINT_URL contains credentials") for p in found)
+    assert not any("hunter2-pass" in p for p in found)
+
+
 def test_max_delay_shorter_than_quiet_period_is_an_error():
     assert any("RCLONE_JUPYTER_MAX_DELAY" in p for p in problems(
         {"RCLONE_JUPYTER_QUIET_PERIOD": "5", "RCLONE_JUPYTER_MAX_DELAY": "1"}))

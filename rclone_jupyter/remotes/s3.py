@@ -56,7 +56,11 @@ def parse(env: Mapping[str, str], problems: list[str]):
         problems.append("AWS_SECRET_ACCESS_KEY is not set: S3 needs an access key id and its secret key.")
     if endpoint:
         parsed = urlparse(endpoint)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        if parsed.username or parsed.password:
+            # The endpoint is shown in logs and status: it must not carry credentials (never echoed here).
+            problems.append("AWS_ENDPOINT_URL contains credentials (user:password@); remove them and use "
+                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+        elif parsed.scheme not in ("http", "https") or not parsed.hostname:
             problems.append(
                 f"AWS_ENDPOINT_URL: {endpoint!r} is not an http(s) URL; use e.g. 'https://minio.example.com:9000'."
             )
