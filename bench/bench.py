@@ -148,6 +148,14 @@ def bench_push(sizes: list[int], repeat: int, bisync_runs: int) -> None:
                     change(data / rel, i)
                     t, c = measure(s3, lambda: rclone(s3, "copyto", str(data / rel), f"bench:bucket/{FOLDER}/{rel}"))
                     floor_t.append(t), floor_c.append(c)
+                # The first push after the rcd stopped for idleness (60 s without a push) starts it again.
+                cold_t, cold_c = [], []
+                for i in range(max(3, repeat // 3)):
+                    engine.rclone.close()
+                    rel = rels[(i * 7919 + 5) % n]
+                    change(data / rel, 3000 + i)
+                    t, c = measure(s3, lambda: engine.push(Batch(frozenset({rel}))))
+                    cold_t.append(t), cold_c.append(c)
                 t_rec2, c_rec2 = measure(s3, engine.reconcile)
                 rec_rows.append([f"{n:,}", f"reconcile after {repeat} pushes", fmt_counts(c_rec2), total(c_rec2),
                                  f"{t_rec2:.2f}"])
@@ -174,6 +182,7 @@ def bench_push(sizes: list[int], repeat: int, bisync_runs: int) -> None:
 
             floor = statistics.median(floor_t)
             for name, ts, cs in (("rclone-jupyter push", ours_t, ours_c),
+                                 ("rclone-jupyter push, first after idle (starts the rcd)", cold_t, cold_c),
                                  ("rclone copyto (floor)", floor_t, floor_c),
                                  ("rclone bisync (default)", bis_t, bis_c)):
                 c = median_counts(cs)

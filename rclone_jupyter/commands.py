@@ -126,49 +126,46 @@ def hash_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
     )
 
 
-def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, ...]:
+def rcd(socket_path: str) -> tuple[str, ...]:
+    """The long-running rclone of the push path (rcd.py), answering on a unix socket in a private folder.
+
+    --rc-no-auth: rc methods that touch remotes demand auth or this flag; a unix socket is not reachable
+    over the network, and its folder (0700) decides who may connect. --s3-no-head: see copy_files.
+    """
+    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", *COMMON, *RETRIES)
+
+
+# The rc calls of the push path: (method, params) for Rclone.rc. `_filter` and `_config` are rclone's
+# per-call flags: --files-from-raw and --no-traverse make each call touch exactly the listed objects.
+def _listed(files_from: Path, **config) -> dict:
+    return {"_filter": {"FilesFromRaw": [str(files_from)]}, "_config": {"NoTraverse": True, **config}}
+
+
+def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
     """Upload exactly the files listed (relative paths, one per line), without listing the bucket.
 
     One PUT per file on S3: the engine has just looked at each object (stat_files), so neither the check
-    before the upload (--no-check-dest) nor the HEAD after it (--s3-no-head; single-part PUTs carry
+    before the upload (NoCheckDest) nor the HEAD after it (--s3-no-head on the rcd; single-part PUTs carry
     Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
     """
-    return (
-        "copy", str(data_dir), as_folder(remote_path),
-        "--files-from-raw", str(files_from),
-        "--no-traverse",
-        "--no-check-dest",
-        "--s3-no-head",
-        "--transfers", "8",
-        *COMMON, *RETRIES, *stats(),
-    )
+    return "sync/copy", {"srcFs": str(data_dir), "dstFs": as_folder(remote_path),
+                         **_listed(files_from, NoCheckDest=True, Transfers=8)}
 
 
-def stat_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
-    """Size and modification time of the listed objects in the bucket (missing ones are left out)."""
-    return (
-        "lsjson", as_folder(remote_path),
-        "--files-from-raw", str(files_from),
-        "--no-traverse",
-        "--no-mimetype",
-        "--files-only",
-        # Without -R, lsjson reports only the listed files at the top level: a nested notebook changed in the
-        # bucket went unseen and was overwritten. With the list and --no-traverse it is still one HEAD a file.
-        "-R",
-        *RETRIES,
-    )
+def stat_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Size and modification time of the listed objects in the bucket (missing ones are left out).
+
+    One HEAD a file. `recurse`: without it only listed files at the top level are reported, and a nested
+    notebook changed in the bucket went unseen and was overwritten.
+    """
+    return "operations/list", {"fs": as_folder(remote_path), "remote": "",
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True},
+                               **_listed(files_from)}
 
 
-def delete_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
+def delete_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
     """Delete exactly the listed objects in the bucket."""
-    return (
-        "delete", as_folder(remote_path),
-        "--files-from-raw", str(files_from),
-        "--no-traverse",
-        *COMMON, *RETRIES, *stats(),
-    )
-
-
+    return "operations/delete", {"fs": as_folder(remote_path), **_listed(files_from)}
 
 
 def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:

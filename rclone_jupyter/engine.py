@@ -86,6 +86,10 @@ class Engine:
         with self.lock.held():
             return self.rclone.run(argv, what=what, **kwargs)
 
+    def _rc(self, call: tuple[str, dict], what: str) -> dict:
+        with self.lock.held():
+            return self.rclone.rc(call, what=what)
+
     def _retrying(self, fn: Callable, what: str, policy: RetryPolicy | None = None):
         """Call fn(); retry transient rclone failures with exponential backoff, bounded by attempts and time."""
         policy = policy or self.retry
@@ -251,9 +255,9 @@ class Engine:
             uploads = [rel for rel in uploads if rel not in conflicts]
         if uploads:
             files = self._scratch_list("upload", uploads)
-            run = self._retrying(lambda: self._run(commands.copy_files(self.data_dir, self.remote.path(), files),
-                                                   "push", quiet=True), "push")
-            result.bytes = run.stats.get("bytes", 0)
+            self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"),
+                           "push")
+            result.bytes = sum(local[rel][0] for rel in uploads)
             # A file written to while it was uploaded: the version that landed is not the one we listed, and
             # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
             # bucket what landed for those files only.
@@ -287,8 +291,7 @@ class Engine:
     def _delete_known(self, rels: list[str]) -> None:
         """Delete exactly these objects from the bucket folder and forget them."""
         files = self._scratch_list("delete", rels)
-        self._retrying(lambda: self._run(commands.delete_files(self.remote.path(), files), "delete", quiet=True),
-                       "delete")
+        self._retrying(lambda: self._rc(commands.delete_files(self.remote.path(), files), "delete"), "delete")
         for rel in rels:
             self.known.pop(rel, None)
 
@@ -341,9 +344,9 @@ class Engine:
 
     def _stat_remote(self, rels: list[str]) -> dict[str, tuple[int, int]]:
         files = self._scratch_list("stat", rels)
-        run = self._retrying(lambda: self._run(commands.stat_files(self.remote.path(), files), "checking the bucket",
-                                               quiet=True), "checking the bucket")
-        return _versions(run.output)
+        answer = self._retrying(lambda: self._rc(commands.stat_files(self.remote.path(), files),
+                                                 "checking the bucket"), "checking the bucket")
+        return _versions_of(answer.get("list") or [])
 
     # -- reconcile ------------------------------------------------------------------------------------
 
@@ -539,7 +542,12 @@ def _md5(path: Path) -> str:
 
 def _versions(lsjson_output: str) -> dict[str, tuple[int, int]]:
     """Given rclone lsjson's output, return {path: (size, mtime_ns)}."""
-    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in json.loads(lsjson_output or "[]")}
+    return _versions_of(json.loads(lsjson_output or "[]"))
+
+
+def _versions_of(entries: list[dict]) -> dict[str, tuple[int, int]]:
+    """Given listing entries (lsjson's, or the rc's operations/list), return {path: (size, mtime_ns)}."""
+    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries}
 
 
 def _local_version(path: Path) -> tuple[int, int] | None:

@@ -20,8 +20,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rclone_jupyter import commands
 from rclone_jupyter.errors import RcloneError, RcloneNotFound
 from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.rcd import RcDaemon
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,11 @@ def classify(exit_code: int | None, text: str) -> tuple[bool, str]:
 
 
 class Rclone:
-    """Runs rclone with one private config file. Thread-safe; `kill()` stops whatever run is current."""
+    """Runs rclone with one private config file. Thread-safe; `kill()` stops whatever run is current.
+
+    `run` starts one rclone per call (restore, bisync, listings); `rc` sends one call to a long-running
+    `rclone rcd` (the push path, where an rclone start would cost as much as the upload).
+    """
 
     def __init__(self, binary: str, config_path: Path, *, env: dict | None = None):
         self.binary = binary
@@ -98,6 +104,7 @@ class Rclone:
         self._current: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self.argv_seen: list[tuple[str, ...]] = []  # every argv run, for tests that look for leaked secrets
+        self.rcd = RcDaemon(self._rcd_argv, self.environment, classify)
 
     def environment(self) -> dict[str, str]:
         """The environment rclone runs with: ours, minus every RCLONE_* and cloud credential variable.
@@ -197,8 +204,24 @@ class Rclone:
             )
         return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output))
 
+    def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
+        argv = (self.binary, *commands.rcd(socket_path))
+        self.argv_seen.append(argv)
+        return argv
+
+    def rc(self, call: tuple[str, dict], *, what: str) -> dict:
+        """Send one (method, params) call built by commands.py to the rcd; return its JSON answer."""
+        method, params = call
+        log.debug("rclone rc %s (%s)", method, what)
+        return self.rcd.call(method, params, what=what)
+
+    def close(self) -> None:
+        """Stop the rcd, if one runs (nothing must be in flight)."""
+        self.rcd.stop()
+
     def kill(self) -> None:
-        """Stop the current rclone run, if any (used when a shutdown deadline passes)."""
+        """Stop the current rclone run and the rcd, if any (used when a shutdown deadline passes)."""
+        self.rcd.kill()
         with self._lock:
             proc = self._current
         if proc is not None and proc.poll() is None:

@@ -84,15 +84,18 @@ class RemoteSyncer(threading.Thread):
     # -- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        while True:
-            work = self._wait_for_work()
-            if work == "exit":
-                self._leave()
-                return
-            if work == "heartbeat":
-                self._heartbeat()
-                continue
-            self._do(work)
+        try:
+            while True:
+                work = self._wait_for_work()
+                if work == "exit":
+                    self._leave()
+                    return
+                if work == "heartbeat":
+                    self._heartbeat()
+                    continue
+                self._do(work)
+        finally:
+            self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
 
     def _wait_for_work(self) -> str:
         with self._cond:

@@ -51,19 +51,25 @@ def same_content(bucket: Bucket, data: Path, timeout: float = 30.0) -> dict[str,
                              f"different {differ}") from None
 
 
-def rclone_runs(daemon, verb: str) -> list[int]:
-    """Pids of the rclone processes this daemon runs now with the given subcommand (e.g. 'copy')."""
+def uploading(daemon, rel: str) -> list[int]:
+    """Pids of the rclone processes reading this file of the daemon's data folder now (an upload in flight).
+
+    Uploads run inside the daemon's long-running `rclone rcd`: the process is found by the file it holds open.
+    """
+    target = str(daemon.data / rel)
     pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            if not argv[0].endswith(b"rclone"):
+                continue
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
+                pids.append(int(pid))
         except OSError:
             continue
-        if len(argv) > 2 and argv[0].endswith(b"rclone") and argv[1] == verb.encode() \
-                and str(daemon.data).encode() in argv:
-            pids.append(int(pid))
     return pids
 
 
@@ -123,7 +129,7 @@ def test_02_rclone_killed_mid_transfer(s3, daemons, tmp_path):
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
     payload = os.urandom(64 * 1024 * 1024)
     write(daemon.data / "big.bin", payload)
-    pids = wait_until(lambda: rclone_runs(daemon, "copy"), timeout=15, interval=0.005, message="the upload")
+    pids = wait_until(lambda: uploading(daemon, "big.bin"), timeout=15, interval=0.005, message="the upload")
     freeze(s3)  # the upload stays in flight (its bytes sit in the socket) until we kill it
     try:
         time.sleep(0.5)
@@ -153,7 +159,7 @@ def test_03_sigterm_during_a_sync_lands_everything(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY, "RCLONE_JUPYTER_QUIET_PERIOD": "0.1"}).start()
     write(daemon.data / "big.bin", os.urandom(24 * 1024 * 1024))
-    wait_until(lambda: rclone_runs(daemon, "copy"), timeout=15, interval=0.01, message="the upload")
+    wait_until(lambda: uploading(daemon, "big.bin"), timeout=15, interval=0.01, message="the upload")
     for i in range(3):  # pending behind the running sync
         write(daemon.data / f"late/{i}.txt", f"late {i}")
     started = time.monotonic()

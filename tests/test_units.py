@@ -164,17 +164,21 @@ def test_bisync_argv(tmp_path):
     assert "--force" in commands.bisync(tmp_path / "d", "s3:b/f", tmp_path / "w", force=True)
 
 
-def test_targeted_push_argv(tmp_path):
+def test_targeted_push_calls(tmp_path):
     listing = tmp_path / "files.txt"
-    argv = commands.copy_files(tmp_path, "s3:b/f", listing)
+    method, params = commands.copy_files(tmp_path, "s3:b/f", listing)
     # The trailing slash spares the HEAD rclone sends to check whether `f` is an object (issue 5).
-    assert argv[:3] == ("copy", str(tmp_path), "s3:b/f/")
-    assert argv[argv.index("--files-from-raw") + 1] == str(listing)
-    assert "--no-traverse" in argv and "--no-check-dest" in argv and "--s3-no-head" in argv
-    delete = commands.delete_files("s3:b/f", listing)
-    assert delete[:2] == ("delete", "s3:b/f/") and "--files-from-raw" in delete
-    assert commands.stat_files("s3:b/f", listing)[:2] == ("lsjson", "s3:b/f/")
+    assert method == "sync/copy" and params["srcFs"] == str(tmp_path) and params["dstFs"] == "s3:b/f/"
+    assert params["_filter"] == {"FilesFromRaw": [str(listing)]}
+    assert params["_config"]["NoTraverse"] is True and params["_config"]["NoCheckDest"] is True
+    method, params = commands.delete_files("s3:b/f", listing)
+    assert method == "operations/delete" and params["fs"] == "s3:b/f/" and params["_config"] == {"NoTraverse": True}
+    method, params = commands.stat_files("s3:b/f", listing)
+    assert method == "operations/list" and params["fs"] == "s3:b/f/" and params["opt"]["recurse"] is True
     assert commands.as_folder("s3:b/f/") == "s3:b/f/" and commands.as_folder("s3:") == "s3:"
+    # The rcd: a unix socket, no TCP port; no HEAD after uploads; JSON log for rcd.py.
+    rcd = commands.rcd("/tmp/x/rc.sock")
+    assert rcd[:3] == ("rcd", "--rc-addr", "/tmp/x/rc.sock") and "--s3-no-head" in rcd and "--use-json-log" in rcd
 
 
 def test_noise_is_excluded_everywhere(tmp_path):

@@ -1,0 +1,221 @@
+"""A long-running `rclone rcd` for the push path: one local HTTP call per step instead of one rclone start.
+
+Starting rclone costs tens of milliseconds, as much as the upload of a small file; a push made of two runs (the
+check, the upload) was twice the floor of one `rclone copyto`. The rcd is started on first use, listens on a
+unix socket in a private 0700 directory (a unix socket bypasses rc authentication: the directory's permissions
+are the authentication), and is stopped after `idle_seconds` without a call, so an idle container runs no
+rclone at all. Failure handling stays per call: an error answer raises RcloneError classified like a failed
+run; a dead or killed rcd fails the call as retryable and the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import http.client
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.logs import secret_mask
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 15.0
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost")
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+try:
+    # Looked up now, not in the child: between fork and exec the child must do as little as possible.
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the thread that started us dies (a daemon killed -9)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class RcDaemon:
+    """One `rclone rcd` child. Thread-safe; calls may come from several threads."""
+
+    def __init__(self, argv: Callable[[str], tuple[str, ...]], env: Callable[[], dict[str, str]],
+                 classify: Callable[[int | None, str], tuple[bool, str]], *, idle_seconds: float = 60.0):
+        self._argv = argv  # socket path -> the full argv
+        self._env = env
+        self._classify = classify
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._dir: str | None = None
+        self._tail: deque[str] = deque(maxlen=20)
+        self._in_flight = 0
+        self._last_used = 0.0
+        self.starts = 0  # how many rcd processes were started (tests, status)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def _socket(self) -> str:
+        assert self._dir is not None
+        return os.path.join(self._dir, "rc.sock")
+
+    def _ensure_started(self) -> str:
+        """Return the socket of a running rcd, starting one if needed. Called with the lock held."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._socket()
+        self._cleanup()
+        # A short private path: unix socket paths are limited to about 100 bytes.
+        self._dir = tempfile.mkdtemp(prefix="rj-rcd-")
+        sock = self._socket()
+        self._tail.clear()
+        proc = subprocess.Popen(
+            self._argv(sock),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self._env(),
+            text=True,
+            errors="replace",
+            start_new_session=True,  # a Ctrl-C in the terminal must not kill a flush half-way
+            preexec_fn=_die_with_parent,
+        )
+        self._proc = proc
+        self.starts += 1
+        threading.Thread(target=self._pump_log, args=(proc,), name="rclone-rcd-log", daemon=True).start()
+        threading.Thread(target=self._stop_when_idle, args=(proc,), name="rclone-rcd-idle", daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.connect(sock)
+                log.debug("rclone rcd started (pid %d)", proc.pid)
+                return sock
+            except OSError:
+                time.sleep(0.01)
+        self._terminate(proc)
+        tail = "\n".join(self._tail)
+        raise RcloneError(f"rclone rcd did not start: {tail[-400:] or 'no output'}", exit_code=proc.poll(),
+                          retryable=False, output_tail=tail)
+
+    def _pump_log(self, proc: subprocess.Popen) -> None:
+        """rcd's log into ours, masked: errors as warnings, the rest (a line per file) at debug."""
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = secret_mask.mask(raw.rstrip("\n"))
+            if not line:
+                continue
+            try:
+                record = json.loads(line) if line.startswith("{") else None
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                self._tail.append(line)
+                log.debug("rclone rcd: %s", line)
+                continue
+            obj = record.get("object")
+            text = f"{obj}: {record.get('msg', '')}" if obj else record.get("msg", "")
+            self._tail.append(text)
+            if record.get("level") in ("error", "critical"):
+                log.warning("rclone: %s", text)
+            else:
+                log.debug("rclone rcd: %s", text)
+
+    def _stop_when_idle(self, proc: subprocess.Popen) -> None:
+        while proc.poll() is None:
+            time.sleep(min(5.0, max(self.idle_seconds / 4, 0.05)))
+            with self._lock:
+                if proc is not self._proc:
+                    return
+                if self._in_flight == 0 and time.monotonic() - self._last_used >= self.idle_seconds:
+                    log.debug("rclone rcd idle for %.0f s; stopping it", self.idle_seconds)
+                    self._terminate(proc)
+                    self._cleanup()
+                    return
+
+    def _terminate(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _cleanup(self) -> None:
+        self._proc = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def stop(self) -> None:
+        """Stop the rcd (it finishes nothing: call when no push is in flight)."""
+        with self._lock:
+            if self._proc is not None:
+                self._terminate(self._proc)
+            self._cleanup()
+
+    def kill(self) -> None:
+        """Kill the rcd now, failing the call in flight (the shutdown deadline passed)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    # -- calls ----------------------------------------------------------------------------------------
+
+    def call(self, method: str, params: dict, *, what: str) -> dict:
+        """POST one rc method; return its JSON answer. Raise RcloneError on any failure."""
+        with self._lock:
+            sock = self._ensure_started()
+            self._in_flight += 1
+        try:
+            conn = _UnixConnection(sock)
+            try:
+                conn.request("POST", "/" + method, json.dumps(params), {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException) as exc:
+            # The rcd died or was killed (shutdown deadline): the next call starts a new one.
+            raise RcloneError(f"{what} failed: rclone rcd stopped answering ({exc.__class__.__name__})",
+                              exit_code=None, retryable=True) from exc
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._last_used = time.monotonic()
+        try:
+            answer = json.loads(body or b"{}")
+        except ValueError:
+            answer = {"error": body[:400].decode(errors="replace")}
+        if status == 200:
+            return answer
+        error = secret_mask.mask(str(answer.get("error") or f"HTTP {status}"))
+        retryable, reason = self._classify(None, error)
+        raise RcloneError(f"{what} failed: {reason}: {error[:400]}", exit_code=None, retryable=retryable,
+                          output_tail=error)
