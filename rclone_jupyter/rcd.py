@@ -31,6 +31,8 @@ from rclone_jupyter.logs import secret_mask
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 15.0
+# A burst of saves shares one rcd; a container left alone runs no rclone (its ~70 MB RSS) for long.
+IDLE_SECONDS = 10.0
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -61,7 +63,7 @@ class RcDaemon:
     """One `rclone rcd` child. Thread-safe; calls may come from several threads."""
 
     def __init__(self, argv: Callable[[str], tuple[str, ...]], env: Callable[[], dict[str, str]],
-                 classify: Callable[[int | None, str], tuple[bool, str]], *, idle_seconds: float = 60.0):
+                 classify: Callable[[int | None, str], tuple[bool, str]], *, idle_seconds: float = IDLE_SECONDS):
         self._argv = argv  # socket path -> the full argv
         self._env = env
         self._classify = classify
