@@ -166,6 +166,18 @@ class Bucket:
         self._run("deletefile", self.remote.path(rel))
 
 
+def make_engine(env: dict[str, str], tmp_path: Path):
+    """An Engine exactly as `rclone-jupyter start` builds it, with its own data and state folders."""
+    from rclone_jupyter import settings as settings_mod
+    from rclone_jupyter.supervisor import make_engines, prepare
+
+    full = clean_env(RCLONE_JUPYTER_DATA_DIR=str(tmp_path / "data"), RCLONE_JUPYTER_STATE_DIR=str(tmp_path / "st"),
+                     **env)
+    settings = settings_mod.load(full)
+    state, binary = prepare(settings, full)
+    return make_engines(settings, state, binary, full)[0]
+
+
 def tree(root: Path) -> dict[str, bytes]:
     """{relative path: bytes} of every regular file under root (no symlinks followed)."""
     out: dict[str, bytes] = {}

@@ -14,29 +14,15 @@ import time
 
 import pytest
 
-from conftest import Bucket, clean_env, wait_until
+from conftest import Bucket, make_engine, wait_until
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import RcloneError
-
-
-def make_engine(env: dict[str, str], tmp_path):
-    """An Engine exactly as `rclone-jupyter start` builds it, over its own data folder."""
-    from rclone_jupyter import settings as settings_mod
-    from rclone_jupyter.supervisor import make_engines, prepare
-
-    full = clean_env(RCLONE_JUPYTER_DATA_DIR=str(tmp_path / "data"), RCLONE_JUPYTER_STATE_DIR=str(tmp_path / "st"),
-                     **env)
-    settings = settings_mod.load(full)
-    state, binary = prepare(settings, full)
-    engine = make_engines(settings, state, binary, full)[0]
-    engine.data_dir.mkdir(parents=True, exist_ok=True)
-    return engine
 
 
 @pytest.fixture
 def engine(s3, tmp_path):
     engine = make_engine(s3.env(), tmp_path)
-    engine.restore()
+    engine.restore()  # creates the data folder
     engine.baseline()
     yield engine
     engine.rclone.close()
@@ -93,6 +79,7 @@ def test_rcd_is_private(s3, engine):
 
 def test_refused_credentials_on_push_are_not_retried(s3, tmp_path):
     engine = make_engine({**s3.env(), "AWS_SECRET_ACCESS_KEY": "wrong-" + s3.secret}, tmp_path)
+    engine.data_dir.mkdir(parents=True)
     try:
         (engine.data_dir / "a.txt").write_text("a")
         started = time.monotonic()
