@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -52,3 +53,14 @@ def configure(level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("rclone_jupyter").setLevel(level)
+
+
+def parse_json_log(line: str) -> dict | None:
+    """One line of rclone's --use-json-log output as a record, or None for a line that is not one."""
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 
 from rclone_jupyter.errors import RcloneError
-from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.logs import parse_json_log, secret_mask
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +129,8 @@ class RcDaemon:
             line = secret_mask.mask(raw.rstrip("\n"))
             if not line:
                 continue
-            try:
-                record = json.loads(line) if line.startswith("{") else None
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):
+            record = parse_json_log(line)
+            if record is None:
                 self._tail.append(line)
                 log.debug("rclone rcd: %s", line)
                 continue

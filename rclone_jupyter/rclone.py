@@ -8,7 +8,6 @@ Credentials reach rclone only through the private config file named by RCLONE_CO
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from rclone_jupyter import commands
 from rclone_jupyter.errors import RcloneError, RcloneNotFound
-from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.logs import parse_json_log, secret_mask
 from rclone_jupyter.rcd import RcDaemon
 
 log = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class Rclone:
                 line = secret_mask.mask(raw.rstrip("\n"))
                 if not line:
                     continue
-                record = _parse(line)
+                record = parse_json_log(line)
                 if record is None:
                     tail.append(line)
                     messages.append(line)
@@ -229,16 +228,6 @@ class Rclone:
                 os.killpg(proc.pid, 9)
             except (ProcessLookupError, PermissionError):
                 pass
-
-
-def _parse(line: str) -> dict | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def _last_error_line(tail: deque[str]) -> str:
