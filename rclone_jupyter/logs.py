@@ -55,12 +55,23 @@ def configure(level: str = "INFO") -> None:
     logging.getLogger("rclone_jupyter").setLevel(level)
 
 
-def parse_json_log(line: str) -> dict | None:
-    """One line of rclone's --use-json-log output as a record, or None for a line that is not one."""
-    if not line.startswith("{"):
+def rclone_line(raw: str) -> tuple[str, dict | None] | None:
+    """One line of rclone's stderr (--use-json-log), secrets masked: (text, record), or None for a blank line.
+
+    `text` is what to show ("object: message" for a JSON record, else the line itself); `record` is the JSON
+    record (level, stats, ...) or None for a line that is not one.
+    """
+    line = secret_mask.mask(raw.rstrip("\n"))
+    if not line:
         return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    record = None
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            pass
+    if not isinstance(record, dict):
+        return line, None
+    msg = record.get("msg", "").rstrip()
+    obj = record.get("object")
+    return (f"{obj}: {msg}" if obj else msg), record

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 
 from rclone_jupyter.errors import RcloneError
-from rclone_jupyter.logs import parse_json_log, secret_mask
+from rclone_jupyter.logs import rclone_line, secret_mask
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
-        self.starts = 0  # how many rcd processes were started (tests, status)
+        self.starts = 0  # how many rcd processes were started (for tests)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -126,18 +126,12 @@ class RcDaemon:
         """rcd's log into ours, masked: errors as warnings, the rest (a line per file) at debug."""
         assert proc.stderr is not None
         for raw in proc.stderr:
-            line = secret_mask.mask(raw.rstrip("\n"))
-            if not line:
+            decoded = rclone_line(raw)
+            if decoded is None:
                 continue
-            record = parse_json_log(line)
-            if record is None:
-                self._tail.append(line)
-                log.debug("rclone rcd: %s", line)
-                continue
-            obj = record.get("object")
-            text = f"{obj}: {record.get('msg', '')}" if obj else record.get("msg", "")
+            text, record = decoded
             self._tail.append(text)
-            if record.get("level") in ("error", "critical"):
+            if record is not None and record.get("level") in ("error", "critical"):
                 log.warning("rclone: %s", text)
             else:
                 log.debug("rclone rcd: %s", text)

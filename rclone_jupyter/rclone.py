@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rclone_jupyter import commands
 from rclone_jupyter.errors import RcloneError, RcloneNotFound
-from rclone_jupyter.logs import parse_json_log, secret_mask
+from rclone_jupyter.logs import rclone_line
 from rclone_jupyter.rcd import RcDaemon
 
 log = logging.getLogger(__name__)
@@ -154,24 +154,19 @@ class Rclone:
         try:
             assert proc.stderr is not None
             for raw in proc.stderr:
-                line = secret_mask.mask(raw.rstrip("\n"))
-                if not line:
+                decoded = rclone_line(raw)
+                if decoded is None:
                     continue
-                record = parse_json_log(line)
-                if record is None:
-                    tail.append(line)
-                    messages.append(line)
-                    log.debug("rclone (%s): %s", what, line)
-                    continue
-                msg = record.get("msg", "").rstrip()
-                obj = record.get("object")
-                text = f"{obj}: {msg}" if obj else msg
+                text, record = decoded
                 tail.append(text)
                 messages.append(text)
+                if record is None:
+                    log.debug("rclone (%s): %s", what, text)
+                    continue
                 if "stats" in record:
                     stats = record["stats"]
-                    if not quiet and msg:
-                        log.info("%s: %s", what, " ".join(msg.split()))
+                    if not quiet and text:
+                        log.info("%s: %s", what, " ".join(text.split()))
                     continue
                 if on_message is not None:
                     on_message(record)
