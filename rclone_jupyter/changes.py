@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +30,12 @@ class ChangeSet:
         self._queued: set[str] = set()
         self._overflow = False
         self._in_flight: Batch = Batch()
+        self._since: dict[str, float] = {}  # path -> wall-clock time of its oldest change not yet durable
 
     def add(self, rel: str) -> None:
         with self._lock:
             self._queued.add(rel)
+            self._since.setdefault(rel, time.time())
 
     def mark_overflow(self) -> None:
         with self._lock:
@@ -50,6 +53,8 @@ class ChangeSet:
     def done(self) -> None:
         """The batch in flight is durable."""
         with self._lock:
+            for rel in self._in_flight.paths - self._queued:
+                self._since.pop(rel, None)
             self._in_flight = Batch()
 
     def put_back(self) -> None:
@@ -67,3 +72,8 @@ class ChangeSet:
         """Every path not yet durable: queued or in flight."""
         with self._lock:
             return self._queued | set(self._in_flight.paths)
+
+    def oldest(self) -> float | None:
+        """The wall-clock time of the oldest change not yet durable, or None."""
+        with self._lock:
+            return min(self._since.values(), default=None)

@@ -140,10 +140,11 @@ def _sync_in_process(settings) -> tuple[bool, str | None]:
     for engine in make_engines(settings, state, binary):
         try:
             engine.check_bucket()
-            if list(engine.workdir.glob("*.path2.lst")):
-                engine.reconcile()
+            # No daemon holds a baseline: rclone bisync keeps its own between runs (bisync_mode.py).
+            if engine.bisync.has_baseline():
+                engine.bisync.reconcile()
             else:
-                engine.baseline()
+                engine.bisync.baseline()
         except RcloneJupyterError as exc:
             errors.append(f"{engine.remote.display}: {exc}")
     return not errors, "; ".join(errors) or None

@@ -52,20 +52,32 @@ def list_top(remote_path: str) -> tuple[str, ...]:
     return ("lsf", remote_path, "--max-depth", "1", *COMMON, *RETRIES)
 
 
-def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False) -> tuple[str, ...]:
+def glob_escape(name: str) -> str:
+    """A literal name as an rclone filter pattern (its glob characters escaped)."""
+    return "".join("\\" + c if c in "*?[]{}\\" else c for c in name)
+
+
+def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False,
+            excludes: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Copy the bucket folder into the data folder. `copy` never deletes.
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
-    data folder does not have yet (`--ignore-existing`).
+    data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
+    symbolic links again. `excludes`: object names the data folder cannot hold (engine.unrepresentable).
+    One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
     """
+    skipped: list[str] = []
+    for name in excludes:
+        skipped += ["--exclude", "/" + glob_escape(name)]
     return (
         "copy", remote_path, str(data_dir),
         "--ignore-existing" if only_missing else "--update",
+        "--links",
         "--fast-list",
         "--transfers", str(transfers),
         "--checkers", str(transfers),
         "--multi-thread-streams", "8",
-        *EXCLUDES, *BULK, *RETRIES, *stats("5s"),
+        *skipped, *EXCLUDES, *BULK, *RETRIES, *stats("5s"),
     )
 
 
@@ -142,14 +154,28 @@ def _listed(files_from: Path, **config) -> dict:
 
 
 def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
-    """Upload exactly the files listed (relative paths, one per line), without listing the bucket.
+    """Upload exactly the objects listed (names relative to the data folder, one per line; a symbolic link
+    `x` is listed as `x.rclonelink`, and uploaded as a link object: Links), without listing the bucket.
 
     One PUT per file on S3: the engine has just looked at each object (stat_files), so neither the check
     before the upload (NoCheckDest) nor the HEAD after it (--s3-no-head on the rcd; single-part PUTs carry
     Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
     """
     return "sync/copy", {"srcFs": str(data_dir), "dstFs": as_folder(remote_path),
-                         **_listed(files_from, NoCheckDest=True, Transfers=8)}
+                         **_listed(files_from, NoCheckDest=True, Transfers=8, Links=True)}
+
+
+def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
+    """Download exactly the objects listed into a staging folder (a HEAD and a GET each; link objects become
+    links there). The engine moves each into place itself, never through a link."""
+    return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": str(staging),
+                         **_listed(files_from, Links=True)}
+
+
+def list_folder(remote_path: str, folder: str) -> tuple[str, dict]:
+    """Every object under a folder the bucket is not known to hold: one LIST proves a whole new tree absent."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": folder,
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True}}
 
 
 def stat_files(remote_path: str, files_from: Path) -> tuple[str, dict]:

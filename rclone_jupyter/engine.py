@@ -1,12 +1,18 @@
-"""Restore, baseline, push, reconcile for one remote. Owns the data-safety rules (DESIGN.md).
+"""Restore, push and reconcile one remote: the engine's phases, over one model of the bucket (`known`).
 
-One worker thread owns an Engine; across processes (`start` and `sync --once`) a file lock per remote makes
-sure two rclone runs never write to the same remote at once.
+One worker thread owns an Engine (syncer.py); across processes (`start` and `sync --once`) a file lock per
+remote makes sure two writing rclone runs never meet on one remote. The rules are in docs/design.md:
 
-The engine keeps `known`: what it believes the bucket folder holds ({path: (size, mtime_ns)}), loaded from
-bisync's listing after every reconcile and updated after every push. It is what makes the targeted push
-safe: a delete only touches objects we knew, and an object that changed in the bucket behind our back is a
-conflict for bisync to resolve (both versions kept), not something to overwrite.
+- start: one LIST of the bucket folder (the baseline's bucket side, the restore's totals), one `rclone copy`
+  into the data folder (LIST + one GET per object: rclone's modtime comes with the GET), then `establish`:
+  every file the copy wrote is known as it is, with no HEAD; files that were here before are compared;
+- push: exactly the paths the watcher saw, each checked against `known` (a changed object in the bucket is a
+  conflict: both kept) and uploaded or deleted through the long-running rcd;
+- reconcile: a LIST-only listing compared with `known` (reconcile.plan, a pure function) brings changes made
+  elsewhere in, with no HEAD per object and no full bisync.
+
+`rclone bisync` stays for RCLONE_JUPYTER_PUSH_MODE=bisync and `sync --once` without a running `start`
+(bisync_mode.py).
 """
 
 from __future__ import annotations
@@ -16,25 +22,34 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
-from rclone_jupyter import commands
-from rclone_jupyter.bisync_report import BisyncReport, parse_listing, stamp_ns
+from rclone_jupyter import commands, reconcile
+from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.filters import is_noise
+from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
+                                  local_name,
+                                  local_version, same, under_link)
 from rclone_jupyter.rclone import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.remotes import Remote
 from rclone_jupyter.state import FileLock, StateDir
 
 log = logging.getLogger(__name__)
 
-# A remote modtime within this of ours is the same version (some stores round to the millisecond).
-_MTIME_SLACK_NS = 1_000_000
+# Above this many new names in one push, their absence in the bucket is checked with one LIST per new folder
+# instead of one HEAD per name (a `git clone` of 1,500 files: a few LISTs, not 1,500 HEADs).
+HEAD_LIMIT = 8
+# Jupyter-style temporary names, so the watcher and every sync ignore the staging folder of downloads.
+STAGING_PREFIX = ".~rclone-jupyter-incoming-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +60,18 @@ class RetryPolicy:
     max_wait: float = 8.0
 
 
+# While `start` runs, the syncer owns retries (its backoff keeps changes pending and shows them in the status):
+# an engine call there makes one attempt. The start phases (restore, establish) have no syncer: they retry here.
+ONE_ATTEMPT = RetryPolicy(attempts=1)
+
+
 @dataclasses.dataclass
 class PushResult:
     uploaded: int = 0
     deleted: int = 0
     skipped: int = 0
     conflicts: int = 0
+    pulled: int = 0
     bytes: int = 0
     seconds: float = 0.0
     reconciled: bool = False
@@ -71,14 +92,20 @@ class Engine:
         self.retry = retry
         self.workdir = state.workdir(remote.name)
         self.lock = FileLock(state.lock_path(f"remote-{remote.name}"))
-        self.known: dict[str, tuple[int, int]] = {}
-        self.observed: set[str] = set()  # paths this container changed since the last reconcile
+        self.known: dict[str, Known] = {}
         self.remote_was_empty = False
-        # The bucket folder as a LIST-only snapshot ({path: (size, server time)}) taken after the last full
-        # reconcile: lets the periodic reconcile skip bisync (a HEAD per object on S3) when nobody else wrote.
-        self._snapshot: dict[str, tuple[int, int]] | None = None
+        # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
+        # deleted, shown in the status. {name: why}
+        self.skipped: dict[str, str] = {}
         # Told of every failed attempt that will be retried, so the status shows the error while we retry.
         self.on_retry: Callable[[BaseException], None] | None = None
+        # Told of the restore's progress: (bytes done, bytes in all, files done, files in all).
+        self.on_progress: Callable[[int, int, int, int], None] | None = None
+        self._listing_at_restore: dict[str, Version] = {}
+        self._restored: dict[str, Version] = {}
+        from rclone_jupyter.bisync_mode import BisyncMode  # bisync_mode imports this module's helpers
+
+        self.bisync = BisyncMode(self)
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -135,400 +162,591 @@ class Engine:
     def restore(self, *, merge: bool = False) -> None:
         """Copy the bucket folder into the data folder. Never deletes anything locally.
 
+        One LIST of the bucket folder first: it is the bucket side of the baseline (`establish`), it finds the
+        objects the data folder cannot hold, and it gives the restore's totals. Then one `rclone copy`.
         `merge` is for a second (third) cloud restored into a data folder an earlier one filled: a file that
         exists on both sides with other content is kept twice (see _merge), never overwritten.
         """
-        # No listing before the copy: one rclone start and one LIST less (~0.1 s) on every start with data.
-        # The copy's stats tell a folder with files; only a copy that restored nothing is followed by the
-        # listing (is it empty?), and only a failed one by the bucket check (missing bucket: the clear error).
         log.info("restoring %s from %s", self.data_dir, self.remote.display)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge)
-        try:
+        _clear_staging(self.data_dir)
+        before = walk_versions(self.data_dir)
+        listing = self._restore_listing()
+        self._listing_at_restore = listing
+        total = sum(size for size, _ in listing.values())
+        self._progress(0, total, 0, len(listing))
+        result = None
+        if listing:
             if merge:
-                self._merge()
-            result = self._retrying(lambda: self._run(argv, "restore"), "restore")
-        except RcloneError as exc:
-            if exc.retryable:
-                raise  # retries exhausted: the supervisor says so
-            self.check_bucket()  # a missing bucket or refused credentials: the clear error
-            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
-                raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
-            result = None  # the bucket is there, the folder is not: nothing to restore
-        stats = result.stats if result is not None else {}
-        if result is None:
-            self.remote_was_empty = True
-        elif stats.get("transfers", 0) + stats.get("checks", 0) > 0:
-            self.remote_was_empty = False  # a file was copied or compared with ours: not empty
-        else:
-            # Nothing restored: only now list, as before, so noise or heartbeats (excluded from the copy)
-            # still count as "not empty" and deleted example notebooks do not come back.
+                self._merge(listing)
+            argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge,
+                                    excludes=tuple(self.skipped))
+
+            def on_stats(stats: dict) -> None:
+                self._progress(int(stats.get("bytes", 0)), total, int(stats.get("transfers", 0)), len(listing))
+
             try:
-                self.remote_was_empty = not self._retrying(
-                    lambda: self._run(commands.list_top(self.remote.path()), "listing the bucket folder",
-                                      quiet=True), "listing the bucket folder",
-                ).output.strip()
+                result = self._retrying(lambda: self._run(argv, "restore", on_stats=on_stats), "restore")
             except RcloneError as exc:
-                if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
-                    raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
-                self.remote_was_empty = True  # the bucket answered the copy: the folder is missing
+                if exc.retryable:
+                    raise  # retries exhausted: the supervisor says so
+                raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
+        self.remote_was_empty = not listing and not self.skipped and self._folder_is_empty()
         if self.remote_was_empty:
             # Object stores have no real folders: this creates nothing there, but keeps the promise on others.
             self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
                                              quiet=True), "creating the bucket folder")
+        after = walk_versions(self.data_dir)
+        self._restored = {key: v for key, v in after.items() if before.get(key) != v}
+        stats = result.stats if result is not None else {}
+        self._progress(total, total, len(listing), len(listing))
         log.info("restore from %s done: %d files, %s in %.1f s%s", self.remote.display, stats.get("transfers", 0),
                  human_size(stats.get("bytes", 0)), result.elapsed if result is not None else 0.0,
                  " (the bucket folder is empty)" if self.remote_was_empty else "")
 
-    def baseline(self, *, prefer_local: bool = False) -> None:
-        """Establish bisync's baseline: the union of both sides. Never deletes on either side.
+    def _progress(self, done: int, total: int, files_done: int, files_total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, files_done, files_total)
 
-        A file that differs goes the newer way, or the data folder's way with `prefer_local` (after a merge,
-        the data folder holds the winner of each disagreement and the loser as a conflict copy).
+    def _restore_listing(self) -> dict[str, Version]:
+        """The bucket folder's files from LIST requests alone; a missing bucket is the clear error."""
+        try:
+            entries = self._listing_entries()
+        except RcloneError as exc:
+            if exc.retryable:
+                raise
+            self.check_bucket()  # a missing bucket or refused credentials: the clear error
+            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
+                raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
+            return {}  # the bucket is there, the folder is not: nothing to restore
+        listing = {}
+        for entry in entries:
+            why = unrepresentable(entry["Path"])
+            if why:
+                if entry["Path"] not in self.skipped:
+                    log.warning("WARNING: not restoring %r from %s: %s. It stays in the bucket; rename it there to "
+                                "get it here.", entry["Path"], self.remote.display, why)
+                self.skipped[entry["Path"]] = why
+                continue
+            listing[entry["Path"]] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+        return listing
+
+    def _listing(self) -> dict[str, Version]:
+        """The bucket folder now, from LIST requests alone (a missing folder is an empty one)."""
+        try:
+            entries = self._listing_entries()
+        except RcloneError as exc:
+            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
+                raise
+            entries = []
+        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries
+                if e["Path"] not in self.skipped and not unrepresentable(e["Path"])}
+
+    def _listing_entries(self) -> list[dict]:
+        run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
+                                               quiet=True), "listing the bucket folder")
+        return json.loads(run.output or "[]")
+
+    def _folder_is_empty(self) -> bool:
+        """An empty listing: is the folder really empty, or does it hold only noise and heartbeats (not new)?"""
+        try:
+            return not self._retrying(
+                lambda: self._run(commands.list_top(self.remote.path()), "listing the bucket folder", quiet=True),
+                "listing the bucket folder").output.strip()
+        except RcloneError as exc:
+            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
+                raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
+            return True
+
+    def establish(self) -> None:
+        """After every restore: record the baseline, and upload what only the data folder has.
+
+        Every file this engine's restore wrote, untouched since, is the bucket's version: known with no
+        request. A file that was here before the restore (a Docker volume, another cloud's restore, the
+        example notebooks) is compared with the bucket's (a HEAD each) and uploaded where it differs; a
+        difference with the bucket's own version is a conflict, and both are kept.
         """
-        self._bisync(resync=True, what="baseline", resync_mode="path1" if prefer_local else "newer")
-        self.observed.clear()
-        self._take_snapshot()
+        listing = self._listing_at_restore
+        here = walk_versions(self.data_dir)
+        check = []
+        for key, listed in listing.items():
+            now = here.get(key)
+            if now is None or key in self.known:  # known already: prefer_local looked at it
+                continue
+            if self._restored.get(key) == now:
+                self.known[key] = Known(now[0], now[1], listed)
+            else:
+                check.append(key)
+        if check:
+            theirs = self._stat_remote(check)
+            for key in check:
+                if same(theirs.get(key), here[key]):
+                    self.known[key] = Known(here[key][0], here[key][1], listing[key])
+        upload = [key for key in here if key not in self.known or not same(here[key], self.known[key].version)]
+        self._restored = {}
+        if upload:
+            log.info("%d file(s) in %s are not in %s yet, or differ; uploading them", len(upload), self.data_dir,
+                     self.remote.display)
+            self.push(Batch(frozenset(local_name(key) for key in upload)))
 
-    def _merge(self) -> None:
+    def prefer_local(self) -> None:
+        """For a cloud merged in after the first (README, 'Several clouds'): the data folder holds the winner
+        of every disagreement and the loser as a conflict copy, so its differing files overwrite the bucket's."""
+        listing = self._listing_at_restore
+        here = walk_versions(self.data_dir)
+        differ = [key for key in listing if key in here and self._restored.get(key) != here[key]]
+        if differ:
+            theirs = self._stat_remote(differ)
+            for key in differ:
+                if key in theirs:
+                    self.known[key] = Known(theirs[key][0], theirs[key][1], listing[key])
+
+    def _merge(self, theirs_listed: dict[str, Version]) -> None:
         """Before a merging restore: keep both versions of every file that differs here and in the bucket.
 
-        Same rule as bisync's conflicts (README): the newer version keeps the name, the other is kept beside it
+        Same rule as any conflict (README): the newer version keeps the name, the other is kept beside it
         as name.conflictN.ext; equal times keep the local one at the name. The restore that follows copies only
         the files missing here, so nothing local is overwritten.
         """
-        run = self._retrying(lambda: self._run(commands.list_files(self.remote.path()), "listing the bucket folder",
-                                               quiet=True), "listing the bucket folder")
-        theirs = _versions(run.output)
-        differ = []
-        for rel, version in sorted(theirs.items()):
-            full = self.data_dir / rel
-            if not os.path.lexists(full):
-                continue
-            mine = _local_version(full) if full.is_file() and not full.is_symlink() else None
-            if not _same(mine, version):
-                differ.append(rel)
+        candidates = [key for key in theirs_listed if local_version(self.data_dir, key) is not None]
+        if not candidates:
+            return
+        theirs = self._stat_remote(candidates)
+        differ = [key for key in candidates if key in theirs
+                  and not same(local_version(self.data_dir, key), theirs[key])]
         if differ:
-            differ = self._differ_in_content(differ, theirs)
-        taken = set(theirs)
-        for rel in differ:
-            full = self.data_dir / rel
+            differ = self._differ_in_content(differ)
+        taken = set(theirs_listed)
+        for key in differ:
+            rel = local_name(key)
             name = _conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
             taken.add(name)
-            mine = _local_version(full) if full.is_file() and not full.is_symlink() else None
-            if mine is not None and theirs[rel][1] > mine[1] + _MTIME_SLACK_NS:
-                os.rename(full, self.data_dir / name)  # theirs is newer: it takes the name (restored next)
+            mine = local_version(self.data_dir, key)
+            if mine is not None and theirs[key][1] > mine[1] + MTIME_SLACK_NS:
+                os.rename(self.data_dir / rel, self.data_dir / name)  # theirs is newer: it takes the name
                 log.warning("WARNING: %s differs here and in %s; the newer version (the bucket's) keeps the name, "
                             "this one is kept as %s", rel, self.remote.display, name)
             else:
-                self._retrying(lambda: self._run(commands.download_as(self.remote.path(rel), self.data_dir / name),
-                                                 "restore", quiet=True), "restore")
+                self._download({key: name}, expect={name: None})
                 log.warning("WARNING: %s differs here and in %s; the newer version (this one) keeps the name, "
                             "the bucket's is kept as %s", rel, self.remote.display, name)
 
-    def _differ_in_content(self, rels: list[str], theirs: dict[str, tuple[int, int]]) -> list[str]:
+    def _differ_in_content(self, keys: list[str]) -> list[str]:
         """Of files whose size or time differ, those whose content differs too (same MD5 = same file)."""
-        same_size = [r for r in rels if (self.data_dir / r).is_file() and (self.data_dir / r).stat().st_size
-                     == theirs[r][0]]
+        same_size = [k for k in keys if not k.endswith(LINK_SUFFIX)]
         if not same_size:
-            return rels
+            return keys
         files = self._scratch_list("hash", same_size)
         run = self._retrying(lambda: self._run(commands.hash_files(self.remote.path(), files), "checking the bucket",
                                                quiet=True), "checking the bucket")
         remote_md5 = {e["Path"]: (e.get("Hashes") or {}).get("md5") for e in json.loads(run.output or "[]")}
-        identical = {r for r in same_size if remote_md5.get(r) and remote_md5[r] == _md5(self.data_dir / r)}
-        return [r for r in rels if r not in identical]
+        identical = {k for k in same_size if remote_md5.get(k) and remote_md5[k] == _md5(self.data_dir / k)}
+        return [k for k in keys if k not in identical]
 
     # -- push -----------------------------------------------------------------------------------------
 
     def push(self, batch: Batch) -> PushResult:
         """Make the bucket hold what the data folder holds for the paths in `batch`."""
-        if self.push_mode == "bisync" or batch.overflow:
+        if self.push_mode == "bisync":
+            return self.bisync.push(batch)
+        if batch.overflow:
             started = time.monotonic()
-            self.reconcile(extra_observed=batch.paths)
+            self.reconcile(changed_here=lambda _key: True, walk=True)
             return PushResult(reconciled=True, seconds=time.monotonic() - started)
-        return self._push_targeted(batch)
+        return self._push_paths(batch.paths)
 
-    def _push_targeted(self, batch: Batch) -> PushResult:
+    def _push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
         result = PushResult()
-        uploads, deletes = self._plan(batch.paths)
-        local = {rel: _local_version(self.data_dir / rel) for rel in uploads}
-        # Already in the bucket as it is here (e.g. brought in by a reconcile): nothing to send.
-        uploads = [rel for rel in uploads if local[rel] is not None and not _same(local[rel], self.known.get(rel))]
+        uploads, deletes = self._plan(paths)
+        local = {key: local_version(self.data_dir, key) for key in uploads}
+        # Already in the bucket as it is here (e.g. just pulled from it): nothing to send.
+        uploads = [key for key in uploads if local[key] is not None
+                   and not (key in self.known and same(local[key], self.known[key].version))]
         result.skipped = len(local) - len(uploads)
-        conflicts: list[str] = []
+        conflicts: dict[str, Version] = {}
         if uploads:
             remote_now = self._stat_remote(uploads)
-            for rel in uploads:
-                theirs = remote_now.get(rel)
-                if theirs is not None and not _same(theirs, self.known.get(rel)):
-                    # Changed (or created) in the bucket since we last looked: let bisync keep both versions.
-                    conflicts.append(rel)
-            uploads = [rel for rel in uploads if rel not in conflicts]
+            for key in uploads:
+                theirs = remote_now.get(key)
+                known = self.known.get(key)
+                if theirs is not None and (known is None or not same(theirs, known.version)):
+                    conflicts[key] = theirs  # changed (or created) in the bucket since we last looked
+            uploads = [key for key in uploads if key not in conflicts]
         if uploads:
-            files = self._scratch_list("upload", uploads)
-            self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"),
-                           "push")
-            result.bytes = sum(local[rel][0] for rel in uploads)
-            # A file written to while it was uploaded: the version that landed is not the one we listed, and
-            # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
-            # bucket what landed for those files only.
-            moved = [rel for rel in uploads if not _same(_local_version(self.data_dir / rel), local[rel])]
-            landed = self._stat_remote(moved) if moved else {}
-            for rel in uploads:
-                version = landed.get(rel) if rel in moved else local[rel]
-                if version is not None:
-                    self.known[rel] = version
+            self._upload(uploads, local)
+            result.bytes = sum(local[key][0] for key in uploads)
             result.uploaded = len(uploads)
         if deletes:
             doomed = sorted(self._known_under(deletes))
             if doomed:
                 # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
-                # container on this folder) is newer work than our delete: reconcile keeps it.
+                # container on this folder) is newer work than our delete: it comes back here.
                 doomed, changed = self._still_as_known(doomed)
-                conflicts += changed
+                if changed:
+                    log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work "
+                                "than the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
+                    result.pulled += len(self._download({key: local_name(key) for key in changed},
+                                                         expect={local_name(key): None for key in changed}))
             if doomed:
                 self._delete_known(doomed)
                 result.deleted = len(doomed)
-        self.observed |= batch.paths
         if conflicts:
             result.conflicts = len(conflicts)
-            log.warning("%d file(s) changed in %s since the last sync and here too (%s); reconciling so both "
-                        "versions are kept", len(conflicts), self.remote.display, ", ".join(conflicts[:5]))
-            self.reconcile()
-            result.reconciled = True
+            log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
+                        len(conflicts), self.remote.display, ", ".join(sorted(conflicts)[:5]))
+            self._keep_both(conflicts)
         result.seconds = time.monotonic() - started
         return result
 
-    def _delete_known(self, rels: list[str]) -> None:
+    def _upload(self, keys: list[str], local: dict[str, Version | None]) -> None:
+        """Upload exactly these objects from the data folder, and know them as uploaded."""
+        files = self._scratch_list("upload", keys)
+        self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"), "push")
+        # A file written to while it was uploaded: the version that landed is not the one we listed, and
+        # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
+        # bucket what landed for those files only.
+        moved = [key for key in keys if not same(local_version(self.data_dir, key), local[key])]
+        landed = self._stat_remote(moved) if moved else {}
+        for key in keys:
+            version = landed.get(key) if key in moved else local[key]
+            if version is not None:
+                self.known[key] = Known(version[0], version[1], None)
+
+    def _keep_both(self, conflicts: dict[str, Version]) -> None:
+        """A name changed here and in the bucket: the newer version keeps it, the other is kept beside it as
+        name.conflictN.ext, on both sides."""
+        for key, theirs in sorted(conflicts.items()):
+            mine = local_version(self.data_dir, key)
+            rel = local_name(key)
+            if mine is None:  # gone here meanwhile: the bucket's version is the only one
+                self._download({key: rel}, expect={rel: None})
+                continue
+            suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
+            name = _conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
+                                  or (encode_name(c) + suffix) in self.known)
+            name_key = encode_name(name) + suffix
+            if theirs[1] > mine[1] + MTIME_SLACK_NS:
+                # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
+                os.rename(self.data_dir / rel, self.data_dir / name)
+                self._upload([name_key], {name_key: local_version(self.data_dir, name_key)})
+                self._download({key: rel}, expect={rel: None})
+                log.warning("WARNING: %s changed here and in %s; the newer version (the bucket's) keeps the name, "
+                            "this one is kept as %s", rel, self.remote.display, name)
+            else:
+                # Ours is newer (or as new): theirs is kept beside it, then ours replaces it in the bucket.
+                self._download({key: name}, expect={name: None})
+                self._upload([name_key], {name_key: local_version(self.data_dir, name_key)})
+                self.known[key] = Known(theirs[0], theirs[1], None)
+                self._upload([key], {key: mine})
+                log.warning("WARNING: %s changed here and in %s; the newer version (this one) keeps the name, "
+                            "the bucket's is kept as %s", rel, self.remote.display, name)
+
+    def _delete_known(self, keys: list[str]) -> None:
         """Delete exactly these objects from the bucket folder and forget them."""
-        files = self._scratch_list("delete", rels)
+        files = self._scratch_list("delete", keys)
         self._retrying(lambda: self._rc(commands.delete_files(self.remote.path(), files), "delete"), "delete")
-        for rel in rels:
-            self.known.pop(rel, None)
+        for key in keys:
+            self.known.pop(key, None)
 
     def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str]]:
-        """Split changed paths into files to upload (folders expanded) and paths confirmed absent locally."""
+        """Split changed paths into objects to upload (folders expanded) and paths confirmed absent locally."""
         uploads: set[str] = set()
         deletes: list[str] = []
         for rel in sorted(paths):
+            if under_link(self.data_dir, rel):
+                # A folder on the way became a link (or a file): what is there now is outside the data folder.
+                deletes.append(rel)
+                continue
             full = self.data_dir / rel
-            if full.is_symlink():
-                continue  # never followed out of the data folder, never uploaded
-            if full.is_dir():
-                uploads.update(_walk_files(self.data_dir, rel))
+            key = key_of(self.data_dir, rel)
+            if key is not None:
+                uploads.add(key)
+                deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
+            elif full.is_dir() and not full.is_symlink():
+                uploads.update(walk_versions(self.data_dir, rel))
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with _known_under, which keeps only objects absent here.
                 deletes.append(rel)
-            elif full.is_file():
-                uploads.add(rel)
             elif not os.path.lexists(full):
                 deletes.append(rel)
         return sorted(uploads), deletes
 
-    def _still_as_known(self, rels: list[str]) -> tuple[list[str], list[str]]:
+    def _still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """Split known objects into those the bucket holds as we knew them and those changed there since.
 
         Objects already gone from the bucket are dropped from `known` and from both lists.
         """
-        remote_now = self._stat_remote(rels) if rels else {}
-        same: list[str] = []
+        remote_now = self._stat_remote(keys) if keys else {}
+        unchanged: list[str] = []
         changed: list[str] = []
-        for rel in rels:
-            if rel not in remote_now:
-                self.known.pop(rel, None)
-            elif _same(remote_now[rel], self.known.get(rel)):
-                same.append(rel)
+        for key in keys:
+            if key not in remote_now:
+                self.known.pop(key, None)
+            elif same(remote_now[key], self.known[key].version):
+                unchanged.append(key)
             else:
-                changed.append(rel)
-        return same, changed
+                changed.append(key)
+        return unchanged, changed
 
     def _known_under(self, rels: Iterable[str]) -> set[str]:
-        """The known bucket objects at or under each path, still absent locally (checked again, now)."""
+        """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""
         out: set[str] = set()
         for rel in rels:
-            prefix = rel.rstrip("/") + "/"
+            for key in keys_for(rel):
+                if key in self.known and local_version(self.data_dir, key) is None:
+                    out.add(key)
+            prefix = encode_name(rel.rstrip("/")) + "/"
             for key in self.known:
-                if key == rel or key.startswith(prefix):
-                    if not os.path.lexists(self.data_dir / key):
-                        out.add(key)
+                if key.startswith(prefix) and local_version(self.data_dir, key) is None:
+                    out.add(key)
         return out
 
-    def _stat_remote(self, rels: list[str]) -> dict[str, tuple[int, int]]:
-        files = self._scratch_list("stat", rels)
-        answer = self._retrying(lambda: self._rc(commands.stat_files(self.remote.path(), files),
-                                                 "checking the bucket"), "checking the bucket")
-        return _versions_of(answer.get("list") or [])
+    def _stat_remote(self, keys: list[str]) -> dict[str, Version]:
+        """Size and modtime of these objects in the bucket now (missing ones are left out).
+
+        One HEAD a name, except for many names in folders the bucket never held (a `git clone`): one LIST of
+        each such folder proves them absent.
+        """
+        new_folders, rest = _new_folders(keys, self.known) if len(keys) > HEAD_LIMIT else ({}, keys)
+        out: dict[str, Version] = {}
+        for folder in new_folders:
+            answer = self._retrying(lambda folder=folder: self._rc(commands.list_folder(self.remote.path(), folder),
+                                                                   "checking the bucket"), "checking the bucket")
+            for entry in answer.get("list") or []:
+                path = f"{folder}/{entry['Path']}"
+                out[path] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+        if rest:
+            files = self._scratch_list("stat", rest)
+            answer = self._retrying(lambda: self._rc(commands.stat_files(self.remote.path(), files),
+                                                     "checking the bucket"), "checking the bucket")
+            out.update(_versions_of(answer.get("list") or []))
+        return {key: version for key, version in out.items() if key in set(keys)}
+
+    # -- download -------------------------------------------------------------------------------------
+
+    def _download(self, targets: dict[str, str], *, expect: dict[str, Version | None],
+                  listing: dict[str, Version] | None = None) -> dict[str, Version]:
+        """Bring objects into the data folder: {object name: data folder path}. Return what was placed.
+
+        An object placed under its own name is known from then on (as `listing` shows it, if given).
+
+        Downloads land in a private staging folder first, then each is moved into place only if the data
+        folder's version there is still `expect[path]` (None: nothing there), and only through real folders:
+        nothing is written through a link, and a file the user changed meanwhile is never overwritten (its
+        push, queued, meets the bucket's version as a conflict and both are kept).
+        """
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.data_dir))
+        placed: dict[str, Version] = {}
+        try:
+            files = self._scratch_list("download", targets)
+            self._retrying(lambda: self._rc(commands.download_files(self.remote.path(), staging, files), "pull"),
+                           "pull")
+            for key, rel in sorted(targets.items()):
+                staged = staging / local_name(key)
+                try:
+                    staged_st = os.lstat(staged)
+                except FileNotFoundError:
+                    continue  # gone from the bucket meanwhile
+                suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
+                wanted = expect.get(rel)
+                if (os.path.lexists(self.data_dir / rel) if wanted is None
+                        else not same(local_version(self.data_dir, encode_name(rel) + suffix), wanted)):
+                    log.info("%s changed here while it was downloaded from %s; keeping this version", rel,
+                             self.remote.display)
+                    continue
+                if place(self.data_dir, staged, rel):
+                    size = (len(os.fsencode(os.readlink(self.data_dir / rel))) if stat.S_ISLNK(staged_st.st_mode)
+                            else staged_st.st_size)
+                    placed[encode_name(rel) + suffix] = (size, staged_st.st_mtime_ns)
+                    if rel == local_name(key):
+                        self.known[key] = Known(size, staged_st.st_mtime_ns, (listing or {}).get(key))
+                else:
+                    log.warning("WARNING: not writing %s: a folder on its way is a link or a file; it stays in %s",
+                                rel, self.remote.display)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return placed
 
     # -- reconcile ------------------------------------------------------------------------------------
 
-    def reconcile(self, extra_observed: Iterable[str] = ()) -> None:
-        """Full two-way sync with the bucket (bisync), handling its safety guards on purpose:
+    def reconcile(self, changed_here: Callable[[str], bool] = lambda _key: False, *, walk: bool = False) -> PushResult:
+        """Bring changes made elsewhere in, from one LIST-only listing compared with `known` (reconcile.plan).
 
-        - a guard tripped by changes this container made (the watcher saw them) is passed with --force;
-        - deletions on the bucket side beyond the guard, or changes here the watcher never saw, are not
-          propagated: bisync's baseline is rebuilt as the union of both sides (nothing deleted, nothing lost)
-          and the situation is reported as an ERROR;
-        - a run that asks for --resync (an empty side, lost listings) gets the same union rebuild.
+        `changed_here(name)` says whether this container changed a data folder path since (queued or in
+        flight): such a path is never overwritten or deleted here. `walk` (the watcher lost track) first
+        compares the whole data folder with `known` and pushes what differs.
         """
-        observed = self.observed | set(extra_observed)
-        report = BisyncReport()
-        try:
-            self._bisync(resync=False, what="reconcile", report=report)
-        except RcloneError as exc:
-            if report.guards:
-                self._after_guard(report, observed, exc)
-            elif report.needs_resync:
-                self._before_rebuild(report, observed)
-                self._bisync(resync=True, what="baseline")
-            else:
-                raise
-        self.observed.clear()
-        self._take_snapshot()
+        if self.push_mode == "bisync":
+            self.bisync.reconcile()
+            return PushResult(reconciled=True)
+        started = time.monotonic()
+        result = PushResult(reconciled=True)
+        if walk:
+            self._push_walk()
+        listing = self._listing()
+        seen: dict[str, Version | None] = {}
 
-    def reconcile_if_changed(self) -> bool:
-        """The periodic reconcile: a full bisync only when the bucket folder changed other than by our pushes.
+        def local(key: str) -> Version | None:
+            seen[key] = local_version(self.data_dir, key)
+            return seen[key]
 
-        One LIST per 1,000 objects instead of bisync's LIST + HEAD per object. Anything that differs from the
-        snapshot taken after the last full reconcile, at a path this container did not push since, is a change
-        made elsewhere: then bisync runs and brings it in. Return True if bisync ran.
+        plan = reconcile.plan(self.known, listing, local, lambda key: changed_here(local_name(key)))
+        for key, listed in plan.adopt.items():
+            self.known[key] = dataclasses.replace(self.known[key], listed=listed)
+        if plan.disappeared:
+            log.error("ERROR: %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them here: "
+                      "the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
+                      len(plan.disappeared), self.remote.display, ", ".join(plan.disappeared[:5]))
+        if plan.pull:
+            # Placed only where the data folder is still as the plan saw it.
+            placed = self._download({key: local_name(key) for key in plan.pull},
+                                    expect={local_name(key): seen.get(key) for key in plan.pull}, listing=listing)
+            result.pulled = len(placed)
+        for key in plan.delete_here:
+            if self._delete_here(key):
+                result.deleted += 1
+        for key in plan.forget + plan.push:
+            self.known.pop(key, None)
+        if plan.keep_both:
+            theirs = self._stat_remote(plan.keep_both)
+            self._keep_both({key: theirs[key] for key in plan.keep_both if key in theirs})
+            result.conflicts = len(plan.keep_both)
+        if plan.push:
+            pushed = self._push_paths(local_name(key) for key in plan.push)
+            result.uploaded = pushed.uploaded
+        if plan.changes_here():
+            log.info("%d change(s) made in %s from elsewhere brought here: %d new or changed, %d deleted, %d kept "
+                     "twice", plan.changes_here(), self.remote.display, result.pulled, result.deleted,
+                     result.conflicts)
+        result.seconds = time.monotonic() - started
+        return result
 
-        Limit: an outside change to a path we also pushed since the last full reconcile is not noticed here;
-        it is at our next push of that path (a conflict, both kept) or at the next full reconcile (start,
-        `sync --once`, or any other outside change).
-        """
-        if self._snapshot is not None:
-            now = self._snapshot_now()
-            if now is not None:
-                before = self._snapshot
-                changed = {p for p in before.keys() | now.keys() if before.get(p) != now.get(p)}
-                elsewhere = [p for p in changed if not _covered(p, self.observed)]
-                if not elsewhere:
-                    log.debug("the bucket folder %s changed only by our pushes (%d paths); no bisync needed",
-                              self.remote.display, len(changed))
-                    self._snapshot = now
-                    return False
-                log.info("%d file(s) changed in %s from elsewhere (e.g. %s); reconciling", len(elsewhere),
-                         self.remote.display, ", ".join(sorted(elsewhere)[:3]))
-        self.reconcile()
+    def _push_walk(self) -> None:
+        """The watcher lost track: push every difference between the data folder and `known`."""
+        here = walk_versions(self.data_dir)
+        changed = {local_name(key) for key, v in here.items() if key not in self.known
+                   or not same(v, self.known[key].version)}
+        changed |= {local_name(key) for key in self.known if key not in here}
+        if changed:
+            self._push_paths(changed)
+
+    def _delete_here(self, key: str) -> bool:
+        """Delete a data folder file deleted elsewhere, if it is still the version we knew."""
+        rel = local_name(key)
+        known = self.known.pop(key, None)
+        if known is None or under_link(self.data_dir, rel) or not same(local_version(self.data_dir, key),
+                                                                         known.version):
+            return False
+        os.unlink(self.data_dir / rel)
+        # Folders the deletion emptied go too (the bucket has no folder there any more).
+        parent = os.path.dirname(rel)
+        while parent:
+            try:
+                os.rmdir(self.data_dir / parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
         return True
 
-    def _snapshot_now(self) -> dict[str, tuple[int, int]] | None:
-        try:
-            run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
-                                                   quiet=True), "listing the bucket folder")
-        except RcloneError as exc:
-            log.debug("could not list %s for the snapshot: %s", self.remote.display, exc)
-            return None
-        return _versions(run.output)
 
-    def _take_snapshot(self) -> None:
-        # Without a snapshot the next periodic reconcile simply runs bisync.
-        self._snapshot = self._snapshot_now()
-
-    def _before_rebuild(self, report: BisyncReport, observed: set[str]) -> None:
-        """bisync stops when a side is empty, and its rebuild (the union of both sides) would undo deletions.
-
-        - The data folder is empty: the user deleted everything on purpose. The deletions the watcher saw are
-          applied to the bucket first (only objects we knew), so the union does not bring them back.
-        - The bucket folder is empty but we knew files in it: it was emptied from outside. Nothing is deleted
-          here; the union uploads the local copies again, and this is reported as an ERROR.
-        """
-        doomed: list[str] = []
-        if "Path1" in report.empty_side and not _walk_files(self.data_dir, ""):
-            doomed, changed = self._still_as_known(sorted(self._known_under(observed)))
-            if changed:
-                log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work than "
-                            "the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
-        if doomed:
-            self._delete_known(doomed)
-            log.info("the data folder is empty: deleted the %d file(s) deleted here from %s too", len(doomed),
-                     self.remote.display)
-        if "Path2" in report.empty_side and self.known:
-            log.error(
-                "ERROR: all %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them "
-                "here: the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
-                len(self.known), self.remote.display, ", ".join(sorted(self.known)[:5]))
-        else:
-            log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
-                     ", ".join(sorted(report.empty_side)) or "lost listing")
-
-    def _after_guard(self, report: BisyncReport, observed: set[str], exc: RcloneError) -> None:
-        unseen_here = [p for p in report.paths("Path1") if not _covered(p, observed)]
-        bucket_deletes = report.paths("Path2", "deleted")
-        if report.guard_on("Path2", "too many deletes"):
-            log.error(
-                "ERROR: %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them here: "
-                "the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
-                len(bucket_deletes), self.remote.display, ", ".join(bucket_deletes[:5]))
-            self._bisync(resync=True, what="baseline")
-        elif unseen_here and report.guard_on("Path1", "too many deletes"):
-            log.error(
-                "ERROR: %d change(s) in %s were not seen by the watcher (e.g. %s); not propagating deletions "
-                "that were not observed. Rebuilding the baseline as the union of both sides.",
-                len(unseen_here), self.data_dir, ", ".join(unseen_here[:5]))
-            self._bisync(resync=True, what="baseline")
-        else:
-            # Guards tripped by what we did ourselves (the watcher saw it), or 'all files changed' on a small
-            # tree: bisync's own conflict handling keeps both versions of anything changed on both sides.
-            log.info("bisync safety check tripped on a small or fully changed tree (%s); the changes are ours, "
-                     "running it with --force", ", ".join(f"{k} on {s}" for k, s in sorted(report.guards)))
-            self._bisync(resync=False, force=True, what="reconcile")
-
-    def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None,
-                resync_mode: str = "newer") -> None:
-        argv = commands.bisync(self.data_dir, self.remote.path(), self.workdir, resync=resync, force=force,
-                               resync_mode=resync_mode)
-
-        def feed(record: dict) -> None:
-            if report is not None:
-                # In JSON logs rclone puts a message's subject (e.g. "Safety abort") in "object".
-                subject = record.get("object")
-                report.feed(f"{subject}: {record.get('msg', '')}" if subject else record.get("msg", ""))
-
-        def once():
-            self._clear_stale_bisync_locks()
-            return self._run(argv, what, on_message=feed)
-
-        if report is None:
-            run = self._retrying(once, what)
-        else:
-            run = once()  # the caller reads the report of this very run
-        self._load_known()
-        stats = run.stats
-        log.info("%s with %s: %d transferred, %d deleted, %s, %.1f s", what, self.remote.display,
-                 stats.get("transfers", 0), stats.get("deletes", 0), human_size(stats.get("bytes", 0)), run.elapsed)
-
-    def _clear_stale_bisync_locks(self) -> None:
-        # We hold our own lock on this remote, so no other bisync can be running with this workdir: a lock
-        # file left here is from a killed run, and would block every run after it.
-        for lck in self.workdir.glob("*.lck"):
-            lck.unlink(missing_ok=True)
-
-    def _load_known(self) -> None:
-        listings = sorted(self.workdir.glob("*.path2.lst"))
-        if listings:
-            self.known = parse_listing(listings[-1].read_text(errors="replace"))
+# -- helpers -----------------------------------------------------------------------------------------------
 
 
-def _covered(path: str, observed: set[str]) -> bool:
-    if path in observed:
-        return True
-    parts = path.split("/")
-    return any("/".join(parts[:i]) in observed for i in range(1, len(parts)))
+def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
+    """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
 
-
-def _walk_files(root: Path, rel: str) -> list[str]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root / rel):
-        dirnames[:] = [d for d in dirnames if not is_noise(d) and not os.path.islink(os.path.join(dirpath, d))]
-        for name in filenames:
+    Links are listed, never followed.
+    """
+    out: dict[str, Version] = {}
+    top = os.path.join(root, rel) if rel else str(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        kept = []
+        for name in dirnames:
             full = os.path.join(dirpath, name)
-            relpath = os.path.relpath(full, root).replace(os.sep, "/")
-            if not is_noise(relpath) and not os.path.islink(full):
-                out.append(relpath)
+            if os.path.islink(full):
+                filenames.append(name)  # a link to a folder is a link, not a folder to enter
+            elif not is_noise(os.path.relpath(full, root).replace(os.sep, "/")):
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            if is_noise(relpath):
+                continue
+            key = key_of(root, relpath)
+            if key is not None:
+                version = local_version(root, key)
+                if version is not None:
+                    out[key] = version
     return out
+
+
+def place(root: Path, staged: Path, rel: str) -> bool:
+    """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused."""
+    parts = rel.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, dir_fd=fd)
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:  # ELOOP (a link) or ENOTDIR (a file)
+                return False
+            os.close(fd)
+            fd = nfd
+        try:
+            target = os.lstat(parts[-1], dir_fd=fd)
+            if stat.S_ISDIR(target.st_mode):
+                return False  # a folder has the name now: never replaced by a file
+        except FileNotFoundError:
+            pass
+        os.rename(staged, parts[-1], dst_dir_fd=fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+def unrepresentable(key: str) -> str | None:
+    """Why an object name cannot be a path in the data folder, or None if it can."""
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "its name has an empty, '.' or '..' part"
+    if any(len(os.fsencode(part)) > 255 for part in parts):
+        return "a part of its name is longer than 255 bytes"
+    if "\0" in key:
+        return "its name has a NUL character"
+    return None
+
+
+def _new_folders(keys: list[str], known: dict[str, Known]) -> tuple[list[str], list[str]]:
+    """Group names by the topmost folder on their way that holds no known object; the rest stay names."""
+    known_dirs: set[str] = set()
+    for key in known:
+        parts = key.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            known_dirs.add("/".join(parts[:i]))
+    folders: set[str] = set()
+    rest = []
+    for key in keys:
+        parts = key.split("/")[:-1]
+        top = next(("/".join(parts[:i]) for i in range(1, len(parts) + 1) if "/".join(parts[:i]) not in known_dirs),
+                   None)
+        if top is None:
+            rest.append(key)
+        else:
+            folders.add(top)
+    # A folder inside another new one is listed with it.
+    tops = sorted(f for f in folders if not any(f.startswith(o + "/") for o in folders))
+    return tops, rest
+
+
+def _clear_staging(root: Path) -> None:
+    """Downloads cut off by a killed daemon: their staging folders are not the user's."""
+    for entry in os.scandir(root):
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _conflict_name(rel: str, taken: Callable[[str], bool]) -> str:
@@ -553,34 +771,9 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _versions(lsjson_output: str) -> dict[str, tuple[int, int]]:
-    """Given rclone lsjson's output, return {path: (size, mtime_ns)}."""
-    return _versions_of(json.loads(lsjson_output or "[]"))
-
-
-def _versions_of(entries: list[dict]) -> dict[str, tuple[int, int]]:
+def _versions_of(entries: list[dict]) -> dict[str, Version]:
     """Given listing entries (lsjson's, or the rc's operations/list), return {path: (size, mtime_ns)}."""
-    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries}
-
-
-def _local_version(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
-
-
-def _same(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
-    if a is None or b is None or a[0] != b[0]:
-        return False
-    if abs(a[1] - b[1]) <= _MTIME_SLACK_NS:
-        return True
-    # A store that lost rclone's modtime metadata reports whole seconds (S3's Last-Modified, truncated; seen
-    # after restarting `rclone serve s3`). The same second counts as the same version: otherwise an unchanged
-    # object looks edited elsewhere, a false conflict, and a deletion made here is undone.
-    whole = 1_000_000_000
-    return (a[1] % whole == 0 or b[1] % whole == 0) and a[1] // whole == b[1] // whole
+    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries if not e.get("IsDir")}
 
 
 def human_size(n: int | float) -> str:

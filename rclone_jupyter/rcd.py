@@ -53,7 +53,7 @@ except (OSError, AttributeError):  # not Linux
     _prctl = None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGKILL when the thread that started us dies (a daemon killed -9)."""
     if _prctl is not None:
         _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -100,7 +100,7 @@ class RcDaemon:
             text=True,
             errors="replace",
             start_new_session=True,  # a Ctrl-C in the terminal must not kill a flush half-way
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._proc = proc
         self.starts += 1

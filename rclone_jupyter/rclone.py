@@ -124,9 +124,13 @@ class Rclone:
         *,
         what: str,
         on_message: Callable[[dict], None] | None = None,
+        on_stats: Callable[[dict], None] | None = None,
         quiet: bool = False,
     ) -> RunResult:
-        """Run `rclone ARGS`. Return its final stats; raise RcloneError if it exits non-zero."""
+        """Run `rclone ARGS`. Return its final stats; raise RcloneError if it exits non-zero.
+
+        `on_message` gets every JSON log record but the stats; `on_stats` every stats record (progress).
+        """
         argv = (self.binary, *args)
         self.argv_seen.append(tuple(argv))
         log.debug("running rclone %s (%s)", args[0], what)
@@ -165,6 +169,8 @@ class Rclone:
                     continue
                 if "stats" in record:
                     stats = record["stats"]
+                    if on_stats is not None:
+                        on_stats(stats)
                     if not quiet and text:
                         log.info("%s: %s", what, " ".join(text.split()))
                     continue

@@ -16,13 +16,18 @@ MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def iso(timestamp: float) -> str:
+    """A wall-clock time (time.time()) as the status writes times."""
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class StatusBoard:
     """The daemon's view of every remote, saved atomically to status.json on each change."""
 
-    def __init__(self, path: Path, remotes: dict[str, str], *, persistent: bool):
+    def __init__(self, path: Path, remotes: dict[str, str], *, persistent: bool, loss_window: float | None = None):
         self.path = path
         self._lock = threading.Lock()
         self._data: dict = {
@@ -32,11 +37,16 @@ class StatusBoard:
             "started": now_iso(),
             "remotes": {
                 name: {"display": display, "last_sync": None, "last_reconcile": None, "pending": 0,
-                       "pending_paths": [], "last_error": None, "state": "starting"}
+                       "pending_paths": [], "oldest_pending": None, "last_error": None, "last_error_at": None,
+                       "state": "starting", "skipped": {}}
                 for name, display in remotes.items()
             },
             "manual_sync": None,
             "jupyter": None,
+            # The restore's progress (the JupyterLab status item shows it): state running/done/failed.
+            "restore": None,
+            # About how long after a save a change is in the bucket (the debounce's quiet period at most).
+            "loss_window_seconds": loss_window,
         }
         self._pending: dict[str, set[str]] = {name: set() for name in remotes}
         self._save()

@@ -19,6 +19,7 @@ from rclone_jupyter import control, jupyter, welcome
 from rclone_jupyter.engine import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.rcd import die_with_parent
 from rclone_jupyter.rclone import Rclone, find_binary
 from rclone_jupyter.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.settings import Settings
@@ -91,7 +92,8 @@ class Supervisor:
             )
         daemon_lock.write_pid()
         self.board = StatusBoard(state.status_path, {r.name: r.display for r in settings.remotes},
-                                 persistent=settings.persistent)
+                                 persistent=settings.persistent,
+                                 loss_window=settings.timing.quiet_period if settings.persistent else None)
         if not settings.persistent:
             log.warning(
                 "WARNING: no bucket is configured (AWS_S3_BUCKET_FOLDER, AZURE_CONTAINER_URL or "
@@ -122,9 +124,9 @@ class Supervisor:
         self.board.set(phase="running")
         return self._main_loop()
 
-    def _note(self, rel: str) -> None:
+    def _note(self, rel: str, finished: bool = False) -> None:
         for syncer in self.syncers:
-            syncer.note(rel)
+            syncer.note(rel, finished)
 
     def _overflow(self) -> None:
         for syncer in self.syncers:
@@ -139,11 +141,20 @@ class Supervisor:
             try:
                 # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
                 for index, engine in enumerate(self.engines):
+                    engine.on_progress = self._restore_progress(engine.remote.name)
                     engine.restore(merge=index > 0)
                 self._copy_examples()
                 for index, engine in enumerate(self.engines):
-                    engine.baseline(prefer_local=index > 0)
-                    self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok")
+                    if self.settings.push_mode == "bisync":
+                        engine.bisync.baseline(prefer_local=index > 0)
+                    else:
+                        if len(self.engines) > 1:
+                            # The merge kept both versions of every disagreement: the data folder holds them all.
+                            engine.prefer_local()
+                        engine.establish()
+                    self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
+                                      skipped=dict(sorted(engine.skipped.items())[:50]))
+                self._set_restore_state("done")
                 outcome.append(None)
             except RcloneError as exc:
                 # Name the cloud: with several configured, "the restore failed" alone does not say which.
@@ -169,6 +180,7 @@ class Supervisor:
         exc = outcome[0]
         if exc is None:
             return None
+        self._set_restore_state("failed")
         self.board.set(phase="failed")
         if isinstance(exc, PersistenceError):
             raise exc
@@ -178,6 +190,15 @@ class Supervisor:
                 "work, so JupyterLab is not started (your work would be lost at the next stop)."
             ) from exc
         raise exc
+
+    def _restore_progress(self, name: str):
+        def report(done: int, total: int, files_done: int, files_total: int) -> None:
+            self.board.set(restore={"state": "running", "remote": name, "bytes_done": done, "bytes_total": total,
+                                    "files_done": files_done, "files_total": files_total})
+        return report
+
+    def _set_restore_state(self, state: str) -> None:
+        self.board.set(restore={**(self.board.snapshot().get("restore") or {}), "state": state})
 
     def _copy_examples(self) -> None:
         """Example notebooks are copied in only when every bucket folder was empty (a fresh user)."""
@@ -204,6 +225,9 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             # Its own session: a Ctrl-C in the terminal reaches us only; we stop JupyterLab in order.
             start_new_session=True,
+            # And it dies with us: a daemon killed with SIGKILL (outside a container) leaves no JupyterLab
+            # holding the port.
+            preexec_fn=die_with_parent,
         )
         self.board.set(jupyter={"pid": self.jupyter_proc.pid, "port": self.settings.port})
         proc = self.jupyter_proc

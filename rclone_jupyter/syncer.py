@@ -2,7 +2,11 @@
 
 It is the only thread that drives its Engine, so runs against one remote never overlap inside the process
 (the engine's file lock covers other processes). Failed changes stay pending and are merged into the
-next run (DESIGN invariant 4).
+next run (docs/design.md, invariant 4).
+
+It is also the one owner of retries while `start` runs: the engine makes one attempt per call (ONE_ATTEMPT),
+and a failed run puts its changes back and is tried again after RCLONE_JUPYTER_RETRY_INTERVAL, doubling up
+to MAX_RETRY_WAIT, with the status saying `retrying` (a transient error) or `error` (a human must act).
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from rclone_jupyter.bisync_mode import covered
 from rclone_jupyter.changes import ChangeSet
 from rclone_jupyter.debounce import Debouncer
-from rclone_jupyter.engine import Engine, PushResult, human_size
+from rclone_jupyter.engine import ONE_ATTEMPT, Engine, PushResult, human_size
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.presence import Presence
 from rclone_jupyter.settings import Timing
-from rclone_jupyter.status import StatusBoard, now_iso
+from rclone_jupyter.status import StatusBoard, iso, now_iso
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 60.0
+LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
 
 
 class RemoteSyncer(threading.Thread):
@@ -41,20 +47,21 @@ class RemoteSyncer(threading.Thread):
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
+        self._failures = 0  # consecutive failed runs
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
-        engine.on_retry = self._retrying
+        engine.retry = ONE_ATTEMPT
         # A heartbeat in the bucket folder, so two containers on one folder see each other (presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None
 
     # -- called from other threads --------------------------------------------------------------------
 
-    def note(self, rel: str) -> None:
-        """A path changed in the data folder."""
+    def note(self, rel: str, finished: bool = False) -> None:
+        """A path changed in the data folder; `finished`: it will stay as it is (closed, renamed, deleted)."""
         self.changes.add(rel)
         with self._cond:
-            self.debouncer.note()
+            self.debouncer.note(rel, finished)
             self._cond.notify()
         self._publish()
 
@@ -140,10 +147,11 @@ class RemoteSyncer(threading.Thread):
             result = self.engine.push(batch) if batch else None
             self.changes.done()
             if work in ("full", "reconcile") and not (result and result.reconciled):
-                if work == "full":
-                    self.engine.reconcile()
-                else:
-                    self.engine.reconcile_if_changed()  # periodic: bisync only if someone else wrote
+                # A flush (`sync --once`) and the periodic look: the pending changes are pushed above, then one
+                # LIST-only listing brings in what changed elsewhere. Paths changed here since (queued now) are
+                # never overwritten or deleted by it.
+                pending = self.changes.pending()
+                self.engine.reconcile(lambda rel: covered(rel, pending))
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
             for future in requests:
@@ -161,9 +169,10 @@ class RemoteSyncer(threading.Thread):
                 future.set_result(f"unexpected error: {exc}")
 
     def _succeeded(self, batch, result: PushResult | None, work: str) -> None:
+        self._failures = 0
         self._retry_at = None
         self._retry_wait = self.timing.retry_interval
-        fields = {"last_sync": now_iso(), "last_error": None, "state": "ok"}
+        fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok"}
         if result is not None and result.reconciled:
             fields["last_reconcile"] = fields["last_sync"]
             self._next_reconcile = self._reconcile_after()
@@ -171,23 +180,23 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), **fields)
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+                          **fields)
 
     def _failed(self, exc: BaseException) -> None:
         retryable = getattr(exc, "retryable", True)
         wait = 0.5 if self._stopping else self._retry_wait
         self._retry_at = self.clock() + wait
         self._retry_wait = min(self._retry_wait * 2, MAX_RETRY_WAIT)
+        self._failures += 1
         pending = self.changes.pending()
-        log.error("ERROR: sync with %s failed (%s); %d change(s) kept pending, next try in %.0f s%s",
-                  self.engine.remote.display, exc, len(pending), wait,
-                  "" if retryable else ". This needs fixing: the changes will land once it is fixed")
-        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), state="error")
-
-    def _retrying(self, exc: BaseException) -> None:
-        # The engine retries a failed run itself (up to a minute against a dead server): show the error now.
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), last_error=str(exc),
-                          state="retrying")
+        # A blip (a dropped connection, the rcd restarted) is retried quietly; one that lasts is an ERROR.
+        level = logging.WARNING if retryable and self._failures < LOUD_AFTER else logging.ERROR
+        log.log(level, "%s: sync with %s failed (%s); %d change(s) kept pending, next try in %.1f s%s",
+                logging.getLevelName(level), self.engine.remote.display, exc, len(pending), wait,
+                "" if retryable else ". This needs fixing: the changes will land once it is fixed")
+        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
+                          state="retrying" if retryable else "error", oldest_pending=self._oldest())
 
     def _heartbeat(self) -> None:
         self._next_heartbeat = self.clock() + self.timing.heartbeat_interval
@@ -208,5 +217,9 @@ class RemoteSyncer(threading.Thread):
         interval = self.timing.reconcile_interval
         return None if interval <= 0 else self.clock() + interval
 
+    def _oldest(self) -> str | None:
+        oldest = self.changes.oldest()
+        return iso(oldest) if oldest is not None else None
+
     def _publish(self) -> None:
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending())
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest())

@@ -31,8 +31,15 @@ def relative(root: Path, path: str | bytes) -> str | None:
     return rel.replace(os.sep, "/")
 
 
+# Events after which the path is as it will stay: a file closed after writing, a rename into place (Jupyter's
+# atomic save), a deletion. Its sync need not wait for a quiet period (debounce.py).
+_FINISHED = {"closed", "moved", "deleted"}
+
+
 class ChangeHandler(FileSystemEventHandler):
-    def __init__(self, root: Path, sink: Callable[[str], None]):
+    """Turns watchdog events into sink(path relative to root, finished)."""
+
+    def __init__(self, root: Path, sink: Callable[[str, bool], None]):
         self.root = root
         self.sink = sink
 
@@ -44,10 +51,14 @@ class ChangeHandler(FileSystemEventHandler):
         paths = [event.src_path]
         if event.event_type == "moved":
             paths.append(event.dest_path)
+        finished = event.event_type in _FINISHED
+        if event.event_type == "created":
+            # A new folder or link is whole at once; a new file is being written until it is closed.
+            finished = event.is_directory or os.path.islink(os.fsdecode(event.src_path))
         for path in paths:
             rel = relative(self.root, path)
             if rel is not None and not is_noise(rel):
-                self.sink(rel)
+                self.sink(rel, finished)
 
 
 _MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
@@ -82,7 +93,7 @@ class Watcher:
     Setting it low (RCLONE_JUPYTER_WATCH_LIMIT) also forces the fallback, e.g. to test it.
     """
 
-    def __init__(self, root: Path, sink: Callable[[str], None], on_fallback: Callable[[], None] | None = None,
+    def __init__(self, root: Path, sink: Callable[[str, bool], None], on_fallback: Callable[[], None] | None = None,
                  poll_interval: float = 5.0, watch_limit: int | None = None):
         self.root = root
         self.sink = sink

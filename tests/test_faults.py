@@ -109,7 +109,7 @@ def test_01_server_down_while_writing_then_back(s3, daemons, tmp_path):
     status = wait_until(lambda: (s := daemon.status() or {}).get("last_error") and s, timeout=30,
                         message="the error in the status")
     assert status["pending"] > 0
-    assert "retrying in" in daemon.log()  # transient failures are retried, and each retry is logged
+    assert "next try in" in daemon.log()  # transient failures are retried (by the syncer alone), each one logged
     cli = json.loads(daemon.cli("status", "--json").stdout)
     assert cli["last_error"] and cli["pending"] > 0
 
@@ -372,7 +372,7 @@ def test_09_two_orchestrators_on_one_bucket_folder(s3, daemons, tmp_path):
 # -- 10. odd names ------------------------------------------------------------------------------------------
 
 
-def test_10_odd_names_round_trip_and_symlinks_are_not_followed(s3, daemons, tmp_path):
+def test_10_odd_names_round_trip_and_links_are_kept_as_links_never_followed(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     outside = tmp_path / "outside"
     write(outside / "secret.txt", "outside the data folder")
@@ -385,34 +385,57 @@ def test_10_odd_names_round_trip_and_symlinks_are_not_followed(s3, daemons, tmp_
         f"{long_dir}/{'f' * 200}.txt": b"a very long path",
         "empty.txt": b"",
         "folder/empty-too": b"",
+        "line\nbreak.txt": b"a name with a line break",
     }
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
     data = daemon.data
     for rel, content in odd.items():
         write(data / rel, content)
-    (data / "empty folder").mkdir()
     os.symlink(outside / "secret.txt", data / "link-to-file.txt")
     os.symlink(outside, data / "link-to-dir")
-    same_content(bucket, data)
-    assert daemon.cli("sync", "--once").returncode == 0  # bisync over the same tree
-    assert bucket.files() == odd
-    assert (data / "empty folder").is_dir()  # kept locally (S3 has no folders: not in the bucket)
+    links = {"link-to-file.txt.rclonelink": str(outside / "secret.txt").encode(),
+             "link-to-dir.rclonelink": str(outside).encode()}
+    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="names and links in the bucket")
+    assert daemon.cli("sync", "--once").returncode == 0
+    assert bucket.files() == {**odd, **links}  # a link's object holds its target's path, never its content
     assert (outside / "secret.txt").read_text() == "outside the data folder"  # untouched
-    assert os.readlink(data / "link-to-file.txt") == str(outside / "secret.txt")
-    # Deleting the link deletes nothing in the bucket nor outside.
+    # Deleting a link deletes its object, and nothing outside.
     (data / "link-to-dir").unlink()
     (data / "empty.txt").unlink()
-    del odd["empty.txt"]
-    same_content(bucket, data)
-    assert bucket.files() == odd
+    del odd["empty.txt"], links["link-to-dir.rclonelink"]
+    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="the link's object deleted")
     assert (outside / "secret.txt").exists()
     assert daemon.stop() == 0
 
-    fresh = daemons(s3.env(), name="fresh").start()  # and everything comes back with its name
+    fresh = daemons(s3.env(), name="fresh").start()  # everything comes back with its name, links as links
     assert synced_tree(fresh.data) == odd
-    assert not (fresh.data / "empty folder").exists()  # documented: S3 keeps no empty folders
-    assert not os.path.lexists(fresh.data / "link-to-file.txt")  # nor links
+    assert os.readlink(fresh.data / "link-to-file.txt") == str(outside / "secret.txt")
+    assert not os.path.lexists(fresh.data / "link-to-dir")
     assert fresh.stop() == 0
+
+
+def test_10_nothing_is_read_or_written_through_a_link(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "private.txt", "not for the bucket")
+    daemon = daemons({**s3.env(), **FAST_RETRY, "RCLONE_JUPYTER_QUIET_PERIOD": "1"}).start()
+    data = daemon.data
+    # A folder swapped for a link within the quiet period: the push must not upload what is behind the link.
+    write(data / "swap/private.txt", "mine")
+    shutil.rmtree(data / "swap")
+    os.symlink(elsewhere, data / "swap")
+    # A link to a folder, and an object under that name written by someone else: no sync writes through it.
+    os.symlink(elsewhere, data / "lnk")
+    same_content(bucket, data)
+    bucket.put("lnk/pwned.txt", b"written through the link?")
+    assert daemon.cli("sync", "--once").returncode == 0
+    assert daemon.cli("sync", "--once").returncode == 0
+    assert sorted(os.listdir(elsewhere)) == ["private.txt"]  # nothing written there
+    files = bucket.files()
+    assert "swap/private.txt" not in files and b"not for the bucket" not in b"".join(files.values())
+    assert files["lnk/pwned.txt"] == b"written through the link?"  # and the object is not deleted either
+    assert os.path.islink(data / "lnk") and os.path.islink(data / "swap")
+    assert daemon.stop() == 0
 
 
 # -- 11. more folders than the inotify watch limit ---------------------------------------------------------

@@ -92,3 +92,18 @@ def test_jupyterlab_exiting_on_its_own_flushes_and_passes_its_code(s3, daemons):
     code = daemon.proc.wait(timeout=60)
     assert code == -signal.SIGKILL or code != 0
     assert Bucket(daemon.tmp, s3.env()).files() == {"late.txt": b"written just before JupyterLab died"}
+
+
+def test_jupyterlab_does_not_outlive_a_daemon_killed_with_sigkill(s3, daemons):
+    daemon = daemons(s3.env(), jupyter=True).start()
+    pid = daemon.status()["jupyter"]["pid"]
+    daemon.kill()  # no shutdown at all: outside a container nothing else would stop JupyterLab
+
+    def gone() -> bool:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"
+
+    wait_until(gone, timeout=10, message="JupyterLab to die with its daemon")

@@ -23,7 +23,8 @@ from rclone_jupyter.errors import RcloneError
 def engine(s3, tmp_path):
     engine = make_engine(s3.env(), tmp_path)
     engine.restore()  # creates the data folder
-    engine.baseline()
+    engine.restore()
+    engine.establish()
     yield engine
     engine.rclone.close()
 
@@ -106,14 +107,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> list[bytes]:
+    """A process's argv, or [] if it is gone (a short rclone run may end between listing and reading)."""
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return []
+
+
 def test_rcd_does_not_outlive_a_killed_daemon(s3, daemons):
     daemon = daemons(s3.env()).start()
     (daemon.data / "note.txt").write_text("saved")
     daemon.wait_synced()
 
     def rcd_pids() -> list[int]:
-        return [p for p in _children(daemon.proc.pid)
-                if b"rcd" in open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[1:2]]
+        return [p for p in _children(daemon.proc.pid) if b"rcd" in _cmdline(p)[1:2]]
 
     pids = wait_until(rcd_pids, message="the daemon's rcd")
     daemon.kill()  # SIGKILL: no shutdown, no flush

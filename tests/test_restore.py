@@ -47,7 +47,7 @@ def test_only_noise_is_not_empty_and_files_are_not_either(s3, tmp_path):
     assert (engine.data_dir / "nb.ipynb").read_bytes() == b"{}"
 
 
-def test_restore_keeps_a_newer_local_file_and_runs_one_rclone(s3, tmp_path):
+def test_restore_keeps_a_newer_local_file_and_runs_a_listing_and_one_copy(s3, tmp_path):
     bucket = Bucket(tmp_path, s3.env("restore/newer"))
     bucket.put("a.txt", b"old in bucket", mtime=time.time() - 3600)
     bucket.put("b.txt", b"only in bucket")
@@ -58,7 +58,8 @@ def test_restore_keeps_a_newer_local_file_and_runs_one_rclone(s3, tmp_path):
     assert (engine.data_dir / "a.txt").read_bytes() == b"newer here"
     assert (engine.data_dir / "b.txt").read_bytes() == b"only in bucket"
     assert not engine.remote_was_empty  # a.txt was compared, b.txt copied
-    assert argvs(engine) == ["copy"]  # the happy path: no listing before the copy
+    # The happy path: one LIST-only listing (the baseline's bucket side, the totals) and the copy.
+    assert argvs(engine) == ["lsjson", "copy"]
 
 
 def test_missing_bucket_is_the_clear_error(s3, tmp_path):
