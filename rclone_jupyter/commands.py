@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rclone_jupyter.filters import rclone_excludes
+from rclone_jupyter.manifest import MANIFEST
 
 # JSON log lines are parsed by rclone.py (levels, final stats); colour codes would get in the way.
 COMMON = ("--use-json-log", "--color", "NEVER", "-v")
@@ -117,8 +118,30 @@ def snapshot(remote_path: str) -> tuple[str, ...]:
     --use-server-modtime: on S3, rclone's own modtime lives in object metadata (one HEAD per object); the
     server's Last-Modified comes with the listing, and any upload by anyone changes it. LIST requests only.
     """
+    # The manifest (manifest.py) is listed too: a --filter rule ahead of the same excludes as --filter rules
+    # (rclone does not order --filter before --exclude flags).
     return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
-            "--use-server-modtime", *EXCLUDES, *RETRIES)
+            "--use-server-modtime", "--filter", f"+ /{MANIFEST}", *as_filters(EXCLUDES), *RETRIES)
+
+
+def as_filters(excludes: tuple[str, ...]) -> tuple[str, ...]:
+    """`--exclude P` flags as `--filter "- P"` flags, which keep their order among other --filter rules."""
+    out: list[str] = []
+    for flag, pattern in zip(excludes[::2], excludes[1::2]):
+        assert flag == "--exclude"
+        out += ["--filter", f"- {pattern}"]
+    return tuple(out)
+
+
+def cat(remote_file: str) -> tuple[str, ...]:
+    """One object's content on stdout (one GET): the modes manifest."""
+    return ("cat", remote_file, *COMMON, *RETRIES)
+
+
+def upload_manifest(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Upload the manifest from a scratch folder that mirrors its place in the bucket folder: one PUT."""
+    return "sync/copy", {"srcFs": str(scratch), "dstFs": as_folder(remote_path),
+                         **_listed(files_from, NoCheckDest=True)}
 
 
 def list_files(remote_path: str) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.filters import is_noise
+from rclone_jupyter.manifest import MANIFEST, Manifest, file_mode
 from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
                                   local_name,
                                   local_version, same, under_link)
@@ -103,6 +104,11 @@ class Engine:
         self.on_progress: Callable[[int, int, int, int], None] | None = None
         self._listing_at_restore: dict[str, Version] = {}
         self._restored: dict[str, Version] = {}
+        self.manifest = Manifest()  # file modes and empty folders (manifest.py)
+        # The manifest as the last listing showed it; None after our own upload of it, until listed again.
+        self._manifest_listed: Version | None = None
+        self._manifest_seen: Version | None = None
+        self._manifest_size: int | None = None
         from rclone_jupyter.bisync_mode import BisyncMode  # bisync_mode imports this module's helpers
 
         self.bisync = BisyncMode(self)
@@ -139,8 +145,13 @@ class Engine:
                 return fn()
 
     def _scratch_list(self, name: str, paths: Iterable[str]) -> Path:
+        """A list file for rclone (one name a line) in the private state dir."""
         path = self.state.scratch() / f"{self.remote.name}-{name}.txt"
-        path.write_text("".join(f"{p}\n" for p in paths))
+        try:
+            path.write_text("".join(f"{p}\n" for p in paths))
+        except OSError as exc:  # a full or read-only state disk: the changes stay pending and are retried
+            raise RcloneError(f"cannot write to the state directory {self.state.path} ({exc.strerror})",
+                              exit_code=None, retryable=True) from exc
         return path
 
     # -- start ----------------------------------------------------------------------------------------
@@ -171,12 +182,13 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _clear_staging(self.data_dir)
         before = walk_versions(self.data_dir)
-        listing = self._restore_listing()
+        listing = self._restore_listing(check_local=bool(before))
         self._listing_at_restore = listing
         total = sum(size for size, _ in listing.values())
         self._progress(0, total, 0, len(listing))
         result = None
-        if listing:
+        # Only folders or noise there (no file): still copied, so empty folders come back.
+        if listing or (not self.skipped and not self._folder_is_empty()):
             if merge:
                 self._merge(listing)
             argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge,
@@ -191,13 +203,20 @@ class Engine:
                 if exc.retryable:
                     raise  # retries exhausted: the supervisor says so
                 raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
-        self.remote_was_empty = not listing and not self.skipped and self._folder_is_empty()
+        self.remote_was_empty = not listing and not self.skipped and result is None
         if self.remote_was_empty:
             # Object stores have no real folders: this creates nothing there, but keeps the promise on others.
             self._retrying(lambda: self._run(commands.mkdir(self.remote.path()), "creating the bucket folder",
                                              quiet=True), "creating the bucket folder")
         after = walk_versions(self.data_dir)
         self._restored = {key: v for key, v in after.items() if before.get(key) != v}
+        if self._manifest_listed is not None:
+            modes, folders = Manifest.load(self._read_manifest())
+            self.manifest.modes.update(modes)
+            self.manifest.folders |= folders
+            for key in self._restored:
+                self.manifest.apply(self.data_dir, key)
+            self._make_folders(folders)
         stats = result.stats if result is not None else {}
         self._progress(total, total, len(listing), len(listing))
         log.info("restore from %s done: %d files, %s in %.1f s%s", self.remote.display, stats.get("transfers", 0),
@@ -208,8 +227,13 @@ class Engine:
         if self.on_progress is not None:
             self.on_progress(done, total, files_done, files_total)
 
-    def _restore_listing(self) -> dict[str, Version]:
-        """The bucket folder's files from LIST requests alone; a missing bucket is the clear error."""
+    def _restore_listing(self, check_local: bool = False) -> dict[str, Version]:
+        """The bucket folder's files from LIST requests alone; a missing bucket is the clear error.
+
+        Objects the data folder cannot hold are left out and noted in `skipped`: bad names, and objects below
+        a link (a link object `x.rclonelink` beside objects `x/...`, or, with `check_local`, a link already in
+        the data folder on the way): restoring them would write through the link, outside the data folder.
+        """
         try:
             entries = self._listing_entries()
         except RcloneError as exc:
@@ -220,8 +244,12 @@ class Engine:
                 raise PersistenceError(f"cannot use {self.remote.display}: {exc}") from exc
             return {}  # the bucket is there, the folder is not: nothing to restore
         listing = {}
+        entries = self._without_manifest(entries)
+        links = {e["Path"][: -len(LINK_SUFFIX)] for e in entries if e["Path"].endswith(LINK_SUFFIX)}
         for entry in entries:
-            why = unrepresentable(entry["Path"])
+            why = unrepresentable(entry["Path"]) or _below_link(entry["Path"], links)
+            if not why and check_local and under_link(self.data_dir, local_name(entry["Path"])):
+                why = "a link in the data folder is on its way"
             if why:
                 if entry["Path"] not in self.skipped:
                     log.warning("WARNING: not restoring %r from %s: %s. It stays in the bucket; rename it there to "
@@ -239,8 +267,84 @@ class Engine:
             if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
                 raise
             entries = []
-        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries
+        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in self._without_manifest(entries)
                 if e["Path"] not in self.skipped and not unrepresentable(e["Path"])}
+
+    def _without_manifest(self, entries: list[dict]) -> list[dict]:
+        """The listing's files, and the manifest's stamp noted apart (manifest.py)."""
+        out = []
+        self._manifest_seen = None
+        for entry in entries:
+            if entry["Path"] == MANIFEST:
+                self._manifest_seen = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+                if self._manifest_listed is None and self._manifest_size is None:
+                    self._manifest_listed = self._manifest_seen  # first sight (the restore's listing)
+            else:
+                out.append(entry)
+        return out
+
+    def _read_manifest(self) -> str:
+        try:
+            return self._retrying(lambda: self._run(commands.cat(self.remote.path(MANIFEST)), "reading file modes",
+                                                    quiet=True), "reading file modes").output
+        except RcloneError as exc:
+            if exc.retryable:
+                raise
+            return ""  # gone meanwhile: no modes to apply
+
+    def _write_manifest(self) -> None:
+        """Upload the manifest if it changed (one PUT)."""
+        if not self.manifest.dirty:
+            return
+        scratch = self.state.scratch() / f"{self.remote.name}-manifest"
+        target = scratch / MANIFEST
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = self.manifest.dump()
+        target.write_text(text)
+        files = self._scratch_list("manifest", [MANIFEST])
+        self._retrying(lambda: self._rc(commands.upload_manifest(scratch, self.remote.path(), files), "file modes"),
+                       "file modes")
+        self.manifest.dirty = False
+        self._manifest_listed, self._manifest_size = None, len(text.encode())
+
+    def _merge_manifest(self, changed_here: Callable[[str], bool]) -> None:
+        """The manifest changed elsewhere: take its modes for every file not changed here, and apply them."""
+        seen = self._manifest_seen
+        if seen is None or seen == self._manifest_listed:
+            return
+        if self._manifest_listed is None and self._manifest_size == seen[0]:
+            self._manifest_listed = seen  # our own upload, listed now
+            return
+        modes, folders = Manifest.load(self._read_manifest())
+        self._manifest_listed, self._manifest_size = seen, seen[0]
+        for key in set(modes) | set(self.manifest.modes):
+            if changed_here(local_name(key)) or key not in self.known:
+                continue
+            if modes.get(key) != self.manifest.modes.get(key):
+                if key in modes:
+                    self.manifest.modes[key] = modes[key]
+                else:
+                    self.manifest.modes.pop(key, None)
+                self.manifest.apply(self.data_dir, key)
+        new = {f for f in folders - self.manifest.folders if not changed_here(local_name(f))}
+        gone = {f for f in self.manifest.folders - folders if not changed_here(local_name(f))}
+        self.manifest.folders = (self.manifest.folders | new) - gone
+        self._make_folders(new)
+        for name in sorted(gone, key=lambda f: -f.count("/")):
+            rel = local_name(name)
+            if not under_link(self.data_dir, rel) and _is_empty_folder(self.data_dir / rel):
+                os.rmdir(self.data_dir / rel)
+
+    def _make_folders(self, names: Iterable[str]) -> None:
+        """Create the manifest's empty folders here (never through a link)."""
+        for name in sorted(names):
+            rel = local_name(name)
+            if unrepresentable(name) or os.path.lexists(self.data_dir / rel):
+                continue
+            marker = self.data_dir / f"{STAGING_PREFIX}folder"
+            marker.mkdir(exist_ok=True)
+            if not place(self.data_dir, marker, rel):
+                marker.rmdir()
 
     def _listing_entries(self) -> list[dict]:
         run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
@@ -284,10 +388,15 @@ class Engine:
                     self.known[key] = Known(here[key][0], here[key][1], listing[key])
         upload = [key for key in here if key not in self.known or not same(here[key], self.known[key].version)]
         self._restored = {}
+        for key in here:
+            self.manifest.note(key, file_mode(self.data_dir, key))
+        for rel in walk_folders(self.data_dir, "") - {""}:
+            self.manifest.keep_folder(encode_name(rel), _is_empty_folder(self.data_dir / rel))
         if upload:
             log.info("%d file(s) in %s are not in %s yet, or differ; uploading them", len(upload), self.data_dir,
                      self.remote.display)
             self.push(Batch(frozenset(local_name(key) for key in upload)))
+        self._write_manifest()
 
     def prefer_local(self) -> None:
         """For a cloud merged in after the first (README, 'Several clouds'): the data folder holds the winner
@@ -358,7 +467,9 @@ class Engine:
     def _push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
         result = PushResult()
-        uploads, deletes = self._plan(paths)
+        uploads, deletes, folders = self._plan(paths)
+        for key in uploads:  # a chmod alone (no new content) changes only the manifest
+            self.manifest.note(key, file_mode(self.data_dir, key))
         local = {key: local_version(self.data_dir, key) for key in uploads}
         # Already in the bucket as it is here (e.g. just pulled from it): nothing to send.
         uploads = [key for key in uploads if local[key] is not None
@@ -391,6 +502,12 @@ class Engine:
             if doomed:
                 self._delete_known(doomed)
                 result.deleted = len(doomed)
+                for key in doomed:
+                    self.manifest.forget(key)
+                # A folder emptied by these deletions stays a folder here: keep it in the bucket too.
+                folders |= {os.path.dirname(local_name(key)) for key in doomed} - {""}
+        self._sync_folders(folders)
+        self._write_manifest()
         if conflicts:
             result.conflicts = len(conflicts)
             log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
@@ -449,10 +566,23 @@ class Engine:
         for key in keys:
             self.known.pop(key, None)
 
-    def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str]]:
-        """Split changed paths into objects to upload (folders expanded) and paths confirmed absent locally."""
+    def _sync_folders(self, folders: set[str]) -> None:
+        """Keep each of these folders in the manifest while it is an empty folder here; drop it when it is not
+        (a folder with files comes back with them; a deleted folder must not come back)."""
+        for rel in folders:
+            empty = not under_link(self.data_dir, rel) and _is_empty_folder(self.data_dir / rel)
+            self.manifest.keep_folder(encode_name(rel), empty)
+            if not os.path.lexists(self.data_dir / rel):
+                prefix = encode_name(rel) + "/"
+                for name in [f for f in self.manifest.folders if f.startswith(prefix)]:
+                    self.manifest.keep_folder(name, False)
+
+    def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
+        """Split changed paths into objects to upload (folders expanded), paths confirmed absent locally, and
+        folders whose marker may need to be made or removed."""
         uploads: set[str] = set()
         deletes: list[str] = []
+        folders: set[str] = set()
         for rel in sorted(paths):
             if under_link(self.data_dir, rel):
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
@@ -465,12 +595,14 @@ class Engine:
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
             elif full.is_dir() and not full.is_symlink():
                 uploads.update(walk_versions(self.data_dir, rel))
+                folders.update(walk_folders(self.data_dir, rel))
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with _known_under, which keeps only objects absent here.
                 deletes.append(rel)
             elif not os.path.lexists(full):
                 deletes.append(rel)
-        return sorted(uploads), deletes
+                folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
+        return sorted(uploads), deletes, folders
 
     def _still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """Split known objects into those the bucket holds as we knew them and those changed there since.
@@ -561,6 +693,7 @@ class Engine:
                     placed[encode_name(rel) + suffix] = (size, staged_st.st_mtime_ns)
                     if rel == local_name(key):
                         self.known[key] = Known(size, staged_st.st_mtime_ns, (listing or {}).get(key))
+                        self.manifest.apply(self.data_dir, key)
                 else:
                     log.warning("WARNING: not writing %s: a folder on its way is a link or a file; it stays in %s",
                                 rel, self.remote.display)
@@ -592,6 +725,7 @@ class Engine:
             return seen[key]
 
         plan = reconcile.plan(self.known, listing, local, lambda key: changed_here(local_name(key)))
+        self._merge_manifest(changed_here)
         for key, listed in plan.adopt.items():
             self.known[key] = dataclasses.replace(self.known[key], listed=listed)
         if plan.disappeared:
@@ -681,6 +815,27 @@ def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
     return out
 
 
+def _is_empty_folder(path: Path) -> bool:
+    """A real folder (not a link) with nothing in it but noise (checkpoints, temporary files)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return False
+        return all(is_noise(name) for name in os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def walk_folders(root: Path, rel: str) -> set[str]:
+    """Every real folder at and under root/rel (noise and links left out), as data folder paths."""
+    out = {rel}
+    for dirpath, dirnames, _filenames in os.walk(os.path.join(root, rel)):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))]
+        for name in dirnames:
+            out.add(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
+    return out
+
+
 def place(root: Path, staged: Path, rel: str) -> bool:
     """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused."""
     parts = rel.split("/")
@@ -717,6 +872,15 @@ def unrepresentable(key: str) -> str | None:
         return "a part of its name is longer than 255 bytes"
     if "\0" in key:
         return "its name has a NUL character"
+    return None
+
+
+def _below_link(key: str, links: set[str]) -> str | None:
+    """Why an object cannot be restored because a link object names a folder on its way, or None."""
+    parts = key.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        if "/".join(parts[:i]) in links:
+            return f"{'/'.join(parts[:i])} is a symbolic link in the bucket folder (nothing is written through one)"
     return None
 
 

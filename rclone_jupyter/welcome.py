@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rclone_jupyter.settings import Settings
@@ -32,6 +33,11 @@ def text(settings: Settings, image: str = "") -> str:
 
 
 def write(settings: Settings, image: str = "") -> Path:
+    """Write welcome.txt; a link of that name is replaced, never written through (its target may be anywhere)."""
     path = settings.data_dir / "welcome.txt"
-    path.write_text(text(settings, image))
+    if path.is_symlink():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text(settings, image))
     return path

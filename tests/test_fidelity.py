@@ -1,0 +1,88 @@
+"""The restored folder is the folder that was left (docs/design.md, invariant 9), through a real `start`,
+real rclone and a real S3 server: contents, modification times, permission bits, links, empty folders; and
+objects the data folder cannot hold are skipped with a WARNING, never blocking the start.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+from conftest import Bucket, wait_until
+
+
+def snapshot(root) -> dict[str, tuple]:
+    """{path: (kind, content or target, mode, mtime in ms)} of everything under root, links not followed."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if rel == "welcome.txt":
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(full), None, None)
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", None, None, None)
+            else:
+                out[rel] = ("file", open(full, "rb").read(), stat.S_IMODE(st.st_mode), st.st_mtime_ns // 1_000_000)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    return out
+
+
+def differences(left: dict, right: dict) -> list[str]:
+    out = [f"only before: {k}" for k in sorted(left.keys() - right.keys())]
+    out += [f"only after: {k}" for k in sorted(right.keys() - left.keys())]
+    out += [f"{k}: {left[k]} != {right[k]}" for k in sorted(left.keys() & right.keys()) if left[k] != right[k]]
+    return out
+
+
+def test_modes_links_and_empty_folders_survive_a_fresh_container(s3, daemons, tmp_path):
+    daemon = daemons(s3.env()).start()
+    data = daemon.data
+    (data / "run.sh").write_text("#!/bin/sh\necho ok\n")
+    os.chmod(data / "run.sh", 0o755)
+    (data / "private.key").write_text("k")
+    os.chmod(data / "private.key", 0o600)
+    (data / "was-exec.sh").write_text("#!/bin/sh\n")
+    os.chmod(data / "was-exec.sh", 0o755)
+    (data / "bin").mkdir()
+    os.symlink("../run.sh", data / "bin/run")
+    os.symlink("/usr/bin/python3", data / "python")  # a link out of the data folder: its target text only
+    (data / "empty").mkdir()  # New Folder in JupyterLab
+    (data / "emptied").mkdir()
+    (data / "emptied/x.txt").write_text("x")
+    (data / "gone").mkdir()
+    (data / "gone/inner").mkdir()
+    daemon.wait_synced()
+    time.sleep(0.5)
+    os.chmod(data / "was-exec.sh", 0o644)  # a chmod alone is a change to save
+    (data / "emptied/x.txt").unlink()  # a folder emptied by deleting its files
+    for folder in ("gone/inner", "gone"):  # a deleted empty folder
+        (data / folder).rmdir()
+    daemon.wait_synced()
+    assert daemon.cli("sync", "--once").returncode == 0
+    before = snapshot(data)
+    assert daemon.stop() == 0
+
+    fresh = daemons(s3.env(), name="fresh").start()
+    after = snapshot(fresh.data)
+    assert not differences(before, after), differences(before, after)
+    assert os.access(fresh.data / "run.sh", os.X_OK) and not os.access(fresh.data / "was-exec.sh", os.X_OK)
+    assert fresh.stop() == 0
+
+
+def test_a_chmod_alone_costs_one_request_and_no_upload(s3, daemons, tmp_path):
+    daemon = daemons(s3.env()).start()
+    (daemon.data / "tool.sh").write_text("#!/bin/sh\n")
+    daemon.wait_synced()
+    wait_until(lambda: "tool.sh" in Bucket(tmp_path, s3.env()).files(), message="the upload")
+    os.chmod(daemon.data / "tool.sh", 0o755)
+    wait_until(lambda: "1 unchanged" in daemon.log(), message="the chmod's sync")
+    assert "0 uploaded" in daemon.log().splitlines()[-1] or "0 uploaded" in daemon.log()
+    assert daemon.stop() == 0
+    fresh = daemons(s3.env(), name="fresh").start()
+    assert os.access(fresh.data / "tool.sh", os.X_OK)
+    assert fresh.stop() == 0
