@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -124,19 +122,10 @@ def sync(once: bool, timeout: float) -> None:
 
 
 def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
-    asked = time.time()
-    os.kill(pid, signal.SIGUSR1)
-    click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
-    from datetime import datetime
+    from rclone_jupyter.control import request_sync
 
-    while time.time() - asked < timeout:
-        status = read_status(state.status_path) or {}
-        manual = status.get("manual_sync") or {}
-        requested = manual.get("requested")
-        if requested and manual.get("finished") and datetime.fromisoformat(requested).timestamp() >= int(asked):
-            return bool(manual.get("ok")), manual.get("error")
-        time.sleep(0.2)
-    return False, f"no answer from the running rclone-jupyter within {timeout:g} s"
+    click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
+    return request_sync(state.path, timeout)
 
 
 def _sync_in_process(settings) -> tuple[bool, str | None]:

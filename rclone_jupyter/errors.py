@@ -41,3 +41,9 @@ class PersistenceError(RcloneJupyterError):
     """Persistence was asked for but does not work (DESIGN invariant 8): stop rather than risk the user's work."""
 
     exit_code = 3
+
+
+class DaemonNotRunning(RcloneJupyterError):
+    """A command that needs the running `start` found none."""
+
+    exit_code = 1

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from rclone_jupyter import jupyter, welcome
+from rclone_jupyter import control, jupyter, welcome
 from rclone_jupyter.engine import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
@@ -64,6 +64,7 @@ class Supervisor:
         self.jupyter_proc: subprocess.Popen | None = None
         self.board: StatusBoard | None = None
         self._usr1_during_restore = False
+        self.state: StateDir | None = None
 
     # -- signals --------------------------------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class Supervisor:
         self._install_signals()
         secret_mask.add(*settings.secrets())
         state, binary = prepare(settings, self.env)
+        self.state = state
         daemon_lock = FileLock(state.lock_path("daemon"))
         if not daemon_lock.acquire(blocking=False):
             raise PersistenceError(
@@ -225,14 +227,21 @@ class Supervisor:
                 return self._shutdown(jupyter_code=value)
 
     def _manual_sync(self) -> None:
+        """Answer every waiting `sync --once` / "Save now" request with one flush of every cloud."""
+        ids = control.take_requests(self.state)
+        if not ids:
+            return
         requested = now_iso()
         futures = [s.request_full_sync() for s in self.syncers]
         self.board.set(manual_sync={"requested": requested, "finished": None, "ok": None, "error": None})
 
         def wait() -> None:
             errors = [e for e in (f.result() for f in futures) if e]
+            error = "; ".join(errors) or None
             self.board.set(manual_sync={"requested": requested, "finished": now_iso(), "ok": not errors,
-                                        "error": "; ".join(errors) or None})
+                                        "error": error})
+            for request_id in ids:
+                control.answer(self.state, request_id, not errors, error)
 
         threading.Thread(target=wait, name="manual-sync", daemon=True).start()
 

@@ -246,3 +246,20 @@ def test_periodic_reconcile_runs_bisync_only_for_changes_made_elsewhere(s3, daem
     assert daemon.stop() == 0
     assert bucket.files() == {"start.txt": b"there at start", "mine.txt": b"pushed by this container",
                               "theirs.txt": b"written by another machine"}
+
+
+def test_each_sync_once_waits_for_a_flush_that_started_after_it_asked(s3, daemons, tmp_path):
+    # A long quiet period: only the asked-for flush can carry the writes before the asks return.
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_QUIET_PERIOD": "60", "RCLONE_JUPYTER_MAX_DELAY": "60"}).start()
+    from rclone_jupyter.control import request_sync
+
+    for i in range(4):  # asks in quick succession (in-process: no CLI start between them), then one by the CLI
+        (daemon.data / f"n{i}.txt").write_text(str(i))
+        if i < 3:
+            assert request_sync(daemon.state, timeout=60) == (True, None)
+        else:
+            result = daemon.cli("sync", "--once", timeout=60)
+            assert result.returncode == 0, result.stderr
+        assert bucket.files().get(f"n{i}.txt") == str(i).encode(), f"ask {i} returned before its flush"
+    assert daemon.stop() == 0
