@@ -25,6 +25,7 @@ def test_pip_install_of_the_wheel_is_all_jupyterlab_needs(tmp_path):
 
     prefix = tmp_path / "prefix"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--prefix", str(prefix),
+                    "--ignore-installed",  # else pip would first uninstall the development install of this venv
                     str(wheel)], check=True, capture_output=True)
     config = json.loads((prefix / SERVER_CONFIG).read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"rclone_jupyter.jupyter_extension": True}}}
