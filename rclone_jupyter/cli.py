@@ -14,7 +14,7 @@ import click
 from rclone_jupyter import __version__, logs, settings as settings_mod
 from rclone_jupyter.errors import ConfigError, RcloneJupyterError
 from rclone_jupyter.state import StateDir, holder_pid
-from rclone_jupyter.status import read as read_status
+from rclone_jupyter.status import current as current_status, read as read_status
 
 log = logging.getLogger("rclone_jupyter")
 
@@ -40,9 +40,7 @@ def _load(**overrides) -> settings_mod.Settings:
 
 
 def _state_dir() -> StateDir:
-    env = os.environ
-    path = env.get("RCLONE_JUPYTER_STATE_DIR") or settings_mod.default_state_dir(env)
-    return StateDir(Path(path).expanduser())
+    return StateDir(settings_mod.state_dir_from(os.environ))
 
 
 @click.group(context_settings=CONTEXT)
@@ -160,12 +158,8 @@ def status(as_json: bool) -> None:
     Example:
         rclone-jupyter status --json
     """
-    state = _state_dir()
-    data = read_status(state.status_path)
-    running = bool(holder_pid(state.lock_path("daemon"))) if state.path.exists() else False
-    if data is None:
-        data = {"phase": "not started", "last_sync": None, "pending": 0, "last_error": None, "remotes": {}}
-    data["running"] = running
+    data = current_status(_state_dir())
+    running = data["running"]
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
     else:

@@ -30,6 +30,9 @@ def server_config(settings: Settings, password_hash: str) -> dict:
             "allow_remote_access": True,  # the gateway's host name is not local
             "root_dir": str(settings.data_dir),
             "allow_root": os.geteuid() == 0,
+            # The sync status item and panel (jupyter_extension.py); on even if the package's
+            # jupyter_server_config.d file was not installed (an editable install).
+            "jpserver_extensions": {"rclone_jupyter.jupyter_extension": True},
         },
         "IdentityProvider": {"token": ""},
         "PasswordIdentityProvider": {"hashed_password": password_hash, "password_required": True},

@@ -89,6 +89,11 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "rclone-jupyter"
 
 
+def state_dir_from(env: Mapping[str, str]) -> Path:
+    """The state dir the environment names (RCLONE_JUPYTER_STATE_DIR), else the default one, as an absolute path."""
+    return Path(os.path.abspath(Path(env.get("RCLONE_JUPYTER_STATE_DIR") or default_state_dir(env)).expanduser()))
+
+
 def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, port: int | None = None) -> Settings:
     """Given the environment (and CLI overrides), return Settings. Raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -102,7 +107,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
 
     data = Path(data_dir or env.get("RCLONE_JUPYTER_DATA_DIR") or "/root/data").expanduser()
     data = Path(os.path.abspath(data))
-    state = Path(os.path.abspath(Path(env.get("RCLONE_JUPYTER_STATE_DIR") or default_state_dir(env)).expanduser()))
+    state = state_dir_from(env)
     if state == data or data in state.parents:
         problems.append(
             f"RCLONE_JUPYTER_STATE_DIR: {state} is inside the data folder {data}; the private state (rclone config, "

@@ -10,7 +10,7 @@ import os
 import threading
 from pathlib import Path
 
-from rclone_jupyter.state import read_json, write_json
+from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
 
 MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
 
@@ -91,3 +91,16 @@ def _summarise(data: dict, pending_by_remote: dict[str, set[str]]) -> dict:
 
 def read(path: Path) -> dict | None:
     return read_json(path)
+
+
+def current(state: StateDir) -> dict:
+    """Given the state dir, return the status as `status --json` and the JupyterLab extension show it.
+
+    `running` says whether a daemon holds the state dir's lock now; a status file left by a stopped one is
+    still shown, marked not running.
+    """
+    data = read(state.status_path)
+    if data is None:
+        data = {"phase": "not started", "last_sync": None, "pending": 0, "last_error": None, "remotes": {}}
+    data["running"] = bool(holder_pid(state.lock_path("daemon"))) if state.path.exists() else False
+    return data

@@ -217,7 +217,9 @@ class Supervisor:
 
     def _start_jupyter(self, state: StateDir) -> None:
         config = jupyter.write_config(state, self.settings)
-        extra = kernel_environment(self.settings.remotes, state.path)
+        # The state dir, absolute, even when it was defaulted: the JupyterLab extension (and `rclone-jupyter
+        # status` in a terminal) find the status file through it.
+        extra = {**kernel_environment(self.settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path)}
         self.jupyter_proc = subprocess.Popen(
             jupyter.command(config),
             cwd=self.settings.data_dir,

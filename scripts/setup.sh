@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install rclone-jupyter into it (editable). With "test": the test dependencies too,
-# and Azurite (npm) for the Azure tests. Idempotent; installs missing system packages with apt when root.
+# Create .venv and install rclone-jupyter into it (editable), with its JupyterLab extension built from
+# labextension/ (npm) when the build is missing or older than its sources. With "test": the test dependencies
+# too, Azurite (npm) for the Azure tests and Chromium for the browser tests. Idempotent; installs missing
+# system packages with apt when root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -24,8 +26,33 @@ if [ "${1:-}" = "test" ]; then
     extras="[test]"
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
-if [ "${1:-}" = "test" ] && [ -f tests/azurite/package.json ] && [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then
+need_node() {
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+}
+
+# The JupyterLab extension: TypeScript in labextension/, built into rclone_jupyter/labextension (not in git).
+# Node comes from PATH when new enough, else from PyPI (labextension/build.sh).
+built=rclone_jupyter/labextension/package.json
+if [ ! -f "$built" ] || [ -n "$(find labextension/src labextension/style labextension/package.json \
+        labextension/package-lock.json labextension/tsconfig.json -newer "$built" -print -quit)" ]; then
+    PYTHON="$PWD/.venv/bin/python" bash labextension/build.sh
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# An editable install leaves out the wheel's data files: link the extension and its server config to where the
+# wheel puts them (share/jupyter/labextensions, etc/jupyter/jupyter_server_config.d) so JupyterLab finds them.
+mkdir -p .venv/share/jupyter/labextensions .venv/etc/jupyter/jupyter_server_config.d
+rm -rf .venv/share/jupyter/labextensions/rclone-jupyter
+ln -s "$PWD/rclone_jupyter/labextension" .venv/share/jupyter/labextensions/rclone-jupyter
+ln -sf "$PWD/jupyter-config/server-config/rclone_jupyter.json" .venv/etc/jupyter/jupyter_server_config.d/
+if [ "${1:-}" = "test" ] && [ -f tests/azurite/package.json ] && [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then
+    need_node
     npm install --prefix tests/azurite --no-audit --no-fund --silent
+fi
+if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
+    # The browser tests drive Debian's chromium with Playwright (`playwright install` cannot download here).
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt_install chromium
+    else
+        echo "WARNING: chromium is missing: the browser tests will be skipped (apt-get install chromium)." >&2
+    fi
 fi

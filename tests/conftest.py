@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,31 @@ S3_KEY_ID = "rjtestkeyid7c1f"
 S3_SECRET = "rjTestSecret-5e9a7Q2z9LmP0xWv"
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, below the kernel's ephemeral range.
+
+    The server that gets it starts seconds later (JupyterLab after the restore). A port from the ephemeral
+    range can be taken meanwhile as the local end of any outgoing connection (a browser's, rclone's), and the
+    server then fails to bind: below the range only another explicit bind can take it.
+    """
+    low, _high = _ephemeral_ports()
+    for _ in range(200):
+        port = random.randrange(10000, low) if low > 11000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port found")
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:

@@ -164,10 +164,44 @@ def only(instructions: list[Instruction], keyword: str) -> Instruction:
     return found[0]
 
 
-def test_base_is_one_stage_pinned_to_a_version_tag(image):
+def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    """The instructions of each stage, each list starting with its FROM."""
+    out: list[list[Instruction]] = []
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            out.append([])
+        assert out, f"line {ins.line}: {ins.keyword} before the first FROM"
+        out[-1].append(ins)
+    return out
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    return stages(instructions)[-1]
+
+
+def test_two_stages_the_labextension_build_then_the_image(image):
+    _name, _path, instructions = image
+    build, final = stages(instructions)
+    base = build[0].args
+    assert base.split()[-2:] == ["AS", "labextension"], base
+    assert re.fullmatch(r"python:3\.\d+-slim-\w+ AS labextension", base), "a pinned Python base: build.sh needs pip"
+    assert [i.args for i in build if i.keyword == "COPY"] == ["labextension /build/labextension"]
+    assert [i.args for i in build if i.keyword == "RUN"] == ["bash labextension/build.sh"]
+    # The image takes the built extension (no Node in it) and its server config; pip puts both where
+    # JupyterLab looks, and the build fails unless JupyterLab lists both as enabled.
+    copies = [i.args for i in final if i.keyword == "COPY"]
+    assert "--from=labextension /build/rclone_jupyter/labextension /tmp/rclone-jupyter/rclone_jupyter/labextension" \
+        in copies
+    assert "jupyter-config /tmp/rclone-jupyter/jupyter-config" in copies
+    install = next(i for i in final if i.keyword == "RUN" and "pip install --no-cache-dir /tmp/rclone-jupyter" in i.args)
+    assert "jupyter labextension list" in install.args and "jupyter server extension list" in install.args
+    assert all(i.line < install.line for i in final if i.keyword == "COPY" and "/tmp/rclone-jupyter" in i.args)
+
+
+def test_base_is_pinned_to_a_version_tag(image):
     name, _path, instructions = image
-    base = only(instructions, "FROM").args
-    assert " AS " not in base.upper(), "one stage only"
+    base = final_stage(instructions)[0].args
+    assert " AS " not in base.upper(), "the image's own stage needs no name"
     ref = base.split("@", 1)[0]
     repo, sep, tag = ref.rpartition(":")
     assert sep and "/" not in tag, f"{base}: no tag (that is 'latest')"
@@ -181,6 +215,7 @@ def test_base_is_one_stage_pinned_to_a_version_tag(image):
 
 def test_entrypoint_workdir_port_and_shell(image):
     _name, _path, instructions = image
+    instructions = final_stage(instructions)
     assert only(instructions, "ENTRYPOINT").exec_form() == ENTRYPOINT
     assert not [i for i in instructions if i.keyword == "CMD"], "a CMD would add arguments to 'start'"
     assert [i.args for i in instructions if i.keyword == "WORKDIR"][-1] == "/root/data"
@@ -238,7 +273,7 @@ def test_seed_libraries_and_frameworks_are_there(image):
     installed = {requirement_name(r) for i in instructions if i.keyword == "RUN"
                  for reqs in pip_requirements(i) for r in reqs}
     assert SEED_LIBRARIES <= installed, SEED_LIBRARIES - installed
-    base = only(instructions, "FROM").args
+    base = final_stage(instructions)[0].args
     if name == "pytorch-gpu":
         assert base.startswith("pytorch/pytorch:")  # torch comes with its base
     elif name == "tensorflow-gpu":
@@ -261,8 +296,15 @@ def test_our_files_are_copied_late_and_examples_stay_outside_the_data_folder(ima
     examples_dir = env["RCLONE_JUPYTER_EXAMPLES_DIR"]
     assert not examples_dir.startswith("/root/data")
 
-    copies = [i for i in instructions if i.keyword in ("COPY", "ADD")]
-    assert all(i.keyword == "COPY" for i in copies)
+    assert not [i for i in instructions if i.keyword == "ADD"]
+    for ins in instructions:
+        if ins.keyword == "COPY" and not ins.args.startswith("--from="):
+            *sources, _dest = ins.args.split()
+            for source in sources:
+                assert (ROOT / source).exists(), f"line {ins.line}: {source} is not in the repository"
+                assert not dockerignored(source), f"line {ins.line}: {source} is excluded by .dockerignore"
+    instructions = final_stage(instructions)
+    copies = [i for i in instructions if i.keyword == "COPY"]
     first_copy = copies[0].line
     late_runs = [i for i in instructions if i.keyword == "RUN" and i.line > first_copy]
     assert all("/tmp/rclone-jupyter" in i.args for i in late_runs), "only our own install runs after our files"
@@ -270,11 +312,6 @@ def test_our_files_are_copied_late_and_examples_stay_outside_the_data_folder(ima
     assert not [i for i in early_runs if "/tmp/rclone-jupyter" in i.args]
     destinations = {i.args.split()[-1] for i in copies}
     assert examples_dir in destinations
-    for ins in copies:
-        *sources, _dest = ins.args.split()
-        for source in sources:
-            assert (ROOT / source).exists(), f"line {ins.line}: {source} is not in the repository"
-            assert not dockerignored(source), f"line {ins.line}: {source} is excluded by .dockerignore"
 
 
 def test_hadolint_passes(image):
@@ -301,7 +338,8 @@ def test_the_three_files_differ_only_in_their_variant_blocks():
             extra = keywords - VARIANT_INSTRUCTIONS
             assert not extra, f"{path.name}: {extra} in a variant block"
         assert [i.keyword for i in parse(blocks[0])].count("FROM") == 1, "the base lives in the first block"
-        assert "FROM" not in {i.keyword for i in parse(text.replace("<variant>", ""))}
+        outside = [i for i in parse(text.replace("<variant>", "")) if i.keyword == "FROM"]
+        assert [i.args for i in outside] == ["python:3.12-slim-bookworm AS labextension"], "only the build stage"
         shared[name] = text
     first, *others = IMAGES
     for name in others:
@@ -335,10 +373,12 @@ def dockerignored(rel: str) -> bool:
 
 
 def test_dockerignore_keeps_local_state_out():
-    for rel in (".venv", ".git", "demo", "tests", ".pytest_cache", "rclone_jupyter/__pycache__", "x.egg-info"):
+    for rel in (".venv", ".git", "demo", "tests", ".pytest_cache", "rclone_jupyter/__pycache__", "x.egg-info",
+                "labextension/node_modules", "labextension/.node", "rclone_jupyter/labextension"):
         assert dockerignored(rel), rel
     for rel in ("pyproject.toml", "README.md", "rclone_jupyter/cli.py", "rclone_conf_templates/s3.conf",
-                "examples/01-gpu-check.ipynb"):
+                "examples/01-gpu-check.ipynb", "labextension/src/index.ts", "labextension/package-lock.json",
+                "labextension/build.sh", "jupyter-config/server-config/rclone_jupyter.json"):
         assert not dockerignored(rel), rel
 
 
@@ -410,7 +450,7 @@ def test_readme_names_the_images_their_files_and_tags():
     for name, tag in image_tags().items():
         assert tag.startswith("saladtechnologies/jupyterlab:") and tag.endswith("-aws-azure-gcp")
         assert tag in images and IMAGES[name].name in images
-        assert only(load(IMAGES[name]), "FROM").args in images, "the README names each base"
+        assert final_stage(load(IMAGES[name]))[0].args in images, "the README names each base"
     deploy = readme_section("Deploy on SaladCloud")
     for needle in ("Replica count: 1", "port 8000", "authentication off", "rclone-jupyter health",
                    "RCLONE_JUPYTER_FLUSH_DEADLINE", "JUPYTERLAB_PW"):
@@ -570,6 +610,28 @@ def containers(tmp_path_factory):
 
 def example_names() -> set[str]:
     return {p.name for p in EXAMPLES.iterdir()}
+
+
+@pytest.mark.slow
+def test_the_sync_status_extension_is_installed_enabled_and_answers(containers):
+    import requests
+
+    run = containers.alone
+    run.wait_healthy()
+    # As a user would ask in the image's terminal (its PATH, HOME and environment).
+    labs = subprocess.run(["jupyter", "labextension", "list"], env=run.env, capture_output=True, text=True,
+                          timeout=60)
+    assert re.search(r"rclone-jupyter v[\d.]+ .*enabled.*OK", labs.stdout + labs.stderr), labs.stdout + labs.stderr
+    servers = subprocess.run(["jupyter", "server", "extension", "list"], env=run.env, capture_output=True,
+                             text=True, timeout=60)
+    assert re.search(r"rclone_jupyter\.jupyter_extension .*enabled", servers.stdout + servers.stderr), servers.stderr
+    # The image sets no state dir: the extension still finds the one `start` defaulted.
+    base = f"http://127.0.0.1:{run.port}"
+    session = requests.Session()
+    session.get(f"{base}/login", timeout=5)
+    session.post(f"{base}/login", data={"password": PASSWORD, "_xsrf": session.cookies.get("_xsrf")}, timeout=10)
+    status = session.get(f"{base}/rclone-jupyter/api/status", timeout=5)
+    assert status.status_code == 200 and status.json()["persistent"] is False and status.json()["running"] is True
 
 
 @pytest.mark.slow
