@@ -15,7 +15,7 @@ import click
 
 from rclone_jupyter import __version__, logs, settings as settings_mod
 from rclone_jupyter.errors import ConfigError, RcloneJupyterError
-from rclone_jupyter.state import StateDir, holder_pid
+from rclone_jupyter.state import StateDir, holder_pid, private_dir
 from rclone_jupyter.status import read as read_status
 
 log = logging.getLogger("rclone_jupyter")
@@ -32,6 +32,13 @@ def _fail(exc: RcloneJupyterError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _finite(value: float, name: str) -> float:
+    # click's FloatRange lets nan through (nan compares false with both bounds).
+    if value != value:
+        raise click.BadParameter(f"{value} is not a number of seconds", param_hint=name)
+    return value
+
+
 def _load(**overrides) -> settings_mod.Settings:
     try:
         return settings_mod.load(**overrides)
@@ -42,9 +49,10 @@ def _load(**overrides) -> settings_mod.Settings:
 
 
 def _state_dir() -> StateDir:
+    """The state dir `start` uses, found the same way (settings.load), without needing a valid environment."""
     env = os.environ
-    path = env.get("RCLONE_JUPYTER_STATE_DIR") or settings_mod.default_state_dir(env)
-    return StateDir(Path(path).expanduser())
+    path = Path(env.get("RCLONE_JUPYTER_STATE_DIR") or settings_mod.default_state_dir(env)).expanduser()
+    return StateDir(private_dir(Path(os.path.realpath(path))))
 
 
 @click.group(context_settings=CONTEXT)
@@ -92,7 +100,8 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--once", is_flag=True, required=True, help="Save everything now, then exit (required).")
-@click.option("--timeout", type=float, default=600.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(1, settings_mod.MAX_SECONDS), default=600.0, show_default=True,
+              callback=lambda _ctx, _param, value: _finite(value, "--timeout"),
               help="Seconds to wait for a running 'start' to finish the sync.")
 def sync(once: bool, timeout: float) -> None:
     """Save everything in the data folder to the bucket now.
