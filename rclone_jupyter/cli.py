@@ -99,6 +99,49 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+def check() -> None:
+    """Test the variables before a start: one line per check; exit 0 only when all pass.
+
+    \b
+    For every configured bucket: the credentials work, the bucket exists, a small probe object can be
+    written, read back and deleted in the bucket folder; the bucket folder fits on the data folder's disk;
+    credentials that expire soon and other containers on the same folder are warned about. Changes nothing
+    (the probe object is deleted again); needs no JupyterLab and no state directory.
+
+    \b
+    Example:
+        docker run --rm --env-file my.env IMAGE rclone-jupyter check
+    """
+    import tempfile
+
+    from rclone_jupyter import preflight
+    from rclone_jupyter.logs import secret_mask
+    from rclone_jupyter.rclone import Rclone, find_binary
+    from rclone_jupyter.remotes import render_config
+    from rclone_jupyter.state import write_private
+
+    settings = _load()
+    # rclone's own complaints are summarised in the check lines; DEBUG shows them in full.
+    logs.configure("DEBUG" if settings.log_level == "DEBUG" else "CRITICAL")
+    secret_mask.add(*settings.secrets())
+    if not settings.persistent:
+        click.echo("FAILED  persistence: no bucket is configured (AWS_S3_BUCKET_FOLDER, AZURE_CONTAINER_URL or "
+                   "GOOGLE_BUCKET_FOLDER): nothing would be saved.")
+    try:
+        binary = find_binary()
+        # A private temporary folder (0700) for the config: `check` leaves nothing behind.
+        with tempfile.TemporaryDirectory(prefix="rj-check-") as scratch:
+            config = Path(scratch) / "rclone.conf"
+            write_private(config, render_config(settings.remotes))
+            report = preflight.run(settings, Rclone(binary, config), Path(scratch))
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    for line in report.checks:
+        click.echo(line.line())
+    sys.exit(0 if report.ok and settings.persistent else 1)
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--once", is_flag=True, required=True, help="Save everything now, then exit (required).")
 @click.option("--timeout", type=click.FloatRange(1, settings_mod.MAX_SECONDS), default=600.0, show_default=True,
               callback=lambda _ctx, _param, value: _finite(value, "--timeout"),

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from rclone_jupyter import jupyter, welcome
+from rclone_jupyter import jupyter, preflight, welcome
 from rclone_jupyter.engine import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
@@ -99,6 +99,8 @@ class Supervisor:
             log.warning("WARNING: JUPYTERLAB_PW is not set; the password is the default 'data', which is public "
                         "knowledge. Set JUPYTERLAB_PW to protect this JupyterLab.")
 
+        # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
+        preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(), self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engines = make_engines(settings, state, binary, self.env)
         self.board.set(phase="restoring")

@@ -320,3 +320,25 @@ def daemons(tmp_path):
                 daemon.stop(timeout=30)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Factory: small_disk(name, size) -> a folder on its own tmpfs of that size (TESTING.md), unmounted after.
+
+    Skips with the reason when mounting is refused (not root, or no CAP_SYS_ADMIN)."""
+    mounted: list[Path] = []
+
+    def make(name: str, size: str = "24m") -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a {size} tmpfs for a small disk: {result.stderr.strip() or 'mount refused'}")
+        mounted.append(path)
+        return path
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], check=False)
