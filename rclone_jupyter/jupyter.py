@@ -30,9 +30,15 @@ def server_config(settings: Settings, password_hash: str) -> dict:
             "allow_remote_access": True,  # the gateway's host name is not local
             "root_dir": str(settings.data_dir),
             "allow_root": os.geteuid() == 0,
+            "tornado_settings": {"rclone_jupyter_login": {"lockout": settings.login_lockout}},
         },
         "IdentityProvider": {"token": ""},
-        "PasswordIdentityProvider": {"hashed_password": password_hash, "password_required": True},
+        "PasswordIdentityProvider": {
+            "hashed_password": password_hash,
+            "password_required": True,
+            # The login page is public: failed logins are throttled per client address (login.py).
+            "login_handler_class": "rclone_jupyter.login.ThrottledLoginHandler",
+        },
         "FileContentsManager": {
             # Deleted files must really go, so the delete reaches the bucket (no hidden trash to sync).
             "delete_to_trash": False,

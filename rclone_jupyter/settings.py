@@ -56,6 +56,7 @@ class Settings:
     examples_dir: Path | None
     log_level: str
     watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
+    login_lockout: float = 60.0  # seconds a client waits after too many failed JupyterLab logins (login.py)
 
     @property
     def persistent(self) -> bool:
@@ -212,6 +213,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
             problems.append(f"RCLONE_JUPYTER_WATCH_LIMIT: {raw_limit!r} is not a whole number of folders "
                             "(1 or more).")
 
+    login_lockout = _number(env, "RCLONE_JUPYTER_LOGIN_LOCKOUT", Settings.login_lockout, problems, minimum=1)
     remotes = parse_remotes(env, problems)
     if problems:
         raise ConfigError(problems)
@@ -227,4 +229,5 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         examples_dir=examples_dir,
         log_level=log_level,
         watch_limit=watch_limit,
+        login_lockout=login_lockout,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,32 @@ S3_KEY_ID = "rjtestkeyid7c1f"
 S3_SECRET = "rjTestSecret-5e9a7Q2z9LmP0xWv"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port outside the kernel's ephemeral range.
+
+    A port from bind(0) is an ephemeral one: until the server binds it (JupyterLab takes seconds), any
+    outgoing connection on the machine (rclone's, or other test runs') may get it as its local port, and
+    the server fails with "port already in use". Ports below the ephemeral range are never handed out so.
+    """
+    low, _high = _ephemeral_range()
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12_000), low - 1)
+        try:
+            for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+                with socket.socket(family) as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found below the ephemeral port range")
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
