@@ -239,6 +239,8 @@ def _print_status(data: dict) -> None:
     click.echo(f"rclone-jupyter: {data.get('phase')}{'' if data.get('running') else ' (not running)'}")
     if data.get("phase") != "not started" and not data.get("persistent", True):
         click.echo("Persistence: OFF (no bucket configured): nothing is saved.")
+    if (data.get("disk") or {}).get("full"):
+        click.echo(f"Disk FULL: {data['disk']['message']}")
     click.echo(f"Last complete sync: {data.get('last_sync') or 'never'}")
     click.echo(f"Pending changes: {data.get('pending', 0)}")
     for path in data.get("pending_paths", [])[:20]:
