@@ -32,6 +32,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 from rclone_jupyter import commands
 from rclone_jupyter.bisync_report import stamp_ns
+from rclone_jupyter.engine import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.filters import BUCKET_ONLY, is_noise
 from rclone_jupyter.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
@@ -82,14 +83,6 @@ class Report:
 class _Listing:
     files: dict[str, int]  # the user's files: {path: size}
     nodes: dict[str, int]  # heartbeats: {node: server time in ns}
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _retrying(fn: Callable):
