@@ -30,6 +30,13 @@ def _fail(exc: RcloneJupyterError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _finite(value: float, name: str) -> float:
+    # click's FloatRange lets nan through (nan compares false with both bounds).
+    if value != value:
+        raise click.BadParameter(f"{value} is not a number of seconds", param_hint=name)
+    return value
+
+
 def _load(**overrides) -> settings_mod.Settings:
     try:
         return settings_mod.load(**overrides)
@@ -40,6 +47,7 @@ def _load(**overrides) -> settings_mod.Settings:
 
 
 def _state_dir() -> StateDir:
+    """The state dir `start` uses, found the same way (settings.load), without needing a valid environment."""
     return StateDir(settings_mod.state_dir_from(os.environ))
 
 
@@ -87,8 +95,52 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+def check() -> None:
+    """Test the variables before a start: one line per check; exit 0 only when all pass.
+
+    \b
+    For every configured bucket: the credentials work, the bucket exists, a small probe object can be
+    written, read back and deleted in the bucket folder; the bucket folder fits on the data folder's disk;
+    credentials that expire soon and other containers on the same folder are warned about. Changes nothing
+    (the probe object is deleted again); needs no JupyterLab and no state directory.
+
+    \b
+    Example:
+        docker run --rm --env-file my.env IMAGE rclone-jupyter check
+    """
+    import tempfile
+
+    from rclone_jupyter import preflight
+    from rclone_jupyter.logs import secret_mask
+    from rclone_jupyter.rclone import Rclone, find_binary
+    from rclone_jupyter.remotes import render_config
+    from rclone_jupyter.state import write_private
+
+    settings = _load()
+    # rclone's own complaints are summarised in the check lines; DEBUG shows them in full.
+    logs.configure("DEBUG" if settings.log_level == "DEBUG" else "CRITICAL")
+    secret_mask.add(*settings.secrets())
+    if not settings.persistent:
+        click.echo("FAILED  persistence: no bucket is configured (AWS_S3_BUCKET_FOLDER, AZURE_CONTAINER_URL or "
+                   "GOOGLE_BUCKET_FOLDER): nothing would be saved.")
+    try:
+        binary = find_binary()
+        # A private temporary folder (0700) for the config: `check` leaves nothing behind.
+        with tempfile.TemporaryDirectory(prefix="rj-check-") as scratch:
+            config = Path(scratch) / "rclone.conf"
+            write_private(config, render_config(settings.remotes))
+            report = preflight.run(settings, Rclone(binary, config), Path(scratch))
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    for line in report.checks:
+        click.echo(line.line())
+    sys.exit(0 if report.ok and settings.persistent else 1)
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--once", is_flag=True, required=True, help="Save everything now, then exit (required).")
-@click.option("--timeout", type=float, default=600.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(1, settings_mod.MAX_SECONDS), default=600.0, show_default=True,
+              callback=lambda _ctx, _param, value: _finite(value, "--timeout"),
               help="Seconds to wait for a running 'start' to finish the sync.")
 def sync(once: bool, timeout: float) -> None:
     """Save everything in the data folder to the bucket now.
@@ -171,6 +223,8 @@ def _print_status(data: dict) -> None:
     click.echo(f"rclone-jupyter: {data.get('phase')}{'' if data.get('running') else ' (not running)'}")
     if data.get("phase") != "not started" and not data.get("persistent", True):
         click.echo("Persistence: OFF (no bucket configured): nothing is saved.")
+    if (data.get("disk") or {}).get("full"):
+        click.echo(f"Disk FULL: {data['disk']['message']}")
     click.echo(f"Last complete sync: {data.get('last_sync') or 'never'}")
     click.echo(f"Pending changes: {data.get('pending', 0)}")
     for path in data.get("pending_paths", [])[:20]:

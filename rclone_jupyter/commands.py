@@ -230,3 +230,31 @@ def list_objects(remote_path: str) -> tuple[str, ...]:
 def delete_object(remote_file: str) -> tuple[str, ...]:
     """Delete one object."""
     return ("deletefile", remote_file, *COMMON, *RETRIES)
+
+
+# The pre-flight (preflight.py): a listing and one probe object, each in as few requests as rclone allows.
+def folder_listing(remote_path: str) -> tuple[str, ...]:
+    """Every object under a folder with its size and the server's time, from LIST requests only.
+
+    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
+    them itself). --no-mimetype: on S3 a MIME type costs a HEAD per object.
+    """
+    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
+            "--use-server-modtime", *RETRIES)
+
+
+def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
+    """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
+    return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+
+
+def probe_read(remote_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Print the listed objects of a folder on stdout: one GET each on S3 (no listing, no HEAD)."""
+    return ("cat", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
+            "--s3-no-head-object", *RETRIES)
+
+
+def probe_delete(remote_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
+    return ("delete", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
+            "--s3-no-head-object", *COMMON, *RETRIES)

@@ -33,9 +33,15 @@ def server_config(settings: Settings, password_hash: str) -> dict:
             # The sync status item and panel (jupyter_extension.py); on even if the package's
             # jupyter_server_config.d file was not installed (an editable install).
             "jpserver_extensions": {"rclone_jupyter.jupyter_extension": True},
+            "tornado_settings": {"rclone_jupyter_login": {"lockout": settings.login_lockout}},
         },
         "IdentityProvider": {"token": ""},
-        "PasswordIdentityProvider": {"hashed_password": password_hash, "password_required": True},
+        "PasswordIdentityProvider": {
+            "hashed_password": password_hash,
+            "password_required": True,
+            # The login page is public: failed logins are throttled per client address (login.py).
+            "login_handler_class": "rclone_jupyter.login.ThrottledLoginHandler",
+        },
         "FileContentsManager": {
             # Deleted files must really go, so the delete reaches the bucket (no hidden trash to sync).
             "delete_to_trash": False,

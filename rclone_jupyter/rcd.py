@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -33,6 +34,62 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 15.0
 # A burst of saves shares one rcd; a container left alone runs no rclone (its ~70 MB RSS) for long.
 IDLE_SECONDS = 10.0
+
+
+DIR_PREFIX = "rj-rcd-"
+OLD_DIR_AGE = 60.0  # a folder without a pid in its name (older versions) is stale once this old and silent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _answers(sock_path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            probe.connect(sock_path)
+        return True
+    except OSError:
+        return False
+
+
+def clean_stale_dirs(tmp: str | None = None) -> int:
+    """Remove the rcd folders (`rj-rcd-<pid>-*`, ours only) whose daemon is gone (SIGKILL leaves them).
+
+    Return how many were removed. Folders of living processes, and of other users, are left alone.
+    """
+    tmp = tmp or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(DIR_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(tmp, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            continue
+        pid_text = name[len(DIR_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit() and "-" in name[len(DIR_PREFIX):]:
+            stale = not _alive(int(pid_text))
+        else:  # made by an older version: stale when nothing answers on its socket and it is not brand new
+            stale = time.time() - st.st_mtime > OLD_DIR_AGE and not _answers(os.path.join(path, "rc.sock"))
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.debug("removed %d stale rclone rcd folder(s) from %s", removed, tmp)
+    return removed
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -87,8 +144,9 @@ class RcDaemon:
         if self._proc is not None and self._proc.poll() is None:
             return self._socket()
         self._cleanup()
-        # A short private path: unix socket paths are limited to about 100 bytes.
-        self._dir = tempfile.mkdtemp(prefix="rj-rcd-")
+        # A short private path: unix socket paths are limited to about 100 bytes. Our pid in the name lets
+        # a later start remove it if we are killed (clean_stale_dirs).
+        self._dir = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
         sock = self._socket()
         self._tail.clear()
         proc = subprocess.Popen(

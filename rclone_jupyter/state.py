@@ -5,10 +5,40 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from rclone_jupyter.errors import PersistenceError
+
+log = logging.getLogger(__name__)
+
+
+SUBFOLDER = "rclone-jupyter"
+
+
+def is_private(path: Path) -> bool:
+    """True if `path` is a directory owned by us that nobody else can enter (what ensure() creates)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+def private_dir(path: Path) -> Path:
+    """Given RCLONE_JUPYTER_STATE_DIR (or the default), return the directory the state really lives in.
+
+    A directory that does not exist yet, or one that is already private to us, is used as it is. An existing
+    directory that others can enter (a shared /tmp, a 0755 folder made by someone else) is not ours to
+    chmod: the state goes into a private subfolder of it. Pure: the same answer for `start` and `status`.
+    """
+    if path.exists() and not is_private(path):
+        return path / SUBFOLDER
+    return path
 
 
 class StateDir:
@@ -16,9 +46,17 @@ class StateDir:
         self.path = path
 
     def ensure(self) -> "StateDir":
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # mkdir's mode is ignored when the directory exists: make sure nobody else can read the config.
-        os.chmod(self.path, 0o700)
+        """Create the directory (mode 0700). Never changes the mode of a directory we did not create."""
+        try:
+            self.path.mkdir(parents=True, mode=0o700)
+        except FileExistsError:
+            if not is_private(self.path):
+                raise PersistenceError(
+                    f"the state directory {self.path} (RCLONE_JUPYTER_STATE_DIR) can be entered by other users "
+                    "or is not a directory; rclone-jupyter keeps credentials there. Point RCLONE_JUPYTER_STATE_DIR "
+                    "at a new directory, or make this one private (chmod 700) yourself.") from None
+        else:
+            os.chmod(self.path, 0o700)  # mkdir's mode is filtered by the umask
         return self
 
     @property

@@ -6,11 +6,14 @@ A change counts as durable only when the rclone run that carried it exited 0; un
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 from pathlib import Path
 
 from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
 
@@ -49,6 +52,7 @@ class StatusBoard:
             "loss_window_seconds": loss_window,
         }
         self._pending: dict[str, set[str]] = {name: set() for name in remotes}
+        self._write_failed = False
         self._save()
 
     def set(self, **fields) -> None:
@@ -71,7 +75,18 @@ class StatusBoard:
             return _summarise(dict(self._data), self._pending)
 
     def _save(self) -> None:
-        write_json(self.path, _summarise(self._data, self._pending))
+        """Write status.json; a failed write (a full disk) never stops the caller: the next change retries it."""
+        try:
+            write_json(self.path, _summarise(self._data, self._pending))
+        except OSError as exc:
+            if not self._write_failed:
+                log.warning("WARNING: cannot write the status file %s (%s); syncing goes on, `rclone-jupyter "
+                            "status` shows older news until it can be written again", self.path, exc.strerror or exc)
+            self._write_failed = True
+        else:
+            if self._write_failed:
+                log.info("the status file %s is written again", self.path)
+            self._write_failed = False
 
 
 def _summarise(data: dict, pending_by_remote: dict[str, set[str]]) -> dict:

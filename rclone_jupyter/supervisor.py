@@ -15,7 +15,8 @@ import subprocess
 import threading
 import time
 
-from rclone_jupyter import control, jupyter, welcome
+from rclone_jupyter import control, jupyter, preflight, rcd, welcome
+from rclone_jupyter.diskspace import DiskMonitor
 from rclone_jupyter.engine import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
@@ -103,6 +104,9 @@ class Supervisor:
             log.warning("WARNING: JUPYTERLAB_PW is not set; the password is the default 'data', which is public "
                         "knowledge. Set JUPYTERLAB_PW to protect this JupyterLab.")
 
+        rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
+        # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
+        preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(), self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engines = make_engines(settings, state, binary, self.env)
         self.board.set(phase="restoring")
@@ -117,6 +121,7 @@ class Supervisor:
             self.watcher = Watcher(settings.data_dir, self._note, on_fallback=self._overflow,
                                    poll_interval=settings.timing.poll_interval, watch_limit=settings.watch_limit)
             self.watcher.start()
+        DiskMonitor(settings.data_dir, self.board).start()  # a full disk: status says why saves fail
         welcome.write(settings, self.image)
         if self.launch_jupyter:
             self._start_jupyter(state)

@@ -24,31 +24,32 @@ S3_KEY_ID = "rjtestkeyid7c1f"
 S3_SECRET = "rjTestSecret-5e9a7Q2z9LmP0xWv"
 
 
-def _ephemeral_ports() -> tuple[int, int]:
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-        return low, high
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
     except (OSError, ValueError):
         return 32768, 60999
 
 
 def free_port() -> int:
-    """A port free now, below the kernel's ephemeral range.
+    """A free port outside the kernel's ephemeral range.
 
-    The server that gets it starts seconds later (JupyterLab after the restore). A port from the ephemeral
-    range can be taken meanwhile as the local end of any outgoing connection (a browser's, rclone's), and the
-    server then fails to bind: below the range only another explicit bind can take it.
+    A port from bind(0) is an ephemeral one: until the server binds it (JupyterLab takes seconds), any
+    outgoing connection on the machine (rclone's, or other test runs') may get it as its local port, and
+    the server fails with "port already in use". Ports below the ephemeral range are never handed out so.
     """
-    low, _high = _ephemeral_ports()
+    low, _high = _ephemeral_range()
     for _ in range(200):
-        port = random.randrange(10000, low) if low > 11000 else 0
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free port found")
+        port = random.randint(max(1024, low - 12_000), low - 1)
+        try:
+            for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+                with socket.socket(family) as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found below the ephemeral port range")
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
@@ -342,3 +343,25 @@ def daemons(tmp_path):
                 daemon.stop(timeout=30)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Factory: small_disk(name, size) -> a folder on its own tmpfs of that size (TESTING.md), unmounted after.
+
+    Skips with the reason when mounting is refused (not root, or no CAP_SYS_ADMIN)."""
+    mounted: list[Path] = []
+
+    def make(name: str, size: str = "24m") -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a {size} tmpfs for a small disk: {result.stderr.strip() or 'mount refused'}")
+        mounted.append(path)
+        return path
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], check=False)

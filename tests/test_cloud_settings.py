@@ -15,7 +15,20 @@ from rclone_jupyter.remotes import kernel_environment, render_config, write_kern
 SIG = "c2lnbmF0dXJlLXNlY3JldC0xMjM0NQ%3D%3D"
 TOKEN = f"sv=2022-11-02&sp=racwdl&se=2099-01-01T00:00:00Z&sr=c&sig={SIG}"
 AZ_URL = "https://myacct.blob.core.windows.net/notebooks/team/alice"
-PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC-secret-key-material\n-----END PRIVATE KEY-----\n"
+
+
+def _real_pem() -> str:
+    # A real key: a made-up one no longer passes the PEM structure check (remotes/gcs.pem_problem).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+PEM = _real_pem()
+KEY_LINE = PEM.splitlines()[3]  # a line from the middle of the private key: must never be shown
 KEY = {"type": "service_account", "project_id": "proj-1", "private_key_id": "abc", "private_key": PEM,
        "client_email": "sa@proj-1.iam.gserviceaccount.com", "token_uri": "https://oauth2.googleapis.com/token"}
 
@@ -140,13 +153,13 @@ def test_gcs_key_path_real_line_breaks_endpoint_and_project_default(tmp_path):
     (json.dumps({k: v for k, v in KEY.items() if k != "private_key"}), "has no 'private_key'"),
     (json.dumps({**KEY, "private_key": "secret-key-material"}), "has no 'private_key'"),
     (json.dumps({k: v for k, v in KEY.items() if k != "client_email"}), "has no 'client_email'"),
-    ("/no/such/key.json", "is neither a service-account JSON key nor an existing file"),
+    ("/no/such/key.json", "is neither a service-account JSON key nor the path of an existing file"),
     ("-----BEGIN PRIVATE KEY-----\nsecret-key-material", "is not valid JSON"),
 ])
 def test_gcs_bad_credentials_never_echo_the_key(credentials, expected):
     text = problems(**gcs_env(GOOGLE_APPLICATION_CREDENTIALS=credentials))
     assert "GOOGLE_APPLICATION_CREDENTIALS" in text and expected in text
-    assert "secret-key-material" not in text
+    assert "secret-key-material" not in text and KEY_LINE not in text
 
 
 def test_gcs_bad_key_file_and_other_variables(tmp_path):

@@ -9,6 +9,7 @@ PROVIDERS below.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -42,6 +43,10 @@ class Remote:
     kernel_files: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     # Parts of secret options that may show up on their own in rclone's messages (e.g. a SAS signature).
     extra_secrets: tuple[str, ...] = ()
+    # When the credentials stop working, if they say so (a SAS's `se=`, AWS_CREDENTIAL_EXPIRATION), and the
+    # variable that says it: the pre-flight warns before that date.
+    expires: dt.datetime | None = None
+    expiry_source: str = ""
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import datetime as dt
 import ipaddress
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qs, quote, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote
 
 from rclone_jupyter.remotes import common
 
@@ -47,9 +47,8 @@ def parse_container_url(value: str, problems: list[str]) -> tuple[str, str, str]
     ('https://acct.blob.core.windows.net', 'data', 'team/alice').
     """
     var = "AZURE_CONTAINER_URL"
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        problems.append(f"{var}: {value!r} is not an http(s) URL; set it to '{_EXAMPLE_URL}'.")
+    parsed = common.parse_url(var, value, _EXAMPLE_URL, problems)
+    if parsed is None:
         return None
     host = parsed.hostname
     if host == "localhost":
@@ -83,8 +82,7 @@ def parse_container_url(value: str, problems: list[str]) -> tuple[str, str, str]
     if any(p in (".", "..") for p in folder) or "\\" in parsed.path:
         problems.append(f"{var}: the folder part may not contain '.', '..' or backslashes.")
         return None
-    netloc = parsed.netloc.rsplit("@", 1)[-1]  # never keep user:password@ from a pasted URL
-    return f"{parsed.scheme}://{netloc}{prefix}", container, "/".join(folder)
+    return f"{parsed.scheme}://{parsed.netloc}{prefix}", container, "/".join(folder)
 
 
 def _parse_time(value: str) -> dt.datetime | None:
@@ -152,7 +150,7 @@ def parse(env: Mapping[str, str], problems: list[str]):
         problems.append(f"AZURE_CONTAINER_URL is not set, but AZURE_BLOB_SAS_TOKEN is: set it to '{_EXAMPLE_URL}' "
                         "(or unset the AZURE_* variables to run without Azure).")
     else:
-        query = urlparse(url_value).query
+        query = url_value.partition("?")[2]
         if query and "sig=" in query:
             # A whole SAS URL pasted into the URL variable: accept it when the token variable is empty.
             if not token_value:
@@ -173,7 +171,8 @@ def parse(env: Mapping[str, str], problems: list[str]):
     service, container, folder = located
     root = f"{container}/{folder}" if folder else container
     sas_url = f"{service}/{container}?{token}"
-    signature = parse_qs(token)["sig"][0]
+    fields = parse_qs(token)
+    signature = fields["sig"][0]
     return Remote(
         name=NAME,
         provider=NAME,
@@ -183,4 +182,6 @@ def parse(env: Mapping[str, str], problems: list[str]):
         # The token and its signature may also show up on their own (or URL-encoded) in rclone's messages.
         extra_secrets=(token, signature, quote(signature, safe="")),
         display=f"{service}/{root}",
+        expires=_parse_time(fields["se"][0]) if fields.get("se") else None,
+        expiry_source="AZURE_BLOB_SAS_TOKEN (se=)",
     )

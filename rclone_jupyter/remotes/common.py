@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
+from urllib.parse import ParseResult, urlparse
 
 # Lower-case letters, digits, dots and hyphens: the rules AWS, GCS and MinIO share for bucket names.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -46,3 +48,39 @@ def parse_bucket_folder(variable: str, value: str, scheme: str, problems: list[s
         problems.append(f"{variable}: the folder part {folder!r} may not contain '.', '..' or backslashes.")
         return None
     return "/".join([bucket, *parts])
+
+
+def parse_url(variable: str, value: str, example: str, problems: list[str]) -> ParseResult | None:
+    """Given an http(s) URL from `variable`, return it parsed, or None after adding a problem.
+
+    Refuses what would only fail later, at the first rclone run, as a "temporary" error retried for a minute:
+    a broken IPv6 host, a port that is not 1-65535, credentials (user:password@, which would be shown in logs
+    and status). The value is echoed only when it carries no credentials.
+    """
+    authority = value.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    if "@" in authority:
+        problems.append(f"{variable} contains credentials (user:password@); remove them (the value is not shown "
+                        "here, as it holds a secret).")
+        return None
+    try:
+        parsed = urlparse(value)
+    except ValueError:
+        problems.append(f"{variable}: {value!r} is not a valid URL (its host is malformed, e.g. an IPv6 address "
+                        f"without its closing ']'); use e.g. '{example}'.")
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        problems.append(f"{variable}: {value!r} is not an http(s) URL; use e.g. '{example}'.")
+        return None
+    try:
+        port = parsed.port
+        if ":" in parsed.hostname:
+            ipaddress.IPv6Address(parsed.hostname)
+    except ValueError:
+        problems.append(f"{variable}: {value!r} has no valid host and port (a port is a number from 1 to 65535); "
+                        f"use e.g. '{example}'.")
+        return None
+    if port == 0:
+        problems.append(f"{variable}: {value!r} has port 0 (a port is a number from 1 to 65535); use e.g. "
+                        f"'{example}'.")
+        return None
+    return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ VARIABLES = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
+    "AWS_CREDENTIAL_EXPIRATION",
 )
 _TRIGGERS = ("AWS_S3_BUCKET_FOLDER", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -55,15 +57,19 @@ def parse(env: Mapping[str, str], problems: list[str]):
     if not secret:
         problems.append("AWS_SECRET_ACCESS_KEY is not set: S3 needs an access key id and its secret key.")
     if endpoint:
-        parsed = urlparse(endpoint)
-        if parsed.username or parsed.password:
-            # The endpoint is shown in logs and status: it must not carry credentials (never echoed here).
-            problems.append("AWS_ENDPOINT_URL contains credentials (user:password@); remove them and use "
-                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
-        elif parsed.scheme not in ("http", "https") or not parsed.hostname:
-            problems.append(
-                f"AWS_ENDPOINT_URL: {endpoint!r} is not an http(s) URL; use e.g. 'https://minio.example.com:9000'."
-            )
+        # The endpoint is shown in logs and status: it must not carry credentials (never echoed).
+        common.parse_url("AWS_ENDPOINT_URL", endpoint, "https://minio.example.com:9000", problems)
+    expires = None
+    expiration = common.get(env, "AWS_CREDENTIAL_EXPIRATION")
+    if expiration:
+        # Set beside temporary credentials by AWS tooling (botocore reads it too): ISO 8601.
+        try:
+            expires = dt.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(f"AWS_CREDENTIAL_EXPIRATION: {expiration!r} is not a date and time "
+                            "(e.g. '2030-01-01T00:00:00Z').")
+        else:
+            expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.timezone.utc)
     if len(problems) > before:
         return None
 
@@ -86,4 +92,6 @@ def parse(env: Mapping[str, str], problems: list[str]):
         options=options,
         secret_keys=frozenset({"secret_access_key", "session_token"}),
         display=f"s3://{root}{where}",
+        expires=expires,
+        expiry_source="AWS_CREDENTIAL_EXPIRATION",
     )

@@ -1,0 +1,76 @@
+"""A full disk while running (issue 13): the daemon keeps running, status says why saves fail, nothing in the
+bucket is touched, saving resumes when space comes back. The data folder is a real 24 MiB tmpfs."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from conftest import Bucket, wait_until
+from rclone_jupyter.status import StatusBoard
+
+MiB = 1024 * 1024
+
+
+def fill(path) -> None:
+    """Write `path` until the disk is full (the last write or the close fails with ENOSPC)."""
+    with pytest.raises(OSError) as info:
+        with open(path, "wb") as f:
+            while True:
+                f.write(b"\0" * MiB)
+                f.flush()
+    assert info.value.errno == errno.ENOSPC
+
+
+@pytest.mark.slow
+def test_a_full_data_disk_while_running(s3, daemons, small_disk, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    bucket.put("keep.ipynb", b'{"cells": ["kept"]}')
+    disk = small_disk("data", "24m")
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "2"})
+    daemon.data = disk
+    daemon.env["RCLONE_JUPYTER_DATA_DIR"] = str(disk)
+    daemon.start()
+    assert (disk / "keep.ipynb").read_bytes() == b'{"cells": ["kept"]}'
+
+    fill(disk / "big.bin")
+    with pytest.raises(OSError) as info:  # the user's next save fails ...
+        (disk / "notes.txt").write_bytes(b"x" * (2 * MiB))
+    assert info.value.errno == errno.ENOSPC
+    # ... and the status says why, while the daemon keeps running.
+    status = wait_until(lambda: (daemon.status() or {}).get("disk", {}).get("full") and daemon.status(),
+                        timeout=15, message="the status to report the full disk")
+    assert "disk is full" in status["disk"]["message"]
+    assert "Disk FULL" in daemon.cli("status").stdout
+    assert daemon.proc.poll() is None
+
+    # Space comes back: saving resumes without a restart.
+    (disk / "big.bin").unlink()
+    (disk / "notes.txt").unlink(missing_ok=True)  # the half-written file of the failed save
+    (disk / "after.txt").write_text("written once there was space again")
+    wait_until(lambda: not (daemon.status() or {}).get("disk", {}).get("full"), timeout=15,
+               message="the status to clear the full disk")
+    wait_until(lambda: bucket.files().get("after.txt") == b"written once there was space again", timeout=30,
+               message="the new file in the bucket")
+    daemon.wait_synced()
+    assert daemon.proc.poll() is None
+    assert bucket.files() == {"keep.ipynb": b'{"cells": ["kept"]}', "after.txt": b"written once there was space again"}
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log()
+
+
+def test_status_writes_survive_a_full_state_disk(small_disk):
+    state = small_disk("state", "1m")
+    board = StatusBoard(state / "status.json", {"s3": "s3://b/f"}, persistent=True)
+    board.set(phase="running")
+    filler = state / "filler"
+    fill(filler)
+    board.set(phase="still running")  # no exception: the write fails quietly and is retried on the next change
+    board.remote("s3", pending={"a.txt"}, last_error="x")
+    assert [p.name for p in state.iterdir() if p.name.startswith(".status.json")] == []  # no temp file left
+    assert '"running"' in (state / "status.json").read_text()  # the last good status is intact
+    os.unlink(filler)
+    board.set(phase="after")
+    assert '"after"' in (state / "status.json").read_text()
