@@ -41,6 +41,9 @@ _AUTH_MARKERS = (
     "invalid_grant", "InvalidToken", "ExpiredToken", "StatusCode: 403", "StatusCode: 401",
     "Error 403", "Error 401", "status code 403", "status code 401",
 )
+# Text that says the storage did not answer at all (the reason shown in the status and in JupyterLab).
+_UNREACHABLE_MARKERS = ("connection refused", "no such host", "i/o timeout", "connection reset",
+                        "TLS handshake timeout", "network is unreachable", "EOF")
 _MISSING_MARKERS = ("NoSuchBucket", "ContainerNotFound", "bucket does not exist", "notFound: The specified bucket")
 _CONFIG_MARKERS = ("didn't find section in config file",)
 
@@ -86,6 +89,8 @@ def classify(exit_code: int | None, text: str) -> tuple[bool, str]:
     if exit_code in (EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND):
         return False, "a directory or file was not found"
     # Anything else (network errors, throttling, exit 5/6) may pass: keep the changes and try again.
+    if any(m in text for m in _UNREACHABLE_MARKERS):
+        return True, "the bucket cannot be reached (network or server down)"
     return True, "a temporary error"
 
 

@@ -86,3 +86,38 @@ def test_a_chmod_alone_costs_one_request_and_no_upload(s3, daemons, tmp_path):
     fresh = daemons(s3.env(), name="fresh").start()
     assert os.access(fresh.data / "tool.sh", os.X_OK)
     assert fresh.stop() == 0
+
+
+def test_what_is_not_kept_is_as_documented(s3, daemons, tmp_path):
+    """README, 'Not kept': owners, hard links, sockets and FIFOs, extended attributes."""
+    import socket
+
+    daemon = daemons(s3.env()).start()
+    data = daemon.data
+    (data / "a.txt").write_text("shared content")
+    os.link(data / "a.txt", data / "b.txt")  # a hard link: two names, one file
+    os.mkfifo(data / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(data / "sock"))
+    (data / "owned.txt").write_text("owned by someone else")
+    os.chown(data / "owned.txt", 4321, 4321)
+    try:
+        os.setxattr(data / "a.txt", "user.note", b"kept?")
+        has_xattr = True
+    except OSError:  # the file system may not have user xattrs
+        has_xattr = False
+    daemon.wait_synced()
+    assert daemon.cli("sync", "--once").returncode == 0
+    assert daemon.stop() == 0
+    sock.close()
+    assert " ERROR " not in daemon.log()  # a FIFO or a socket is not an error, just not synced
+
+    fresh = daemons(s3.env(), name="fresh").start()
+    names = sorted(os.listdir(fresh.data))
+    assert names == ["a.txt", "b.txt", "owned.txt", "welcome.txt"]
+    a, b = os.stat(fresh.data / "a.txt"), os.stat(fresh.data / "b.txt")
+    assert a.st_ino != b.st_ino and (fresh.data / "b.txt").read_text() == "shared content"
+    assert os.stat(fresh.data / "owned.txt").st_uid == os.getuid()
+    if has_xattr:
+        assert "user.note" not in os.listxattr(fresh.data / "a.txt")
+    assert fresh.stop() == 0
