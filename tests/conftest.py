@@ -59,7 +59,6 @@ class S3Server:
 
     kind = "rclone-serve-s3"
     checks_signatures = True
-    keeps_data_on_restart = True
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
@@ -219,7 +218,6 @@ class MotoS3:
 
     kind = "moto"
     checks_signatures = False  # a wrong secret is accepted: credential tests cannot run here
-    keeps_data_on_restart = False
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root

@@ -72,3 +72,32 @@ def test_status_and_query_are_kept_and_other_lines_ignored():
     for noise in (" * Running on http://127.0.0.1:45123", "Press CTRL+C to quit", "",
                   '127.0.0.1 - - [01/Dec/2026 10:32:56] "GET /moto-api/ HTTP/1.1" 200 -'):
         assert parse_line(noise) is None
+
+
+def test_moto_counts_a_real_rclone_run_and_keeps_server_time(tmp_path):
+    """MotoS3 end to end: mark/counts see the requests of one rclone run, by client; Last-Modified is the upload
+    time while rclone's own modtime is kept in metadata (the AWS-like behaviour the moto runs are for)."""
+    import json
+    import time
+
+    from conftest import PROBE_ADDRESS, Bucket, MotoS3
+
+    moto = MotoS3(tmp_path / "moto").start()
+    try:
+        bucket = Bucket(tmp_path, moto.env())
+        moto.mark()
+        an_hour_ago = time.time() - 3600
+        bucket.put("a.txt", b"a", mtime=an_hour_ago)
+        assert moto.counts()["PUT"] == 0  # the probe connects from PROBE_ADDRESS...
+        assert moto.counts(client=PROBE_ADDRESS)["PUT"] == 1  # ...and is counted there
+
+        bucket.bind = None  # now as the daemon would: from 127.0.0.1
+        moto.mark()
+        listing = {use: json.loads(bucket._run("lsjson", bucket.remote.path(), *use).stdout)[0]["ModTime"]
+                   for use in ((), ("--use-server-modtime",))}
+        counts = moto.counts()
+        assert counts["LIST"] >= 1 and counts["HEAD"] >= 1 and counts["PUT"] == 0, counts
+        own, server = (time.mktime(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) for t in listing.values())
+        assert abs(own - server) > 3000, listing  # rclone's mtime (metadata) vs the upload time (Last-Modified)
+    finally:
+        moto.stop()
