@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, S3Server, free_port, wait_port
+from conftest import ROOT, MotoS3, S3Server, free_port, wait_port
 
 AZURITE_BIN = ROOT / "tests" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -284,14 +284,14 @@ class Cloud:
         self.server = server
 
     def env(self, folder: str = "team/alice") -> dict[str, str]:
-        if self.kind == "s3":
+        if self.kind.startswith("s3"):
             return self.server.env(folder)
         if self.kind == "azure":
             return self.server.env(folder)
         return self.server.env(folder, credentials="json" if self.kind == "gcs-json" else "path")
 
     def secrets(self, env: dict[str, str]) -> list[str]:
-        if self.kind == "s3":
+        if self.kind.startswith("s3"):
             return [env["AWS_SECRET_ACCESS_KEY"]]
         if self.kind == "azure":
             token = env["AZURE_BLOB_SAS_TOKEN"].strip('"?')
@@ -299,17 +299,19 @@ class Cloud:
         return [self.server.key["private_key"].splitlines()[5]]  # a line from the middle of the key
 
 
-CLOUD_KINDS = ("s3", "azure", "gcs-json", "gcs-path")
+# "s3" is `rclone serve s3`, "s3-moto" moto's server (AWS-like Last-Modified and ETag).
+CLOUD_KINDS = ("s3", "s3-moto", "azure", "gcs-json", "gcs-path")
 
 
 @pytest.fixture
 def clouds(request, tmp_path_factory):
     """Factory: clouds('azure') -> a Cloud on a running server (S3 gets its own server per test)."""
-    started: list[S3Server] = []
+    started: list[S3Server | MotoS3] = []
 
     def make(kind: str) -> Cloud:
-        if kind == "s3":
-            server = S3Server(tmp_path_factory.mktemp("s3root")).start()
+        if kind in ("s3", "s3-moto"):
+            server_class = S3Server if kind == "s3" else MotoS3
+            server = server_class(tmp_path_factory.mktemp("s3root")).start()
             started.append(server)
             return Cloud(kind, server)
         if kind == "azure":

@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,9 @@ class S3Server:
     tests against another S3 server (a real MinIO, say) instead.
     """
 
+    kind = "rclone-serve-s3"
+    checks_signatures = True
+
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
         self.bucket = bucket
@@ -85,6 +90,16 @@ class S3Server:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.key_id, self.secret = S3_KEY_ID, S3_SECRET
         self.proc: subprocess.Popen | None = None
+
+    def make_bucket(self, name: str) -> None:
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    def down(self) -> None:
+        """The server goes away (a stop); its objects stay in its folder for up()."""
+        self.stop()
+
+    def up(self) -> None:
+        self.start()
 
     def start(self) -> "S3Server":
         (self.root / self.bucket).mkdir(parents=True, exist_ok=True)
@@ -119,6 +134,8 @@ class S3Server:
 
 
 class ExternalS3(S3Server):
+    kind = "external"
+
     def __init__(self):
         self.endpoint = os.environ["RJ_TEST_S3_ENDPOINT"]
         self.key_id = os.environ["RJ_TEST_S3_KEY_ID"]
@@ -133,12 +150,197 @@ class ExternalS3(S3Server):
         pass
 
 
-@pytest.fixture
-def s3(tmp_path_factory):
-    server = ExternalS3() if os.environ.get("RJ_TEST_S3_ENDPOINT") else S3Server(tmp_path_factory.mktemp("s3root"))
+class TcpGate:
+    """A TCP forwarder 127.0.0.1:port -> 127.0.0.1:upstream that can go down and come back on the same port.
+
+    Down means what a stopped server means to a client: open connections are reset and new ones refused.
+    The upstream connection is made from the client's own loopback address, so a server's log still shows
+    who asked (the tests' own probes connect from PROBE_ADDRESS).
+    """
+
+    def __init__(self, port: int, upstream: int):
+        self.port, self.upstream = port, upstream
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), name="tcp-gate", daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() up
+            listener.close()
+        with self._lock:
+            doomed, self._sockets = self._sockets, set()
+        for sock in doomed:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.shutdown(socket.SHUT_RD)  # wakes its pipe's recv() up without sending anything
+                sock.close()  # linger 0: a reset, as from a dead server
+            except OSError:
+                pass
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, (address, _port) = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.socket()
+                server.bind((address, 0))
+                server.connect(("127.0.0.1", self.upstream))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, server}
+            threading.Thread(target=self._serve, args=(client, server), name="tcp-gate-conn", daemon=True).start()
+
+    def _serve(self, client: socket.socket, server: socket.socket) -> None:
+        back = threading.Thread(target=self._pipe, args=(server, client), daemon=True)
+        back.start()
+        self._pipe(client, server)
+        back.join()
+        with self._lock:
+            self._sockets -= {client, server}
+        client.close()
+        server.close()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            for sock in (source, sink):  # one side is gone: so is the other
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+PROBE_ADDRESS = "127.0.0.2"  # the tests' own requests to moto come from here, the daemons' from 127.0.0.1
+
+
+class MotoS3:
+    """moto's S3 server (`moto_server`), the AWS-like one: Last-Modified is the upload time, the ETag the MD5.
+
+    It keeps objects in memory and ignores credentials (any key is accepted). It runs behind a TcpGate, so
+    `down()`/`up()` is an outage that keeps the data (a restart of moto would lose it). It logs one line per
+    request: `mark()`, then `counts()` gives the requests made since, by kind (see moto_log.py).
+    """
+
+    kind = "moto"
+    checks_signatures = False  # a wrong secret is accepted: credential tests cannot run here
+
+    def __init__(self, root: Path, bucket: str = "bucket"):
+        self.root = root
+        self.bucket = bucket
+        self.port = free_port()
+        self.moto_port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.key_id, self.secret = S3_KEY_ID, S3_SECRET
+        self.log_path = root / "moto.log"
+        self.proc: subprocess.Popen | None = None
+        self.gate = TcpGate(self.port, self.moto_port)
+        self._mark = 0
+
+    def start(self) -> "MotoS3":
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                env=clean_env(PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_port(self.moto_port, timeout=30)
+        self.gate.up()
+        self.make_bucket(self.bucket)
+        return self
+
+    def stop(self) -> None:
+        self.gate.down()
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a test may have frozen it
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def down(self) -> None:
+        """The server goes away (connections reset, new ones refused); its objects are kept."""
+        self.gate.down()
+
+    def up(self) -> None:
+        self.gate.up()
+
+    def make_bucket(self, name: str) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=10,
+                                          source_address=(PROBE_ADDRESS, 0))
+        try:
+            conn.request("PUT", f"/{urllib.parse.quote(name)}")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (response.status, name)
+        finally:
+            conn.close()
+
+    def mark(self) -> None:
+        """Counting starts here: counts() sees only the requests logged after this call."""
+        self._mark = self.log_path.stat().st_size
+
+    def requests(self):
+        """The requests logged since mark() (moto_log.Request), the tests' own probes included."""
+        from moto_log import parse
+
+        with open(self.log_path, "rb") as log:
+            log.seek(self._mark)
+            return parse(log.read().decode(errors="replace"))
+
+    def counts(self, client: str = "127.0.0.1"):
+        """{kind: number} of the requests since mark() from `client` (by default not the tests' probes)."""
+        from moto_log import count
+
+        return count(self.requests(), client=client)
+
+    env = S3Server.env
+    secrets = S3Server.secrets
+
+
+@pytest.fixture(params=["serve", "moto"], ids=["rclone-serve-s3", "moto"])
+def s3(request, tmp_path_factory):
+    """An S3 server for one test: `rclone serve s3` (checks SigV4, keeps rclone's mtime as the file time) and
+    moto (AWS-like times and ETags, request log). With RJ_TEST_S3_ENDPOINT set: that server, once."""
+    if os.environ.get("RJ_TEST_S3_ENDPOINT"):
+        if request.param != "serve":
+            pytest.skip("RJ_TEST_S3_ENDPOINT is set: the S3 tests run once, against that server")
+        server = ExternalS3()
+    elif request.param == "serve":
+        server = S3Server(tmp_path_factory.mktemp("s3root"))
+    else:
+        server = MotoS3(tmp_path_factory.mktemp("moto"))
     server.start()
     yield server
     server.stop()
+
+
+def needs(server, capability: str, reason: str) -> None:
+    """Skip this parametrization when `server` lacks `capability` (e.g. 'checks_signatures'), saying why."""
+    if not getattr(server, capability, True):
+        pytest.skip(f"{server.kind}: {reason}")
 
 
 class Bucket:
@@ -154,9 +356,13 @@ class Bucket:
         self.config.write_text(render_config((self.remote,)))
         self.config.chmod(0o600)
         self.tmp = tmp
+        # To a local S3 server, the probe connects from its own address: moto's request log then tells the
+        # daemon's requests (127.0.0.1) from the test's (MotoS3.counts()).
+        local_s3 = env.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1:")
+        self.bind = PROBE_ADDRESS if local_s3 else None
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = clean_env(RCLONE_CONFIG=str(self.config))
+        env = clean_env(RCLONE_CONFIG=str(self.config), **({"RCLONE_BIND": self.bind} if self.bind else {}))
         return subprocess.run([RCLONE, *args], env=env, capture_output=True, text=True, check=check, timeout=120)
 
     def files(self) -> dict[str, bytes]:

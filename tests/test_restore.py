@@ -22,7 +22,7 @@ def argvs(engine) -> list[str]:
 @pytest.mark.parametrize("folder", ["restore/never-written", ""])  # a folder with no object; the bucket root
 def test_empty_bucket_folder_sets_remote_was_empty(s3, tmp_path, folder):
     if not folder:  # the bucket root must be empty: use a bucket of its own
-        (s3.root / "emptybucket").mkdir(exist_ok=True)
+        s3.make_bucket("emptybucket")
         env = {**s3.env(), "AWS_S3_BUCKET_FOLDER": "emptybucket"}
     else:
         env = s3.env(folder)
