@@ -29,7 +29,7 @@ from cloud_servers import azurite, clouds, fake_gcs  # noqa: F401 - fixtures
 from conftest import Bucket, synced_tree, wait_until
 from rclone_jupyter.filters import is_noise
 
-pytestmark = [pytest.mark.engine2, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROWS = 300
 
