@@ -866,7 +866,8 @@ def place(root: Path, staged: Path, rel: str) -> bool:
 def unrepresentable(key: str) -> str | None:
     """Why an object name cannot be a path in the data folder, or None if it can."""
     parts = key.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
+    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
         return "its name has an empty, '.' or '..' part"
     if any(len(os.fsencode(part)) > 255 for part in parts):
         return "a part of its name is longer than 255 bytes"

@@ -117,6 +117,7 @@ def test_names_are_encoded_as_rclone_does(name, key):
 
 @pytest.mark.parametrize("key, why", [
     ("a/../b", "'..'"), ("./a", "'.'"), ("a//b", "empty"), ("x" * 256, "255 bytes"), ("ok/name.txt", None),
+    ("a/\uff0e\uff0e/b", "'..'"),  # rclone shows a key's ".." part as fullwidth dots
 ])
 def test_unrepresentable_names(key, why):
     found = unrepresentable(key)

@@ -121,3 +121,44 @@ def test_what_is_not_kept_is_as_documented(s3, daemons, tmp_path):
     if has_xattr:
         assert "user.note" not in os.listxattr(fresh.data / "a.txt")
     assert fresh.stop() == 0
+
+
+def test_objects_the_data_folder_cannot_hold_are_skipped_never_written_elsewhere(tmp_path, daemons):
+    """A `..` name, a part over 255 bytes, an object below a link object: a WARNING, `status` lists them, the
+    start goes on, nothing is written outside the data folder, and the objects stay in the bucket.
+
+    On moto: `rclone serve s3` keeps objects as files and cannot hold such names at all.
+    """
+    import boto3
+
+    from conftest import MotoS3
+
+    server = MotoS3(tmp_path / "moto").start()
+    try:
+        env = server.env()
+        folder = env["AWS_S3_BUCKET_FOLDER"].split("/", 1)[1]
+        client = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id="x",
+                              aws_secret_access_key="y", region_name="us-east-1")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        bad = [f"{folder}/a/../../escaped.txt", f"{folder}/{'x' * 300}.txt", f"{folder}/lnk/pwned.txt"]
+        for key in bad + [f"{folder}/ok.txt"]:
+            client.put_object(Bucket=server.bucket, Key=key, Body=b"payload")
+        client.put_object(Bucket=server.bucket, Key=f"{folder}/lnk.rclonelink", Body=str(elsewhere).encode())
+
+        daemon = daemons(env).start()  # the start is not blocked
+        assert (daemon.data / "ok.txt").read_bytes() == b"payload"
+        assert os.readlink(daemon.data / "lnk") == str(elsewhere)
+        assert os.listdir(elsewhere) == []  # nothing written through the link
+        assert not (daemon.data.parent / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+        log = daemon.log()
+        assert log.count("WARNING: not restoring") == 3, log
+        skipped = daemon.status()["remotes"]["s3"]["skipped"]
+        assert len(skipped) == 3 and any("pwned" in name for name in skipped)
+        assert daemon.cli("sync", "--once").returncode == 0  # a reconcile skips them too
+        assert os.listdir(elsewhere) == []
+        assert daemon.stop() == 0
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket=server.bucket)["Contents"]}
+        assert set(bad) <= keys  # never deleted either
+    finally:
+        server.stop()
