@@ -49,7 +49,9 @@ class BisyncMode:
 
     def reconcile(self, extra_observed: Iterable[str] = ()) -> None:
         """Full two-way sync with the bucket (bisync), with its guards handled as the module says."""
-        observed = self.observed | set(extra_observed)
+        # Paths changed here and still queued count as seen: a delete queued behind this run is not "unseen",
+        # and must not make the union rebuild bring the file back.
+        observed = self.observed | set(extra_observed) | self.engine.pending_here()
         report = BisyncReport()
         try:
             self._bisync(resync=False, what="reconcile", report=report)

@@ -229,11 +229,18 @@ def _print_status(data: dict) -> None:
     click.echo(f"Pending changes: {data.get('pending', 0)}")
     for path in data.get("pending_paths", [])[:20]:
         click.echo(f"  {path}")
+    restore = data.get("restore") or {}
+    if restore.get("state") == "running":
+        click.echo(f"Restoring: {restore.get('files_done', 0)} of {restore.get('files_total', '?')} files")
     for name, remote in (data.get("remotes") or {}).items():
         click.echo(f"[{name}] {remote.get('display')}: {remote.get('state')}, last sync {remote.get('last_sync') or 'never'}, "
                    f"{remote.get('pending', 0)} pending")
+        if remote.get("oldest_pending"):
+            click.echo(f"  oldest unsaved change: {remote['oldest_pending']}")
         if remote.get("last_error"):
-            click.echo(f"  last error: {remote['last_error']}")
+            click.echo(f"  last error: {remote['last_error']} ({remote.get('last_error_at') or 'time unknown'})")
+        for object_name, why in (remote.get("skipped") or {}).items():
+            click.echo(f"  skipped (not restored): {object_name!r}: {why}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -98,6 +98,8 @@ class Engine:
         # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
         # deleted, shown in the status. {name: why}
         self.skipped: dict[str, str] = {}
+        # The data folder paths changed here and not pushed yet (the syncer's change set sets this).
+        self.pending_here: Callable[[], set[str]] = set
         # Told of every failed attempt that will be retried, so the status shows the error while we retry.
         self.on_retry: Callable[[BaseException], None] | None = None
         # Told of the restore's progress: (bytes done, bytes in all, files done, files in all).

@@ -51,6 +51,7 @@ class RemoteSyncer(threading.Thread):
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
         engine.retry = ONE_ATTEMPT
+        engine.pending_here = self.changes.pending
         # A heartbeat in the bucket folder, so two containers on one folder see each other (presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None

@@ -155,6 +155,7 @@ def test_objects_the_data_folder_cannot_hold_are_skipped_never_written_elsewhere
         assert log.count("WARNING: not restoring") == 3, log
         skipped = daemon.status()["remotes"]["s3"]["skipped"]
         assert len(skipped) == 3 and any("pwned" in name for name in skipped)
+        assert daemon.cli("status").stdout.count("skipped (not restored)") == 3
         assert daemon.cli("sync", "--once").returncode == 0  # a reconcile skips them too
         assert os.listdir(elsewhere) == []
         assert daemon.stop() == 0
