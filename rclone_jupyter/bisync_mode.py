@@ -73,7 +73,7 @@ class BisyncMode:
         - The bucket folder is empty but we knew files in it: it was emptied from outside. Nothing is deleted
           here; the union uploads the local copies again, and this is reported as an ERROR.
         """
-        from rclone_jupyter.engine import walk_versions
+        from rclone_jupyter.tree import walk_versions
 
         engine = self.engine
         doomed: list[str] = []

@@ -18,7 +18,6 @@ remote makes sure two writing rclone runs never meet on one remote. The rules ar
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -35,12 +34,13 @@ from rclone_jupyter import commands, reconcile
 from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import PersistenceError, RcloneError
-from rclone_jupyter.filters import is_noise
 from rclone_jupyter.manifest import MANIFEST, Manifest, file_mode
 from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
                                   local_name,
                                   local_version, same, under_link)
 from rclone_jupyter.rclone import EXIT_DIR_NOT_FOUND, Rclone
+from rclone_jupyter.tree import (STAGING_PREFIX, below_link, clear_staging, conflict_name, is_empty_folder, md5,
+                                 place, unrepresentable, walk_folders, walk_versions)
 from rclone_jupyter.remotes import Remote
 from rclone_jupyter.state import FileLock, StateDir
 
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 # Above this many new names in one push, their absence in the bucket is checked with one LIST per new folder
 # instead of one HEAD per name (a `git clone` of 1,500 files: a few LISTs, not 1,500 HEADs).
 HEAD_LIMIT = 8
-# Jupyter-style temporary names, so the watcher and every sync ignore the staging folder of downloads.
-STAGING_PREFIX = ".~rclone-jupyter-incoming-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +180,7 @@ class Engine:
         """
         log.info("restoring %s from %s", self.data_dir, self.remote.display)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        _clear_staging(self.data_dir)
+        clear_staging(self.data_dir)
         before = walk_versions(self.data_dir)
         listing = self._restore_listing(check_local=bool(before))
         self._listing_at_restore = listing
@@ -249,7 +247,7 @@ class Engine:
         entries = self._without_manifest(entries)
         links = {e["Path"][: -len(LINK_SUFFIX)] for e in entries if e["Path"].endswith(LINK_SUFFIX)}
         for entry in entries:
-            why = unrepresentable(entry["Path"]) or _below_link(entry["Path"], links)
+            why = unrepresentable(entry["Path"]) or below_link(entry["Path"], links)
             if not why and check_local and under_link(self.data_dir, local_name(entry["Path"])):
                 why = "a link in the data folder is on its way"
             if why:
@@ -334,7 +332,7 @@ class Engine:
         self._make_folders(new)
         for name in sorted(gone, key=lambda f: -f.count("/")):
             rel = local_name(name)
-            if not under_link(self.data_dir, rel) and _is_empty_folder(self.data_dir / rel):
+            if not under_link(self.data_dir, rel) and is_empty_folder(self.data_dir / rel):
                 os.rmdir(self.data_dir / rel)
 
     def _make_folders(self, names: Iterable[str]) -> None:
@@ -393,7 +391,7 @@ class Engine:
         for key in here:
             self.manifest.note(key, file_mode(self.data_dir, key))
         for rel in walk_folders(self.data_dir, "") - {""}:
-            self.manifest.keep_folder(encode_name(rel), _is_empty_folder(self.data_dir / rel))
+            self.manifest.keep_folder(encode_name(rel), is_empty_folder(self.data_dir / rel))
         if upload:
             log.info("%d file(s) in %s are not in %s yet, or differ; uploading them", len(upload), self.data_dir,
                      self.remote.display)
@@ -430,7 +428,7 @@ class Engine:
         taken = set(theirs_listed)
         for key in differ:
             rel = local_name(key)
-            name = _conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
+            name = conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
             taken.add(name)
             mine = local_version(self.data_dir, key)
             if mine is not None and theirs[key][1] > mine[1] + MTIME_SLACK_NS:
@@ -451,7 +449,7 @@ class Engine:
         run = self._retrying(lambda: self._run(commands.hash_files(self.remote.path(), files), "checking the bucket",
                                                quiet=True), "checking the bucket")
         remote_md5 = {e["Path"]: (e.get("Hashes") or {}).get("md5") for e in json.loads(run.output or "[]")}
-        identical = {k for k in same_size if remote_md5.get(k) and remote_md5[k] == _md5(self.data_dir / k)}
+        identical = {k for k in same_size if remote_md5.get(k) and remote_md5[k] == md5(self.data_dir / k)}
         return [k for k in keys if k not in identical]
 
     # -- push -----------------------------------------------------------------------------------------
@@ -542,7 +540,7 @@ class Engine:
                 self._download({key: rel}, expect={rel: None})
                 continue
             suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
-            name = _conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
+            name = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
                                   or (encode_name(c) + suffix) in self.known)
             name_key = encode_name(name) + suffix
             if theirs[1] > mine[1] + MTIME_SLACK_NS:
@@ -572,7 +570,7 @@ class Engine:
         """Keep each of these folders in the manifest while it is an empty folder here; drop it when it is not
         (a folder with files comes back with them; a deleted folder must not come back)."""
         for rel in folders:
-            empty = not under_link(self.data_dir, rel) and _is_empty_folder(self.data_dir / rel)
+            empty = not under_link(self.data_dir, rel) and is_empty_folder(self.data_dir / rel)
             self.manifest.keep_folder(encode_name(rel), empty)
             if not os.path.lexists(self.data_dir / rel):
                 prefix = encode_name(rel) + "/"
@@ -789,104 +787,6 @@ class Engine:
 # -- helpers -----------------------------------------------------------------------------------------------
 
 
-def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
-    """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
-
-    Links are listed, never followed.
-    """
-    out: dict[str, Version] = {}
-    top = os.path.join(root, rel) if rel else str(root)
-    for dirpath, dirnames, filenames in os.walk(top):
-        kept = []
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                filenames.append(name)  # a link to a folder is a link, not a folder to enter
-            elif not is_noise(os.path.relpath(full, root).replace(os.sep, "/")):
-                kept.append(name)
-        dirnames[:] = kept
-        for name in filenames:
-            relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
-            if is_noise(relpath):
-                continue
-            key = key_of(root, relpath)
-            if key is not None:
-                version = local_version(root, key)
-                if version is not None:
-                    out[key] = version
-    return out
-
-
-def _is_empty_folder(path: Path) -> bool:
-    """A real folder (not a link) with nothing in it but noise (checkpoints, temporary files)."""
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            return False
-        return all(is_noise(name) for name in os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def walk_folders(root: Path, rel: str) -> set[str]:
-    """Every real folder at and under root/rel (noise and links left out), as data folder paths."""
-    out = {rel}
-    for dirpath, dirnames, _filenames in os.walk(os.path.join(root, rel)):
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))]
-        for name in dirnames:
-            out.add(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
-    return out
-
-
-def place(root: Path, staged: Path, rel: str) -> bool:
-    """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused."""
-    parts = rel.split("/")
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parts[:-1]:
-            try:
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                os.mkdir(part, dir_fd=fd)
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError:  # ELOOP (a link) or ENOTDIR (a file)
-                return False
-            os.close(fd)
-            fd = nfd
-        try:
-            target = os.lstat(parts[-1], dir_fd=fd)
-            if stat.S_ISDIR(target.st_mode):
-                return False  # a folder has the name now: never replaced by a file
-        except FileNotFoundError:
-            pass
-        os.rename(staged, parts[-1], dst_dir_fd=fd)
-        return True
-    finally:
-        os.close(fd)
-
-
-def unrepresentable(key: str) -> str | None:
-    """Why an object name cannot be a path in the data folder, or None if it can."""
-    parts = key.split("/")
-    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
-    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
-        return "its name has an empty, '.' or '..' part"
-    if any(len(os.fsencode(part)) > 255 for part in parts):
-        return "a part of its name is longer than 255 bytes"
-    if "\0" in key:
-        return "its name has a NUL character"
-    return None
-
-
-def _below_link(key: str, links: set[str]) -> str | None:
-    """Why an object cannot be restored because a link object names a folder on its way, or None."""
-    parts = key.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        if "/".join(parts[:i]) in links:
-            return f"{'/'.join(parts[:i])} is a symbolic link in the bucket folder (nothing is written through one)"
-    return None
-
-
 def _new_folders(keys: list[str], known: dict[str, Known]) -> tuple[list[str], list[str]]:
     """Group names by the topmost folder on their way that holds no known object; the rest stay names."""
     known_dirs: set[str] = set()
@@ -907,35 +807,6 @@ def _new_folders(keys: list[str], known: dict[str, Known]) -> tuple[list[str], l
     # A folder inside another new one is listed with it.
     tops = sorted(f for f in folders if not any(f.startswith(o + "/") for o in folders))
     return tops, rest
-
-
-def _clear_staging(root: Path) -> None:
-    """Downloads cut off by a killed daemon: their staging folders are not the user's."""
-    for entry in os.scandir(root):
-        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _conflict_name(rel: str, taken: Callable[[str], bool]) -> str:
-    """The first free `stem.conflictN.ext` beside `rel`: the names bisync gives its conflict losers."""
-    folder, _, name = rel.rpartition("/")
-    stem, ext = os.path.splitext(name)
-    if not stem:  # a dotfile such as '.env'
-        stem, ext = name, ""
-    for n in range(1, 10_000):
-        candidate = f"{stem}.conflict{n}{ext}"
-        candidate = f"{folder}/{candidate}" if folder else candidate
-        if not taken(candidate):
-            return candidate
-    raise PersistenceError(f"too many conflict copies of {rel}")
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions_of(entries: list[dict]) -> dict[str, Version]:

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from rclone_jupyter.debounce import Debouncer
-from rclone_jupyter.engine import _new_folders, place, unrepresentable, walk_versions
+from rclone_jupyter.engine import _new_folders
+from rclone_jupyter.tree import place, unrepresentable, walk_versions
 from rclone_jupyter.known import Known, decode_name, encode_name, key_of, local_version, under_link
 from rclone_jupyter.reconcile import plan
 
