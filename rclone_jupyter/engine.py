@@ -34,6 +34,7 @@ from rclone_jupyter import commands, reconcile
 from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import PersistenceError, RcloneError
+from rclone_jupyter.filters import is_noise
 from rclone_jupyter.manifest import MANIFEST, Manifest, file_mode
 from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
                                   local_name,
@@ -109,6 +110,7 @@ class Engine:
         self._manifest_listed: Version | None = None
         self._manifest_seen: Version | None = None
         self._manifest_size: int | None = None
+        self._preset_entries: list[dict] | None = None
         from rclone_jupyter.bisync_mode import BisyncMode  # bisync_mode imports this module's helpers
 
         self.bisync = BisyncMode(self)
@@ -346,7 +348,15 @@ class Engine:
             if not place(self.data_dir, marker, rel):
                 marker.rmdir()
 
+    def use_listing(self, entries: list[dict]) -> None:
+        """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
+        listing the folder again (the pre-flight's is unfiltered: noise and heartbeats are dropped here)."""
+        self._preset_entries = [e for e in entries if e["Path"] == MANIFEST or not is_noise(e["Path"])]
+
     def _listing_entries(self) -> list[dict]:
+        preset, self._preset_entries = self._preset_entries, None
+        if preset is not None:
+            return preset
         run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
                                                quiet=True), "listing the bucket folder")
         return json.loads(run.output or "[]")

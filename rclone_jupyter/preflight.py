@@ -67,6 +67,9 @@ class Check:
 @dataclasses.dataclass
 class Report:
     checks: list[Check] = dataclasses.field(default_factory=list)
+    # Each bucket folder's listing as rclone printed it ({remote name: entries}): the restore reuses it
+    # instead of listing the folder again (Engine.use_listing).
+    entries: dict[str, list[dict]] = dataclasses.field(default_factory=dict)
 
     def add(self, name: str, status: str, message: str) -> None:
         self.checks.append(Check(name, status, message))
@@ -83,6 +86,7 @@ class Report:
 class _Listing:
     files: dict[str, int]  # the user's files: {path: size}
     nodes: dict[str, int]  # heartbeats: {node: server time in ns}
+    entries: list[dict] = dataclasses.field(default_factory=list)  # everything, as rclone listed it
 
 
 def _retrying(fn: Callable):
@@ -175,14 +179,15 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
         return None
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
-    for entry in json.loads(run.output or "[]"):
+    entries = json.loads(run.output or "[]")
+    for entry in entries:
         path = entry["Path"]
         if path.startswith(NODES_FOLDER + "/") and path.endswith(".json"):
             nodes[path[len(NODES_FOLDER) + 1:-len(".json")]] = stamp_ns(entry["ModTime"])
         elif not is_noise(path):
             files[path] = int(entry["Size"])
     report.add(name, OK, f"{remote.display} answers: {len(files)} files, {human_size(sum(files.values()))}.")
-    return _Listing(files, nodes)
+    return _Listing(files, nodes, entries)
 
 
 def _probe(rclone: Rclone, remote: Remote, scratch: Path, report: Report) -> None:
@@ -261,6 +266,7 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
         if listing is None:
             continue
         listings.append(listing)
+        report.entries[remote.name] = listing.entries
         others = presence_check(remote, listing, settings.timing, int(now.timestamp() * 1e9))
         if others is not None:
             report.checks.append(others)
@@ -270,7 +276,7 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
     return report
 
 
-def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoard) -> None:
+def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoard) -> Report:
     """The pre-flight of `start`: log every finding; raise PersistenceError naming every failure."""
     board.set(phase="checking")
     report = run(settings, rclone, scratch)
@@ -285,3 +291,4 @@ def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoa
         board.set(phase="failed")
         raise PersistenceError("the pre-flight checks failed, nothing was changed: " +
                                "; ".join(f"{c.name}: {c.message}" for c in report.failures()))
+    return report

@@ -106,9 +106,13 @@ class Supervisor:
 
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
         # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
-        preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(), self.board)
+        checked = preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(),
+                                     self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engines = make_engines(settings, state, binary, self.env)
+        for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing
+            if engine.remote.name in checked.entries:
+                engine.use_listing(checked.entries[engine.remote.name])
         self.board.set(phase="restoring")
         code = self._restore_phase()
         if code is not None:

@@ -82,6 +82,8 @@ class S3Server:
 
     kind = "rclone-serve-s3"
     checks_signatures = True
+    # The server's Last-Modified is the time rclone gave the file (not the upload time, as on AWS).
+    server_time_is_file_time = True
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
@@ -241,6 +243,7 @@ class MotoS3:
 
     kind = "moto"
     checks_signatures = False  # a wrong secret is accepted: credential tests cannot run here
+    server_time_is_file_time = False  # Last-Modified is the upload time, as on AWS
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
