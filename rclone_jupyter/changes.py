@@ -57,10 +57,14 @@ class ChangeSet:
                 self._since.pop(rel, None)
             self._in_flight = Batch()
 
-    def put_back(self) -> None:
-        """The batch in flight failed: its paths are pending again, merged with anything newer."""
+    def put_back(self, only: set[str] | None = None) -> None:
+        """The batch in flight failed: its paths (or `only` these, the part that failed) are pending again,
+        merged with anything newer."""
         with self._lock:
-            self._queued |= self._in_flight.paths
+            back = self._in_flight.paths if only is None else only
+            self._queued |= back
+            for rel in self._in_flight.paths - back - self._queued:
+                self._since.pop(rel, None)
             self._overflow = self._overflow or self._in_flight.overflow
             self._in_flight = Batch()
 

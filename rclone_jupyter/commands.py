@@ -15,8 +15,10 @@ from rclone_jupyter.manifest import MANIFEST
 COMMON = ("--use-json-log", "--color", "NEVER", "-v")
 # For bulk copies (restore): no line per file, only progress and the final stats (logged at NOTICE).
 BULK = ("--use-json-log", "--color", "NEVER", "--stats-log-level", "NOTICE")
-# Our own retry policy (tenacity) owns the retries; rclone's low-level retries still absorb blips.
-RETRIES = ("--retries", "1", "--low-level-retries", "3")
+# Our own retry policy owns the retries; rclone's low-level retries still absorb blips. A server that accepts
+# a connection and then says nothing fails the call within a minute (rclone's default is 5), so the syncer
+# can retry and the status can say so: the timeout is idle time, a long upload that moves data is not cut.
+RETRIES = ("--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s")
 # Noise (atomic-save temp files, checkpoints, swap files) and files about this container only.
 EXCLUDES = rclone_excludes()
 # Bisync's conflict rule (DESIGN invariant 6): the newer version keeps the name, the other is kept beside

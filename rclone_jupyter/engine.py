@@ -77,6 +77,14 @@ class PushResult:
     reconciled: bool = False
 
 
+class PartlyPushed(RcloneError):
+    """Some files of a push were refused; the others landed. `paths`: the data folder paths still unsaved."""
+
+    def __init__(self, message: str, paths: set[str]):
+        super().__init__(message, exit_code=None, retryable=True)
+        self.paths = paths
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RcloneError) and exc.retryable
 
@@ -491,11 +499,20 @@ class Engine:
             for key in uploads:
                 theirs = remote_now.get(key)
                 known = self.known.get(key)
-                if theirs is not None and (known is None or not same(theirs, known.version)):
+                if theirs is not None and same(theirs, local[key]):
+                    # Already there as it is here: our own upload that landed in a run that failed later.
+                    self.known[key] = Known(theirs[0], theirs[1], None)
+                elif theirs is not None and (known is None or not same(theirs, known.version)):
                     conflicts[key] = theirs  # changed (or created) in the bucket since we last looked
-            uploads = [key for key in uploads if key not in conflicts]
+            uploads = [key for key in uploads if key not in conflicts and not (
+                key in self.known and same(local[key], self.known[key].version))]
+        partly: PartlyPushed | None = None
         if uploads:
-            self._upload(uploads, local)
+            try:
+                self._upload(uploads, local)
+            except PartlyPushed as exc:
+                partly = exc  # the rest of the batch (deletes, conflicts) still runs; these stay pending
+                uploads = [key for key in uploads if local_name(key) not in exc.paths]
             result.bytes = sum(local[key][0] for key in uploads)
             result.uploaded = len(uploads)
         if deletes:
@@ -523,13 +540,40 @@ class Engine:
             log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
                         len(conflicts), self.remote.display, ", ".join(sorted(conflicts)[:5]))
             self._keep_both(conflicts)
+        if partly is not None:
+            raise partly
         result.seconds = time.monotonic() - started
         return result
 
     def _upload(self, keys: list[str], local: dict[str, Version | None]) -> None:
-        """Upload exactly these objects from the data folder, and know them as uploaded."""
+        """Upload exactly these objects from the data folder, and know them as uploaded.
+
+        If the call fails for a batch, each file is tried on its own: one file the storage refuses (a name it
+        cannot hold, say) must not keep every other change of the batch from being saved. The ones that fail
+        stay pending, and the error names them.
+        """
         files = self._scratch_list("upload", keys)
-        self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"), "push")
+        try:
+            self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"),
+                           "push")
+        except RcloneError as exc:
+            if len(keys) == 1 or not exc.retryable:
+                raise
+            failed = []
+            for key in keys:
+                one = self._scratch_list("upload-one", [key])
+                try:
+                    self._rc(commands.copy_files(self.data_dir, self.remote.path(), one), "push")
+                except RcloneError:
+                    failed.append(key)
+            for key in keys:
+                if key not in failed and local[key] is not None:
+                    self.known[key] = Known(local[key][0], local[key][1], None)
+            if failed:
+                raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
+                                   f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {exc}",
+                                   {local_name(k) for k in failed}) from exc
+            return
         # A file written to while it was uploaded: the version that landed is not the one we listed, and
         # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
         # bucket what landed for those files only.

@@ -158,7 +158,7 @@ class RemoteSyncer(threading.Thread):
             for future in requests:
                 future.set_result(None)
         except RcloneError as exc:
-            self.changes.put_back()
+            self.changes.put_back(getattr(exc, "paths", None))
             self._failed(exc)
             for future in requests:
                 future.set_result(str(exc))

@@ -84,6 +84,7 @@ class S3Server:
     checks_signatures = True
     # The server's Last-Modified is the time rclone gave the file (not the upload time, as on AWS).
     server_time_is_file_time = True
+    holds_line_breaks_in_names = True
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
@@ -244,6 +245,7 @@ class MotoS3:
     kind = "moto"
     checks_signatures = False  # a wrong secret is accepted: credential tests cannot run here
     server_time_is_file_time = False  # Last-Modified is the upload time, as on AWS
+    holds_line_breaks_in_names = False  # moto 5.2 answers a PUT of such a key with a broken 404 (AWS takes it)
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
