@@ -325,6 +325,15 @@ class MotoS3:
     secrets = S3Server.secrets
 
 
+def one_s3_server(tmp_path_factory):
+    """One S3 server (`rclone serve s3`, or RJ_TEST_S3_ENDPOINT's), for a module to use as its `s3` fixture
+    where the storage is not what is tested (JupyterLab's login, its extension, the browser)."""
+    server = ExternalS3() if os.environ.get("RJ_TEST_S3_ENDPOINT") else S3Server(tmp_path_factory.mktemp("s3root"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["serve", "moto"], ids=["rclone-serve-s3", "moto"])
 def s3(request, tmp_path_factory):
     """An S3 server for one test: `rclone serve s3` (checks SigV4, keeps rclone's mtime as the file time) and

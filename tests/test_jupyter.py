@@ -9,7 +9,14 @@ import subprocess
 import pytest
 import requests
 
-from conftest import wait_until
+from conftest import one_s3_server, wait_until
+
+
+
+@pytest.fixture
+def s3(tmp_path_factory):
+    """JupyterLab's side is tested here, not the storage's: one S3 server is enough (conftest.one_s3_server)."""
+    yield from one_s3_server(tmp_path_factory)
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,15 @@ import time
 import pytest
 import requests
 
-from conftest import Bucket, wait_until
+from conftest import one_s3_server, Bucket, wait_until
 from test_jupyter import login
+
+
+
+@pytest.fixture
+def s3(tmp_path_factory):
+    """JupyterLab's side is tested here, not the storage's: one S3 server is enough (conftest.one_s3_server)."""
+    yield from one_s3_server(tmp_path_factory)
 
 pytestmark = pytest.mark.slow
 

@@ -15,6 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import one_s3_server
+
+
+@pytest.fixture
+def s3(tmp_path_factory):
+    """JupyterLab's side is tested here, not the storage's: one S3 server is enough (conftest.one_s3_server)."""
+    yield from one_s3_server(tmp_path_factory)
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,8 +7,15 @@ import time
 import pytest
 import requests
 
-from conftest import wait_until
+from conftest import one_s3_server, wait_until
 from rclone_jupyter.login import Throttle
+
+
+
+@pytest.fixture
+def s3(tmp_path_factory):
+    """JupyterLab's side is tested here, not the storage's: one S3 server is enough (conftest.one_s3_server)."""
+    yield from one_s3_server(tmp_path_factory)
 
 
 def test_throttle_locks_a_client_out_after_five_failures_in_a_window_then_forgets():

@@ -11,8 +11,15 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import one_s3_server, wait_until
 from rclone_jupyter.rcd import DIR_PREFIX, OLD_DIR_AGE, clean_stale_dirs
+
+
+
+@pytest.fixture
+def s3(tmp_path_factory):
+    """JupyterLab's side is tested here, not the storage's: one S3 server is enough (conftest.one_s3_server)."""
+    yield from one_s3_server(tmp_path_factory)
 
 
 def dead_pid() -> int:
