@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Bucket, synced_tree, wait_until
+from conftest import Bucket, needs, synced_tree, wait_until
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("RJ_TEST_S3_ENDPOINT")),
