@@ -37,7 +37,11 @@ if [ ! -f "$built" ] || [ -n "$(find labextension/src labextension/style labexte
         labextension/package-lock.json labextension/tsconfig.json -newer "$built" -print -quit)" ]; then
     PYTHON="$PWD/.venv/bin/python" bash labextension/build.sh
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# setuptools' warnings about the built extension's folder are noise for a user: kept in a log, shown on failure.
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" 2> .venv/pip-install.log; then
+    cat .venv/pip-install.log >&2
+    exit 1
+fi
 # An editable install leaves out the wheel's data files: link the extension and its server config to where the
 # wheel puts them (share/jupyter/labextensions, etc/jupyter/jupyter_server_config.d) so JupyterLab finds them.
 mkdir -p .venv/share/jupyter/labextensions .venv/etc/jupyter/jupyter_server_config.d
