@@ -163,3 +163,24 @@ def test_objects_the_data_folder_cannot_hold_are_skipped_never_written_elsewhere
         assert set(bad) <= keys  # never deleted either
     finally:
         server.stop()
+
+
+def test_a_file_replaced_by_a_link_and_back(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    data = daemon.data
+    (data / "target.txt").write_text("the target")
+    (data / "name").write_text("a file first")
+    wait_until(lambda: bucket.files().get("name") == b"a file first", message="the file")
+    (data / "name").unlink()
+    os.symlink("target.txt", data / "name")  # now a link: its object replaces the file's
+    wait_until(lambda: "name" not in bucket.files() and bucket.files().get("name.rclonelink") == b"target.txt",
+               message="the link object instead of the file")
+    (data / "name").unlink()
+    (data / "name").write_text("a file again")
+    wait_until(lambda: "name.rclonelink" not in bucket.files() and bucket.files().get("name") == b"a file again",
+               message="the file again, the link object gone")
+    assert daemon.stop() == 0
+    fresh = daemons(s3.env(), name="fresh").start()
+    assert not (fresh.data / "name").is_symlink() and (fresh.data / "name").read_text() == "a file again"
+    assert fresh.stop() == 0
