@@ -1,4 +1,4 @@
-"""A local S3 server that counts requests by kind: `rclone serve s3` behind a small counting proxy.
+"""A local S3 server that counts requests by kind: `rclone serve s3` (or moto's server) behind a counting proxy.
 
 The proxy forwards every request byte for byte (the Host header included: SigV4 signs it) to `rclone serve
 s3` on another loopback port, and counts it as LIST, HEAD, GET, PUT, COPY, DELETE, POST or OTHER. Counters
@@ -171,8 +171,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class CountingS3:
     """`rclone serve s3 ROOT` on a private port, and the counting proxy in front of it.
 
-    `endpoint` is the proxy; `direct_endpoint` skips the counting (for throughput runs).
+    `endpoint` is the proxy; `direct_endpoint` skips the counting (for throughput runs, and for writes made
+    "elsewhere" that must not be counted). Seed `serve s3` by writing into ROOT/bucket/... before start():
+    it caches folder listings, so files written into ROOT behind a running server may stay unseen.
     """
+
+    kind = "rclone serve s3"
 
     def __init__(self, root: Path, bucket: str = "bucket"):
         self.root = root
@@ -190,7 +194,7 @@ class CountingS3:
     def direct_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.upstream_port}"
 
-    def start(self) -> "CountingS3":
+    def _start_upstream(self) -> None:
         (self.root / self.bucket).mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RCLONE_", "AWS_"))}
         env.update(RCLONE_CONFIG=os.devnull, RCLONE_AUTH_KEY=f"\"{KEY_ID},{SECRET}\"")  # a quoted CSV value: one pair
@@ -201,6 +205,9 @@ class CountingS3:
             start_new_session=True,
         )
         wait_port(self.upstream_port)
+
+    def start(self) -> "CountingS3":
+        self._start_upstream()
         self.server = _Server(("127.0.0.1", 0), _make_handler(self.upstream_port, self.counter))
         threading.Thread(target=self.server.serve_forever, name="s3count", daemon=True).start()
         return self
@@ -250,13 +257,50 @@ class CountingS3:
         return env
 
 
+class MotoS3(CountingS3):
+    """moto's S3 server (AWS-like: Last-Modified is the upload time, ETag the MD5; objects in memory) on a
+    private port, behind the same counting proxy. Seed it after start() through `direct_endpoint`.
+
+    moto's own log has one line per request too (`"GET /bucket/key HTTP/1.1" 200`), but the proxy counts the
+    same way on both servers (LIST vs GET needs the query string, COPY the header), so both tables compare.
+    """
+
+    kind = "moto"
+
+    def _start_upstream(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RCLONE_", "AWS_"))}
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.upstream_port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_port(self.upstream_port, timeout=60)
+        # Create the bucket (moto checks no signature; one unsigned PUT is enough).
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        conn.request("PUT", f"/{self.bucket}", headers={"Content-Length": "0"})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        if resp.status >= 300:
+            raise RuntimeError(f"moto refused to create the bucket: {resp.status}")
+
+
+SERVERS = {"rclone": CountingS3, "moto": MotoS3}
+
+
 if __name__ == "__main__":
+    import argparse
     import tempfile
 
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="s3count-"))
-    with CountingS3(root) as s3:
+    parser = argparse.ArgumentParser(description="A counting local S3 server.")
+    parser.add_argument("root", nargs="?", help="folder for `rclone serve s3` (default: a temporary one)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="rclone")
+    args = parser.parse_args()
+    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="s3count-"))
+    with SERVERS[args.server](root) as s3:
         print(f"S3 endpoint {s3.endpoint} (counts at {s3.endpoint}/__counts__), key {KEY_ID}/{SECRET}, "
-              f"buckets = folders of {root}. Ctrl-C stops.", flush=True)
+              f"{s3.kind}"
+              f"{' (buckets = folders of ' + str(root) + ')' if args.server == 'rclone' else ''}. Ctrl-C stops.", flush=True)
         try:
             while True:
                 time.sleep(3600)
