@@ -22,10 +22,13 @@ from rclone_jupyter import commands
 from rclone_jupyter.bisync_report import BisyncReport, parse_listing
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.known import Known
+from rclone_jupyter.logs import human_size
+from rclone_jupyter.push import PushResult
+from rclone_jupyter.tree import walk_versions
 
 if TYPE_CHECKING:
     from rclone_jupyter.changes import Batch
-    from rclone_jupyter.engine import Engine, PushResult
+    from rclone_jupyter.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,6 @@ class BisyncMode:
         self.observed.clear()
 
     def push(self, batch: Batch) -> PushResult:
-        from rclone_jupyter.engine import PushResult
 
         started = time.monotonic()
         self.reconcile(extra_observed=batch.paths)
@@ -73,8 +75,6 @@ class BisyncMode:
         - The bucket folder is empty but we knew files in it: it was emptied from outside. Nothing is deleted
           here; the union uploads the local copies again, and this is reported as an ERROR.
         """
-        from rclone_jupyter.tree import walk_versions
-
         engine = self.engine
         doomed: list[str] = []
         if "Path1" in report.empty_side and not walk_versions(engine.data_dir):
@@ -120,8 +120,6 @@ class BisyncMode:
 
     def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None,
                 resync_mode: str = "newer") -> None:
-        from rclone_jupyter.engine import human_size
-
         engine = self.engine
         argv = commands.bisync(engine.data_dir, engine.remote.path(), engine.workdir, resync=resync, force=force,
                                resync_mode=resync_mode)

@@ -75,3 +75,12 @@ def rclone_line(raw: str) -> tuple[str, dict | None] | None:
     msg = record.get("msg", "").rstrip()
     obj = record.get("object")
     return (f"{obj}: {msg}" if obj else msg), record
+
+
+def human_size(n: int | float) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -32,7 +32,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 from rclone_jupyter import commands
 from rclone_jupyter.bisync_report import stamp_ns
-from rclone_jupyter.engine import human_size
+from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.filters import BUCKET_ONLY, is_noise
 from rclone_jupyter.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS

@@ -1,89 +1,144 @@
-"""What to do about a fresh listing of the bucket folder: a pure function, one rule per case.
+"""The reconcile phase: bring in what changed in the bucket folder from elsewhere, from one LIST-only listing.
 
-Three views meet here: `known` (each object as this container last agreed with it), `listing` (the bucket
-folder now, from LIST requests alone), and the data folder (its version of each name now, and whether this
-container changed the name since: queued or in flight in the change set). The rules (docs/design.md):
-
-| bucket, since known        | data folder untouched | data folder changed (file there)  | deleted here     |
-| -------------------------- | --------------------- | --------------------------------- | ---------------- |
-| added or changed elsewhere | pull                  | keep both (conflict)              | pull (work wins) |
-| deleted elsewhere          | delete here           | push again (our version wins)     | forget           |
-
-An object deleted elsewhere is deleted here only while that looks like a decision, not an accident: when
-the bucket folder lost every file we knew, or more than half of them (at least two), nothing is deleted here,
-the local copies are uploaded again, and the plan says so (`disappeared`).
+What to do is decided by reconcile_plan.plan (a pure function); this carries it out: pull, delete here, keep
+both, push again, and the manifest's modes and empty folders. Mixed into Engine (engine.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
 
-from rclone_jupyter.known import Known, Version, same
+from rclone_jupyter import reconcile_plan
+from rclone_jupyter.known import Version, local_name, local_version, same, under_link
+from rclone_jupyter.push import PushResult
+from rclone_jupyter.manifest import Manifest
+from rclone_jupyter.tree import STAGING_PREFIX, is_empty_folder, place, unrepresentable, walk_versions
 
-
-@dataclasses.dataclass
-class Plan:
-    adopt: dict[str, Version] = dataclasses.field(default_factory=dict)  # our own uploads, now listed
-    pull: list[str] = dataclasses.field(default_factory=list)
-    delete_here: list[str] = dataclasses.field(default_factory=list)
-    keep_both: list[str] = dataclasses.field(default_factory=list)
-    push: list[str] = dataclasses.field(default_factory=list)
-    forget: list[str] = dataclasses.field(default_factory=list)
-    disappeared: list[str] = dataclasses.field(default_factory=list)  # deletions elsewhere not followed
-
-    def changes_here(self) -> int:
-        return len(self.pull) + len(self.delete_here) + len(self.keep_both)
-
-    def __bool__(self) -> bool:
-        return bool(self.pull or self.delete_here or self.keep_both or self.push or self.forget)
+log = logging.getLogger(__name__)
 
 
-def remote_change(known: Known | None, listed: Version | None) -> str | None:
-    """How the bucket's object changed since we knew it: 'added', 'changed', 'deleted', 'ours' or None."""
-    if known is None:
-        return "added" if listed is not None else None
-    if listed is None:
-        return "deleted"
-    if known.listed is None:
-        # Our own upload, not listed since: the same size is ours (its server time is new to us). A different
-        # size is someone else's upload after ours.
-        return "ours" if listed[0] == known.size else "changed"
-    return None if listed == known.listed else "changed"
+class ReconcilePhase:
+    def reconcile(self, changed_here: Callable[[str], bool] = lambda _key: False, *, walk: bool = False) -> PushResult:
+        """Bring changes made elsewhere in, from one LIST-only listing compared with `known` (reconcile_plan.plan).
+
+        `changed_here(name)` says whether this container changed a data folder path since (queued or in
+        flight): such a path is never overwritten or deleted here. `walk` (the watcher lost track) first
+        compares the whole data folder with `known` and pushes what differs.
+        """
+        if self.push_mode == "bisync":
+            self.bisync.reconcile()
+            return PushResult(reconciled=True)
+        started = time.monotonic()
+        result = PushResult(reconciled=True)
+        if walk:
+            self._push_walk()
+        listing = self._listing()
+        seen: dict[str, Version | None] = {}
+
+        def local(key: str) -> Version | None:
+            seen[key] = local_version(self.data_dir, key)
+            return seen[key]
+
+        plan = reconcile_plan.plan(self.known, listing, local, lambda key: changed_here(local_name(key)))
+        self._merge_manifest(changed_here)
+        for key, listed in plan.adopt.items():
+            self.known[key] = dataclasses.replace(self.known[key], listed=listed)
+        if plan.disappeared:
+            log.error("ERROR: %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them here: "
+                      "the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
+                      len(plan.disappeared), self.remote.display, ", ".join(plan.disappeared[:5]))
+        if plan.pull:
+            # Placed only where the data folder is still as the plan saw it.
+            placed = self._download({key: local_name(key) for key in plan.pull},
+                                    expect={local_name(key): seen.get(key) for key in plan.pull}, listing=listing)
+            result.pulled = len(placed)
+        for key in plan.delete_here:
+            if self._delete_here(key):
+                result.deleted += 1
+        for key in plan.forget + plan.push:
+            self.known.pop(key, None)
+        if plan.keep_both:
+            theirs = self._stat_remote(plan.keep_both)
+            self._keep_both({key: theirs[key] for key in plan.keep_both if key in theirs})
+            result.conflicts = len(plan.keep_both)
+        if plan.push:
+            pushed = self._push_paths(local_name(key) for key in plan.push)
+            result.uploaded = pushed.uploaded
+        if plan.changes_here():
+            log.info("%d change(s) made in %s from elsewhere brought here: %d new or changed, %d deleted, %d kept "
+                     "twice", plan.changes_here(), self.remote.display, result.pulled, result.deleted,
+                     result.conflicts)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _push_walk(self) -> None:
+        """The watcher lost track: push every difference between the data folder and `known`."""
+        here = walk_versions(self.data_dir)
+        changed = {local_name(key) for key, v in here.items() if key not in self.known
+                   or not same(v, self.known[key].version)}
+        changed |= {local_name(key) for key in self.known if key not in here}
+        if changed:
+            self._push_paths(changed)
+
+    def _delete_here(self, key: str) -> bool:
+        """Delete a data folder file deleted elsewhere, if it is still the version we knew."""
+        rel = local_name(key)
+        known = self.known.pop(key, None)
+        if known is None or under_link(self.data_dir, rel) or not same(local_version(self.data_dir, key),
+                                                                         known.version):
+            return False
+        os.unlink(self.data_dir / rel)
+        # Folders the deletion emptied go too (the bucket has no folder there any more).
+        parent = os.path.dirname(rel)
+        while parent:
+            try:
+                os.rmdir(self.data_dir / parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+        return True
 
 
-def plan(known: Mapping[str, Known], listing: Mapping[str, Version], local: Callable[[str], Version | None],
-         changed_here: Callable[[str], bool]) -> Plan:
-    """Given the three views, return what to do (see the table above). Pure: reads, never acts."""
-    out = Plan()
-    for key in sorted(known.keys() | listing.keys()):
-        k, listed = known.get(key), listing.get(key)
-        change = remote_change(k, listed)
-        if change is None:
-            continue
-        if change == "ours":
-            out.adopt[key] = listed
-            continue
-        here_now = local(key)
-        untouched = not changed_here(key) and (same(here_now, k.version) if k is not None else here_now is None)
-        if change == "deleted":
-            if untouched:
-                out.delete_here.append(key)
-            elif here_now is not None:
-                out.push.append(key)
-            else:
-                out.forget.append(key)
-        elif untouched or here_now is None:
-            out.pull.append(key)
-        else:
-            out.keep_both.append(key)
-    if out.delete_here and _looks_like_an_accident(len(out.delete_here), len(known), listing):
-        out.disappeared, out.delete_here = out.delete_here, []
-        out.push += out.disappeared
-    return out
 
+    def _merge_manifest(self, changed_here: Callable[[str], bool]) -> None:
+        """The manifest changed elsewhere: take its modes for every file not changed here, and apply them."""
+        seen = self._manifest_seen
+        if seen is None or seen == self._manifest_listed:
+            return
+        if self._manifest_listed is None and self._manifest_size == seen[0]:
+            self._manifest_listed = seen  # our own upload, listed now
+            return
+        modes, folders = Manifest.load(self._read_manifest())
+        self._manifest_listed, self._manifest_size = seen, seen[0]
+        for key in set(modes) | set(self.manifest.modes):
+            if changed_here(local_name(key)) or key not in self.known:
+                continue
+            if modes.get(key) != self.manifest.modes.get(key):
+                if key in modes:
+                    self.manifest.modes[key] = modes[key]
+                else:
+                    self.manifest.modes.pop(key, None)
+                self.manifest.apply(self.data_dir, key)
+        new = {f for f in folders - self.manifest.folders if not changed_here(local_name(f))}
+        gone = {f for f in self.manifest.folders - folders if not changed_here(local_name(f))}
+        self.manifest.folders = (self.manifest.folders | new) - gone
+        self._make_folders(new)
+        for name in sorted(gone, key=lambda f: -f.count("/")):
+            rel = local_name(name)
+            if not under_link(self.data_dir, rel) and is_empty_folder(self.data_dir / rel):
+                os.rmdir(self.data_dir / rel)
 
-def _looks_like_an_accident(deleted: int, known: int, listing: Mapping[str, Version]) -> bool:
-    if not listing:
-        return True  # every file gone: an emptied bucket folder, never a reason to empty the data folder
-    return deleted >= 2 and deleted * 2 > known
+    def _make_folders(self, names: Iterable[str]) -> None:
+        """Create the manifest's empty folders here (never through a link)."""
+        for name in sorted(names):
+            rel = local_name(name)
+            if unrepresentable(name) or os.path.lexists(self.data_dir / rel):
+                continue
+            marker = self.data_dir / f"{STAGING_PREFIX}folder"
+            marker.mkdir(exist_ok=True)
+            if not place(self.data_dir, marker, rel):
+                marker.rmdir()

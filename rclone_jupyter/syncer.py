@@ -20,7 +20,9 @@ from concurrent.futures import Future
 from rclone_jupyter.bisync_mode import covered
 from rclone_jupyter.changes import ChangeSet
 from rclone_jupyter.debounce import Debouncer
-from rclone_jupyter.engine import ONE_ATTEMPT, Engine, PushResult, human_size
+from rclone_jupyter.engine import ONE_ATTEMPT, Engine
+from rclone_jupyter.logs import human_size
+from rclone_jupyter.push import PushResult
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.presence import Presence
 from rclone_jupyter.settings import Timing
