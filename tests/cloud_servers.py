@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, MotoS3, S3Server, free_port, wait_port
+from conftest import ROOT, MotoS3, S3Server, free_port, stop_process, wait_port
 
 AZURITE_BIN = ROOT / "tests" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -43,13 +43,7 @@ def unique_name(prefix: str) -> str:
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc)
 
 
 # -- Azure ------------------------------------------------------------------------------------------------

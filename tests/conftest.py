@@ -65,6 +65,17 @@ def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None
     raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate a server we started, then kill it if it does not stop within 5 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """Our environment without any cloud or rclone-jupyter variable, plus `extra`."""
     prefixes = ("AWS_", "AZURE_", "GOOGLE_", "RCLONE_", "JUPYTERLAB_")
@@ -116,13 +127,7 @@ class S3Server:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def env(self, folder: str = "team/alice") -> dict[str, str]:
         return {
@@ -276,12 +281,7 @@ class MotoS3:
         self.gate.down()
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGCONT)  # a test may have frozen it
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def down(self) -> None:
         """The server goes away (connections reset, new ones refused); its objects are kept."""
