@@ -94,6 +94,7 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
     argv = [
         "bisync", str(data_dir), remote_path,
         "--workdir", str(workdir),
+        "--links",  # links as .rclonelink objects, as the restore and the default push keep them
         "--create-empty-src-dirs",
         "--resilient", "--recover",
         "--fast-list",

@@ -184,3 +184,18 @@ def test_a_file_replaced_by_a_link_and_back(s3, daemons, tmp_path):
     fresh = daemons(s3.env(), name="fresh").start()
     assert not (fresh.data / "name").is_symlink() and (fresh.data / "name").read_text() == "a file again"
     assert fresh.stop() == 0
+
+
+def test_bisync_mode_keeps_links_as_links(s3, daemons, tmp_path):
+    """RCLONE_JUPYTER_PUSH_MODE=bisync: a link restored from its .rclonelink object stays a link (not a stray
+    `name.rclonelink` file), and a new link is uploaded as one."""
+    bucket = Bucket(tmp_path, s3.env())
+    bucket.put("target.txt", b"t")
+    bucket.put("old.rclonelink", b"target.txt")
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_PUSH_MODE": "bisync"}).start()
+    assert os.readlink(daemon.data / "old") == "target.txt"
+    os.symlink("target.txt", daemon.data / "new")
+    wait_until(lambda: bucket.files().get("new.rclonelink") == b"target.txt", message="the new link's object")
+    assert sorted(os.listdir(daemon.data)) == ["new", "old", "target.txt", "welcome.txt"]
+    assert bucket.files() == {"target.txt": b"t", "old.rclonelink": b"target.txt", "new.rclonelink": b"target.txt"}
+    assert daemon.stop() == 0
