@@ -27,10 +27,10 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 from rclone_jupyter import commands
 from rclone_jupyter.bisync_mode import BisyncMode
-from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.filters import is_noise
-from rclone_jupyter.known import LINK_SUFFIX, Known, Version, encode_name, local_name, local_version, same
+from rclone_jupyter.known import (LINK_SUFFIX, Known, Version, encode_name, entry_version, local_name,
+                                  local_version, same)
 from rclone_jupyter.manifest import MANIFEST, Manifest
 from rclone_jupyter.push import PartlyPushed, PushPhase
 from rclone_jupyter.rclone import EXIT_DIR_NOT_FOUND, Rclone
@@ -85,8 +85,6 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         self.skipped: dict[str, str] = {}
         # The data folder paths changed here and not pushed yet (the syncer's change set sets this).
         self.pending_here: Callable[[], set[str]] = set
-        # Told of every failed attempt that will be retried, so the status shows the error while we retry.
-        self.on_retry: Callable[[BaseException], None] | None = None
         # Told of the restore's progress: (bytes done, bytes in all, files done, files in all).
         self.on_progress: Callable[[int, int, int, int], None] | None = None
         self._listing_at_restore: dict[str, Version] = {}
@@ -98,7 +96,6 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         self._manifest_size: int | None = None
         self._preset_entries: list[dict] | None = None
         self.bisync = BisyncMode(self)
-
 
     def _run(self, argv, what: str, **kwargs):
         with self.lock.held():
@@ -116,8 +113,6 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
             exc = state.outcome.exception()
             log.warning("%s: attempt %d failed (%s); retrying in %.1f s",
                         what, state.attempt_number, exc, state.next_action.sleep)
-            if self.on_retry is not None:
-                self.on_retry(exc)
 
         for attempt in Retrying(
             retry=retry_if_exception(_is_retryable),
@@ -139,7 +134,6 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
                               exit_code=None, retryable=True) from exc
         return path
 
-
     def _listing(self) -> dict[str, Version]:
         """The bucket folder now, from LIST requests alone (a missing folder is an empty one)."""
         try:
@@ -148,7 +142,7 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
             if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
                 raise
             entries = []
-        return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in self._without_manifest(entries)
+        return {e["Path"]: entry_version(e) for e in self._without_manifest(entries)
                 if e["Path"] not in self.skipped and not unrepresentable(e["Path"])}
 
     def _without_manifest(self, entries: list[dict]) -> list[dict]:
@@ -157,7 +151,7 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         self._manifest_seen = None
         for entry in entries:
             if entry["Path"] == MANIFEST:
-                self._manifest_seen = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+                self._manifest_seen = entry_version(entry)
                 if self._manifest_listed is None and self._manifest_size is None:
                     self._manifest_listed = self._manifest_seen  # first sight (the restore's listing)
             else:
@@ -260,14 +254,14 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
                                                                    "checking the bucket"), "checking the bucket")
             for entry in answer.get("list") or []:
                 path = f"{folder}/{entry['Path']}"
-                out[path] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+                out[path] = entry_version(entry)
         if rest:
             files = self._scratch_list("stat", rest)
             answer = self._retrying(lambda: self._rc(commands.stat_files(self.remote.path(), files),
                                                      "checking the bucket"), "checking the bucket")
             out.update(_versions_of(answer.get("list") or []))
-        return {key: version for key, version in out.items() if key in set(keys)}
-
+        wanted = set(keys)
+        return {key: version for key, version in out.items() if key in wanted}
 
     def _download(self, targets: dict[str, str], *, expect: dict[str, Version | None],
                   listing: dict[str, Version] | None = None) -> dict[str, Version]:
@@ -341,4 +335,4 @@ def _new_folders(keys: list[str], known: dict[str, Known]) -> tuple[list[str], l
 
 def _versions_of(entries: list[dict]) -> dict[str, Version]:
     """Given listing entries (lsjson's, or the rc's operations/list), return {path: (size, mtime_ns)}."""
-    return {e["Path"]: (int(e["Size"]), stamp_ns(e["ModTime"])) for e in entries if not e.get("IsDir")}
+    return {e["Path"]: entry_version(e) for e in entries if not e.get("IsDir")}

@@ -19,6 +19,8 @@ import os
 import stat
 from pathlib import Path
 
+from rclone_jupyter.bisync_report import stamp_ns
+
 LINK_SUFFIX = ".rclonelink"
 # A remote modtime within this of ours is the same version (some stores round to the millisecond).
 MTIME_SLACK_NS = 1_000_000
@@ -77,6 +79,11 @@ def decode_name(name: str) -> str:
     if quoted:
         out.append(_QUOTE)
     return "".join(out)
+
+
+def entry_version(entry: dict) -> Version:
+    """The (size, time) of one rclone listing entry (lsjson's, or the rc's operations/list)."""
+    return (int(entry["Size"]), stamp_ns(entry["ModTime"]))
 
 
 def local_name(key: str) -> str:

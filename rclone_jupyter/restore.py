@@ -12,11 +12,10 @@ import logging
 import os
 
 from rclone_jupyter import commands
-from rclone_jupyter.bisync_report import stamp_ns
 from rclone_jupyter.changes import Batch
 from rclone_jupyter.errors import PersistenceError, RcloneError
-from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, local_name,
-                                  local_version, same, under_link)
+from rclone_jupyter.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, entry_version,
+                                  local_name, local_version, same, under_link)
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.manifest import Manifest, file_mode
 from rclone_jupyter.rclone import EXIT_DIR_NOT_FOUND
@@ -127,7 +126,7 @@ class RestorePhase:
                                 "get it here.", entry["Path"], self.remote.display, why)
                 self.skipped[entry["Path"]] = why
                 continue
-            listing[entry["Path"]] = (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+            listing[entry["Path"]] = entry_version(entry)
         return listing
 
     def _folder_is_empty(self) -> bool:
