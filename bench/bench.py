@@ -118,8 +118,8 @@ def change(path: Path, tag: int) -> bytes:
 
 def make_engine(s3: CountingS3, data: Path, state: Path, folder: str = FOLDER, direct: bool = False):
     """An Engine exactly as `rclone-jupyter start` builds it."""
-    from rclone_jupyter import settings as settings_mod
-    from rclone_jupyter.supervisor import make_engines, prepare
+    from rclone_jupyter.config import settings as settings_mod
+    from rclone_jupyter.daemon.supervisor import make_engines, prepare
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
     env.update(s3.env(folder, direct=direct), RCLONE_JUPYTER_DATA_DIR=str(data), RCLONE_JUPYTER_STATE_DIR=str(state))
@@ -198,7 +198,7 @@ def bench_push(sizes: list[int], repeat: int, bisync_runs: int) -> None:
                                  f"{t_rec:.2f}"])
                 data = restored
 
-                from rclone_jupyter.changes import Batch
+                from rclone_jupyter.model.changes import Batch
 
                 def push(rel: str):
                     return measure(s3, lambda: engine.push(Batch(frozenset({rel}))))
@@ -705,7 +705,7 @@ def _tree_rss_mib(pid: int) -> float:
 
 
 def bench_idle(n: int, seconds: float) -> None:
-    from rclone_jupyter.watcher import Watcher
+    from rclone_jupyter.local.watcher import Watcher
 
     with tempfile.TemporaryDirectory(prefix="rj-idle-") as tmp:
         tmp = Path(tmp)

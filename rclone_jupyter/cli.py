@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from rclone_jupyter import __version__, logs, settings as settings_mod
+from rclone_jupyter import __version__, logs
+from rclone_jupyter.config import settings as settings_mod
 from rclone_jupyter.errors import ConfigError, RcloneJupyterError
 from rclone_jupyter.state import StateDir, holder_pid
-from rclone_jupyter.status import current as current_status, read as read_status
+from rclone_jupyter.daemon.status import current as current_status, read as read_status
 
 log = logging.getLogger("rclone_jupyter")
 
@@ -82,7 +83,7 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
         JUPYTERLAB_PW=secret AWS_S3_BUCKET_FOLDER=my-bucket/me AWS_ACCESS_KEY_ID=AKIA... \\
         AWS_SECRET_ACCESS_KEY=... rclone-jupyter start --data-dir ~/work --port 8888
     """
-    from rclone_jupyter.supervisor import Supervisor
+    from rclone_jupyter.daemon.supervisor import Supervisor
 
     settings = _load(data_dir=data_dir, port=port)
     logs.configure(settings.log_level)
@@ -110,10 +111,10 @@ def check() -> None:
     """
     import tempfile
 
-    from rclone_jupyter import preflight
+    from rclone_jupyter.daemon import preflight
     from rclone_jupyter.logs import secret_mask
-    from rclone_jupyter.rclone import Rclone, find_binary
-    from rclone_jupyter.remotes import render_config
+    from rclone_jupyter.rclone.runner import Rclone, find_binary
+    from rclone_jupyter.config.remotes import render_config
     from rclone_jupyter.state import write_private
 
     settings = _load()
@@ -174,14 +175,14 @@ def sync(once: bool, timeout: float) -> None:
 
 
 def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
-    from rclone_jupyter.control import request_sync
+    from rclone_jupyter.daemon.control import request_sync
 
     click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
     return request_sync(state.path, timeout)
 
 
 def _sync_in_process(settings) -> tuple[bool, str | None]:
-    from rclone_jupyter.supervisor import make_engines, prepare
+    from rclone_jupyter.daemon.supervisor import make_engines, prepare
     from rclone_jupyter.logs import secret_mask
 
     secret_mask.add(*settings.secrets())
@@ -190,7 +191,7 @@ def _sync_in_process(settings) -> tuple[bool, str | None]:
     for engine in make_engines(settings, state, binary):
         try:
             engine.check_bucket()
-            # No daemon holds a baseline: rclone bisync keeps its own between runs (bisync_mode.py).
+            # No daemon holds a baseline: rclone bisync keeps its own between runs (engine/bisync.py).
             if engine.bisync.has_baseline():
                 engine.bisync.reconcile()
             else:

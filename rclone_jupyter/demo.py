@@ -10,9 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from rclone_jupyter import logs, settings as settings_mod
-from rclone_jupyter.rclone import find_binary
-from rclone_jupyter.supervisor import Supervisor
+from rclone_jupyter import logs
+from rclone_jupyter.config import settings as settings_mod
+from rclone_jupyter.rclone.runner import find_binary
+from rclone_jupyter.daemon.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

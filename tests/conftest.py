@@ -361,8 +361,8 @@ class Bucket:
     """Reads and writes a bucket folder through real rclone, with its own private config (as a user would)."""
 
     def __init__(self, tmp: Path, env: dict[str, str]):
-        from rclone_jupyter import settings as settings_mod
-        from rclone_jupyter.remotes import render_config
+        from rclone_jupyter.config import settings as settings_mod
+        from rclone_jupyter.config.remotes import render_config
 
         self.settings = settings_mod.load(clean_env(RCLONE_JUPYTER_STATE_DIR=str(tmp / "probe-state"), **env))
         self.remote = self.settings.remotes[0]
@@ -411,8 +411,8 @@ class Bucket:
 
 def make_engine(env: dict[str, str], tmp_path: Path):
     """An Engine exactly as `rclone-jupyter start` builds it, with its own data and state folders."""
-    from rclone_jupyter import settings as settings_mod
-    from rclone_jupyter.supervisor import make_engines, prepare
+    from rclone_jupyter.config import settings as settings_mod
+    from rclone_jupyter.daemon.supervisor import make_engines, prepare
 
     full = clean_env(RCLONE_JUPYTER_DATA_DIR=str(tmp_path / "data"), RCLONE_JUPYTER_STATE_DIR=str(tmp_path / "st"),
                      **env)
@@ -437,7 +437,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def synced_tree(root: Path) -> dict[str, bytes]:
     """tree() without what is never synced (welcome.txt, checkpoints, temp files)."""
-    from rclone_jupyter.filters import is_noise
+    from rclone_jupyter.model.filters import is_noise
 
     return {k: v for k, v in tree(root).items() if not is_noise(k)}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rclone_jupyter import settings
+from rclone_jupyter.config import settings
 from rclone_jupyter.errors import ConfigError
 from rclone_jupyter.state import StateDir
 

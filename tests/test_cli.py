@@ -38,7 +38,7 @@ def test_sync_once_without_a_bucket_is_a_clear_error(tmp_path):
 
 def test_rclone_binary_override_must_exist(tmp_path):
     from rclone_jupyter.errors import RcloneNotFound
-    from rclone_jupyter.rclone import find_binary
+    from rclone_jupyter.rclone.runner import find_binary
 
     try:
         find_binary({"RCLONE_BINARY": str(tmp_path / "nope")})

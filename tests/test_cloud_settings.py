@@ -8,9 +8,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from rclone_jupyter import jupyter, settings
+from rclone_jupyter.daemon import jupyter_process as jupyter
+from rclone_jupyter.config import settings
 from rclone_jupyter.errors import ConfigError
-from rclone_jupyter.remotes import kernel_environment, render_config, write_kernel_files
+from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 
 SIG = "c2lnbmF0dXJlLXNlY3JldC0xMjM0NQ%3D%3D"
 TOKEN = f"sv=2022-11-02&sp=racwdl&se=2099-01-01T00:00:00Z&sr=c&sig={SIG}"

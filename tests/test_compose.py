@@ -15,8 +15,8 @@ import yaml
 
 from conftest import ROOT
 
-from rclone_jupyter import settings
-from rclone_jupyter.settings import Timing
+from rclone_jupyter.config import settings
+from rclone_jupyter.config.settings import Timing
 
 COMPOSE = ROOT / "docker-compose.yml"
 

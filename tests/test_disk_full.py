@@ -9,7 +9,7 @@ import os
 import pytest
 
 from conftest import Bucket, wait_until
-from rclone_jupyter.status import StatusBoard
+from rclone_jupyter.daemon.status import StatusBoard
 
 MiB = 1024 * 1024
 

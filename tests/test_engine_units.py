@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from rclone_jupyter.debounce import Debouncer
-from rclone_jupyter.engine import _new_folders
-from rclone_jupyter.tree import place, unrepresentable, walk_versions
-from rclone_jupyter.known import Known, decode_name, encode_name, key_of, local_version, under_link
-from rclone_jupyter.reconcile_plan import plan
+from rclone_jupyter.model.debounce import Debouncer
+from rclone_jupyter.engine.core import _new_folders
+from rclone_jupyter.local.tree import place, unrepresentable, walk_versions
+from rclone_jupyter.model.known import Known, decode_name, encode_name, key_of, local_version, under_link
+from rclone_jupyter.model.reconcile_plan import plan
 
 V1, V2 = (10, 1_000_000_000_000), (12, 2_000_000_000_000)
 L1, L2 = (10, 5_000), (12, 6_000)  # listing stamps (size, server time)

@@ -28,7 +28,7 @@ def test_pip_install_of_the_wheel_is_all_jupyterlab_needs(tmp_path):
                     "--ignore-installed",  # else pip would first uninstall the development install of this venv
                     str(wheel)], check=True, capture_output=True)
     config = json.loads((prefix / SERVER_CONFIG).read_text())
-    assert config == {"ServerApp": {"jpserver_extensions": {"rclone_jupyter.jupyter_extension": True}}}
+    assert config == {"ServerApp": {"jpserver_extensions": {"rclone_jupyter.jupyterlab.extension": True}}}
     # JupyterLab's own listing, in the section of the folder the wheel installed into (the development venv
     # has a link of its own, elsewhere). The server side's config file is checked above: `jupyter server
     # extension list` reads only fixed folders; tests/test_images.py runs it as the image does.

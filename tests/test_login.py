@@ -1,4 +1,4 @@
-"""Failed JupyterLab logins are throttled per client address (login.py), against a real running JupyterLab."""
+"""Failed JupyterLab logins are throttled per client address (jupyterlab/login.py), against a real running JupyterLab."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from conftest import one_s3_server, wait_until
-from rclone_jupyter.login import Throttle
+from rclone_jupyter.jupyterlab.login import Throttle
 
 
 

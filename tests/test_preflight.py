@@ -15,7 +15,7 @@ import pytest
 
 from cloud_servers import azurite, fake_gcs  # noqa: F401 - fixtures
 from conftest import CLI, Bucket, clean_env, needs, tree
-from rclone_jupyter import commands
+from rclone_jupyter.rclone import commands
 
 MiB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""The push path's long-running `rclone rcd` (rcd.py), with real rclone against a real S3 server.
+"""The push path's long-running `rclone rcd` (rclone/rcd.py), with real rclone against a real S3 server.
 
 What must hold: a push lands whether the rcd is warm, stopped for idleness or killed under us; its failures
 are classified like a failed rclone run; it is private (socket folder 0700, no secret in its argv) and does
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import Bucket, make_engine, needs, wait_until
-from rclone_jupyter.changes import Batch
+from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.errors import RcloneError
 
 

@@ -1,4 +1,4 @@
-"""A daemon killed with SIGKILL leaves its rclone rcd folder in /tmp: the next start removes it (rcd.py)."""
+"""A daemon killed with SIGKILL leaves its rclone rcd folder in /tmp: the next start removes it (rclone/rcd.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import one_s3_server, wait_until
-from rclone_jupyter.rcd import DIR_PREFIX, OLD_DIR_AGE, clean_stale_dirs
+from rclone_jupyter.rclone.rcd import DIR_PREFIX, OLD_DIR_AGE, clean_stale_dirs
 
 
 

@@ -6,15 +6,17 @@ import configparser
 
 import pytest
 
-from rclone_jupyter import commands, settings as settings_mod
-from rclone_jupyter.bisync_report import BisyncReport, parse_listing, stamp_ns
-from rclone_jupyter.changes import ChangeSet
-from rclone_jupyter.debounce import Debouncer
+from rclone_jupyter.rclone import commands
+from rclone_jupyter.config import settings as settings_mod
+from rclone_jupyter.model.stamps import stamp_ns
+from rclone_jupyter.rclone.bisync_report import BisyncReport, parse_listing
+from rclone_jupyter.model.changes import ChangeSet
+from rclone_jupyter.model.debounce import Debouncer
 from rclone_jupyter.errors import ConfigError
-from rclone_jupyter.filters import is_noise
+from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.logs import SecretMask
-from rclone_jupyter.remotes import render_config
-from rclone_jupyter.rclone import classify
+from rclone_jupyter.config.remotes import render_config
+from rclone_jupyter.rclone.runner import classify
 
 S3_ENV = {
     "AWS_S3_BUCKET_FOLDER": "my-bucket/team/alice",
@@ -176,7 +178,7 @@ def test_targeted_push_calls(tmp_path):
     method, params = commands.stat_files("s3:b/f", listing)
     assert method == "operations/list" and params["fs"] == "s3:b/f/" and params["opt"]["recurse"] is True
     assert commands.as_folder("s3:b/f/") == "s3:b/f/" and commands.as_folder("s3:") == "s3:"
-    # The rcd: a unix socket, no TCP port; no HEAD after uploads; JSON log for rcd.py.
+    # The rcd: a unix socket, no TCP port; no HEAD after uploads; JSON log for rclone/rcd.py.
     rcd = commands.rcd("/tmp/x/rc.sock")
     assert rcd[:3] == ("rcd", "--rc-addr", "/tmp/x/rc.sock") and "--s3-no-head" in rcd and "--use-json-log" in rcd
 

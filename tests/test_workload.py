@@ -27,7 +27,7 @@ import pytest
 
 from cloud_servers import azurite, clouds, fake_gcs  # noqa: F401 - fixtures
 from conftest import Bucket, synced_tree, wait_until
-from rclone_jupyter.filters import is_noise
+from rclone_jupyter.model.filters import is_noise
 
 pytestmark = pytest.mark.slow
 

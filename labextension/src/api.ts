@@ -1,4 +1,4 @@
-// The server extension's two routes (rclone_jupyter/jupyter_extension.py), through JupyterLab's own
+// The server extension's two routes (rclone_jupyter/jupyterlab/extension.py), through JupyterLab's own
 // connection settings: base URL, login cookie and XSRF token come with every request.
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';

@@ -1,5 +1,5 @@
 // rclone-jupyter's JupyterLab extension: a status bar item saying whether the work is in the bucket, and a
-// panel with the details and "Save now". Data comes from the server extension (rclone_jupyter/jupyter_extension.py).
+// panel with the details and "Save now". Data comes from the server extension (rclone_jupyter/jupyterlab/extension.py).
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';

@@ -1,0 +1,148 @@
+"""The data folder's side: walking it, placing downloads in it, and the names it can and cannot hold.
+
+Nothing here reads or writes through a symbolic link: links are listed as links (known.key_of), never
+entered, and `place` moves a download into place with O_NOFOLLOW on every folder of its way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from rclone_jupyter.errors import PersistenceError
+from rclone_jupyter.model.filters import is_noise
+from rclone_jupyter.model.known import Version, key_of, local_version
+
+# Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
+STAGING_PREFIX = ".~rclone-jupyter-incoming-"
+
+
+def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
+    """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
+
+    Links are listed, never followed.
+    """
+    out: dict[str, Version] = {}
+    top = os.path.join(root, rel) if rel else str(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        kept = []
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                filenames.append(name)  # a link to a folder is a link, not a folder to enter
+            elif not is_noise(os.path.relpath(full, root).replace(os.sep, "/")):
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            if is_noise(relpath):
+                continue
+            key = key_of(root, relpath)
+            if key is not None:
+                version = local_version(root, key)
+                if version is not None:
+                    out[key] = version
+    return out
+
+
+def is_empty_folder(path: Path) -> bool:
+    """A real folder (not a link) with nothing in it but noise (checkpoints, temporary files)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return False
+        return all(is_noise(name) for name in os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def walk_folders(root: Path, rel: str) -> set[str]:
+    """Every real folder at and under root/rel (noise and links left out), as data folder paths."""
+    out = {rel}
+    for dirpath, dirnames, _filenames in os.walk(os.path.join(root, rel)):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))]
+        for name in dirnames:
+            out.add(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
+    return out
+
+
+def place(root: Path, staged: Path, rel: str) -> bool:
+    """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused."""
+    parts = rel.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, dir_fd=fd)
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:  # ELOOP (a link) or ENOTDIR (a file)
+                return False
+            os.close(fd)
+            fd = nfd
+        try:
+            target = os.lstat(parts[-1], dir_fd=fd)
+            if stat.S_ISDIR(target.st_mode):
+                return False  # a folder has the name now: never replaced by a file
+        except FileNotFoundError:
+            pass
+        os.rename(staged, parts[-1], dst_dir_fd=fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+def unrepresentable(key: str) -> str | None:
+    """Why an object name cannot be a path in the data folder, or None if it can."""
+    parts = key.split("/")
+    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
+    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
+        return "its name has an empty, '.' or '..' part"
+    if any(len(os.fsencode(part)) > 255 for part in parts):
+        return "a part of its name is longer than 255 bytes"
+    if "\0" in key:
+        return "its name has a NUL character"
+    return None
+
+
+def below_link(key: str, links: set[str]) -> str | None:
+    """Why an object cannot be restored because a link object names a folder on its way, or None."""
+    parts = key.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        if "/".join(parts[:i]) in links:
+            return f"{'/'.join(parts[:i])} is a symbolic link in the bucket folder (nothing is written through one)"
+    return None
+
+
+def clear_staging(root: Path) -> None:
+    """Downloads cut off by a killed daemon: their staging folders are not the user's."""
+    for entry in os.scandir(root):
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def conflict_name(rel: str, taken: Callable[[str], bool]) -> str:
+    """The first free `stem.conflictN.ext` beside `rel`: the names bisync gives its conflict losers."""
+    folder, _, name = rel.rpartition("/")
+    stem, ext = os.path.splitext(name)
+    if not stem:  # a dotfile such as '.env'
+        stem, ext = name, ""
+    for n in range(1, 10_000):
+        candidate = f"{stem}.conflict{n}{ext}"
+        candidate = f"{folder}/{candidate}" if folder else candidate
+        if not taken(candidate):
+            return candidate
+    raise PersistenceError(f"too many conflict copies of {rel}")
+
+
+def md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

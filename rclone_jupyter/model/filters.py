@@ -1,0 +1,37 @@
+"""What is noise, not a change: one list, used by the watcher and turned into rclone --exclude flags."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+# Matched against every component of a relative path.
+NOISE_NAMES = (
+    ".~*",  # Jupyter's atomic-save temporary files (jupyter_server writes .~name, then renames)
+    ".ipynb_checkpoints",  # Jupyter's own checkpoints: derived, and rewritten on every save
+    "*.swp", "*.swx", ".#*",  # editor swap and lock files
+    ".Trash-*",  # a desktop trash folder, should one ever appear
+)
+# Matched against the whole relative path: files this container writes about itself.
+LOCAL_ONLY = ("welcome.txt",)
+# Top-level folders of the bucket folder that belong to rclone-jupyter itself (daemon/presence.py's heartbeats):
+# never restored, never synced.
+BUCKET_ONLY = (".rclone-jupyter",)
+
+
+def is_noise(rel: str) -> bool:
+    """Given a path relative to the data folder, return True if it must never be synced."""
+    if rel in LOCAL_ONLY or rel.split("/", 1)[0] in BUCKET_ONLY:
+        return True
+    return any(fnmatchcase(part, pattern) for part in rel.split("/") for pattern in NOISE_NAMES)
+
+
+def rclone_excludes() -> tuple[str, ...]:
+    """The same rules as rclone filter flags (for restore and bisync, which list whole trees)."""
+    flags: list[str] = []
+    for pattern in NOISE_NAMES:
+        flags += ["--exclude", f"{pattern}", "--exclude", f"{pattern}/**"]
+    for rel in LOCAL_ONLY:
+        flags += ["--exclude", f"/{rel}"]
+    for folder in BUCKET_ONLY:
+        flags += ["--exclude", f"/{folder}/**"]
+    return tuple(flags)

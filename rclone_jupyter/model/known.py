@@ -1,0 +1,158 @@
+"""The bucket folder as this container knows it, and the data folder's side of the same names.
+
+Names are rclone's names for objects in the bucket folder, relative to it: a regular file `a/b.txt` is the
+object `a/b.txt`; a symbolic link `a/lnk` is the object `a/lnk.rclonelink` whose content is the link's target
+text (rclone's `--links` convention, readable by any rclone user); a control character in a file name is its
+Unicode picture (`a\nb` is `a␊b`), as rclone's local backend writes it.
+
+`Known` is one object as this container last agreed with it: its size and modification time (rclone's
+modtime, which is the data folder's mtime of the version we uploaded or downloaded), and the `(size, time)`
+a bucket listing shows for it. On S3 the listing's time is the server's Last-Modified (a listing alone, no
+HEAD per object); it is unknown (`listed=None`) between our own upload and the next listing, which then adopts
+it. Comparing a fresh listing with these `listed` stamps is how a change made elsewhere is found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from pathlib import Path
+
+from rclone_jupyter.model.stamps import stamp_ns
+
+LINK_SUFFIX = ".rclonelink"
+# A remote modtime within this of ours is the same version (some stores round to the millisecond).
+MTIME_SLACK_NS = 1_000_000
+
+Version = tuple[int, int]  # (size, mtime_ns)
+
+
+@dataclasses.dataclass(frozen=True)
+class Known:
+    size: int
+    mtime_ns: int
+    listed: Version | None = None
+
+    @property
+    def version(self) -> Version:
+        return (self.size, self.mtime_ns)
+
+
+_QUOTE = "\u201b"  # rclone's quote for a character that would otherwise read as an encoded one
+
+
+def encode_name(rel: str) -> str:
+    """A data folder path as rclone names it: control characters become their Unicode pictures (a line break
+    is U+240A), as rclone's local backend does, so every name fits a one-name-per-line list."""
+    out = []
+    for c in rel:
+        code = ord(c)
+        if code < 0x20:
+            out.append(chr(0x2400 + code))
+        elif code == 0x7F:
+            out.append("\u2421")
+        elif 0x2400 <= code <= 0x2421 or c == _QUOTE:
+            out.append(_QUOTE + c)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def decode_name(name: str) -> str:
+    """The inverse of encode_name."""
+    out = []
+    quoted = False
+    for c in name:
+        code = ord(c)
+        if quoted:
+            out.append(c)
+            quoted = False
+        elif c == _QUOTE:
+            quoted = True
+        elif 0x2400 <= code < 0x2420:
+            out.append(chr(code - 0x2400))
+        elif code == 0x2421:
+            out.append("\x7f")
+        else:
+            out.append(c)
+    if quoted:
+        out.append(_QUOTE)
+    return "".join(out)
+
+
+def entry_version(entry: dict) -> Version:
+    """The (size, time) of one rclone listing entry (lsjson's, or the rc's operations/list)."""
+    return (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+
+
+def local_name(key: str) -> str:
+    """The data folder's path of an object: a link object `x.rclonelink` is the link `x`."""
+    return decode_name(key[: -len(LINK_SUFFIX)] if key.endswith(LINK_SUFFIX) else key)
+
+
+def keys_for(rel: str) -> tuple[str, str]:
+    """The two object names a data folder path may have: as a file, and as a link."""
+    key = encode_name(rel)
+    return key, key + LINK_SUFFIX
+
+
+def local_version(root: Path, key: str) -> Version | None:
+    """The data folder's version of an object name, without following any link; None if it is not there.
+
+    A link object's version is the link's (target length, mtime), as rclone --links uploads it; a regular
+    file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None.
+    """
+    is_link = key.endswith(LINK_SUFFIX)
+    path = os.path.join(root, local_name(key))
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if is_link and stat.S_ISLNK(st.st_mode):
+        return (len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
+    if not is_link and stat.S_ISREG(st.st_mode):
+        return (st.st_size, st.st_mtime_ns)
+    return None
+
+
+def key_of(root: Path, rel: str) -> str | None:
+    """The object name of a data folder path as it is now: a regular file or a link; None for anything else."""
+    try:
+        st = os.lstat(os.path.join(root, rel))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return encode_name(rel) + LINK_SUFFIX
+    if stat.S_ISREG(st.st_mode):
+        return encode_name(rel)
+    return None
+
+
+def same(a: Version | None, b: Version | None) -> bool:
+    """True if two (size, mtime_ns) versions are the same version of a file."""
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    if abs(a[1] - b[1]) <= MTIME_SLACK_NS:
+        return True
+    # A store that lost rclone's modtime metadata reports whole seconds (S3's Last-Modified, truncated). The
+    # same second counts as the same version: otherwise an unchanged object looks edited elsewhere.
+    whole = 1_000_000_000
+    return (a[1] % whole == 0 or b[1] % whole == 0) and a[1] // whole == b[1] // whole
+
+
+def under_link(root: Path, rel: str) -> bool:
+    """True if a folder on the way to `rel` (not `rel` itself) is a symbolic link, or not a folder at all.
+
+    Nothing is read or written through a link: a path below one is outside the data folder.
+    """
+    parts = rel.split("/")[:-1]
+    path = str(root)
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return True
+        except FileNotFoundError:
+            return False
+    return False

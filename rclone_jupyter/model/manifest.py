@@ -1,0 +1,101 @@
+"""What an object store cannot hold by itself, kept in one small object beside the heartbeats:
+`.rclone-jupyter/tree.json` holds the permission bits of files and the empty folders.
+
+Why not rclone's `--metadata` for modes (the mode in each object's metadata): reading it back costs a HEAD
+per object at restore (measured on an AWS-like server: a restore of N files went from LIST + N GET to
+LIST + N GET + N HEAD), and the start must cost what a copy costs.
+Why not directory markers (`dir/` objects) for empty folders: `rclone serve s3`, the demo's server, stores a
+marker as an empty *file* named `dir`, which every tool then shows as a file and a restore brings back as one.
+
+The manifest is one GET at start and one PUT when a mode or an empty folder changes. It lists only the files
+whose mode is not what a restore gives anyway (0666 less the umask, usually 0644), so a tree of notebooks
+keeps it empty and a venv adds its few dozen executables; and only folders that are empty (a folder with a
+file in it comes back with the file).
+
+Two containers on one bucket folder: each merges the other's manifest when it sees it changed (at its next
+reconcile); an entry changed on both within that window keeps the last writer's. File contents never depend
+on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from rclone_jupyter.model.known import local_name
+
+MANIFEST = ".rclone-jupyter/tree.json"
+_MASK = os.umask(0)
+os.umask(_MASK)
+# What a file restored by rclone gets: the mode that needs no entry.
+DEFAULT_MODE = 0o666 & ~_MASK
+
+
+def file_mode(root: Path, key: str) -> int | None:
+    """The permission bits of a regular file in the data folder (None: not a regular file, or gone)."""
+    try:
+        st = os.lstat(os.path.join(root, local_name(key)))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+
+
+class Manifest:
+    """The manifest as this container knows it: {object name: mode}, {empty folder}, and whether it must be
+    uploaded. Folder names are encoded like object names (known.encode_name)."""
+
+    def __init__(self) -> None:
+        self.modes: dict[str, int] = {}
+        self.folders: set[str] = set()
+        self.dirty = False
+
+    def keep_folder(self, name: str, empty: bool) -> None:
+        """The data folder's folder `name` is there and empty (kept), or not (its entry goes)."""
+        if empty and name not in self.folders:
+            self.folders.add(name)
+            self.dirty = True
+        elif not empty and name in self.folders:
+            self.folders.discard(name)
+            self.dirty = True
+
+    def note(self, key: str, mode: int | None) -> None:
+        """The data folder's file `key` has `mode` now."""
+        if mode is None:
+            return
+        if mode == DEFAULT_MODE:
+            if self.modes.pop(key, None) is not None:
+                self.dirty = True
+        elif self.modes.get(key) != mode:
+            self.modes[key] = mode
+            self.dirty = True
+
+    def forget(self, key: str) -> None:
+        if self.modes.pop(key, None) is not None:
+            self.dirty = True
+
+    def wanted(self, key: str) -> int:
+        return self.modes.get(key, DEFAULT_MODE)
+
+    @staticmethod
+    def load(text: str) -> tuple[dict[str, int], set[str]]:
+        """Given the manifest's JSON, return (modes, folders); a broken or foreign manifest is an empty one."""
+        try:
+            data = json.loads(text or "{}")
+            modes = {str(k): int(v, 8) for k, v in (data.get("modes") or {}).items()
+                     if isinstance(v, str) and 0 <= int(v, 8) <= 0o7777}
+            folders = {str(f) for f in (data.get("folders") or []) if isinstance(f, str)}
+            return modes, folders
+        except (ValueError, AttributeError, TypeError):
+            return {}, set()
+
+    def dump(self) -> str:
+        return json.dumps({"version": 1, "modes": {k: f"{v:04o}" for k, v in sorted(self.modes.items())},
+                           "folders": sorted(self.folders)}, indent=0) + "\n"
+
+    def apply(self, root: Path, key: str) -> None:
+        """Give the data folder's file the mode the manifest says (file_mode checked it is a regular file)."""
+        mode = self.wanted(key)
+        if file_mode(root, key) not in (None, mode):
+            os.chmod(os.path.join(root, local_name(key)), mode)

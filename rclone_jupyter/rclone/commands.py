@@ -1,0 +1,263 @@
+"""Pure builders of rclone argument tuples: no process is started here (see rclone/runner.py).
+
+Every builder returns the arguments after the binary. Secrets never appear: remotes are referred to by
+name and their credentials live in the private config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rclone_jupyter.model.filters import rclone_excludes
+from rclone_jupyter.model.manifest import MANIFEST
+
+# JSON log lines are parsed by rclone/runner.py (levels, final stats); colour codes would get in the way.
+COMMON = ("--use-json-log", "--color", "NEVER", "-v")
+# For bulk copies (restore): no line per file, only progress and the final stats (logged at NOTICE).
+BULK = ("--use-json-log", "--color", "NEVER", "--stats-log-level", "NOTICE")
+# Our own retry policy owns the retries; rclone's low-level retries still absorb blips. A server that accepts
+# a connection and then says nothing fails the call within a minute (rclone's default is 5), so the syncer
+# can retry and the status can say so: the timeout is idle time, a long upload that moves data is not cut.
+RETRIES = ("--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s")
+# Noise (atomic-save temp files, checkpoints, swap files) and files about this container only.
+EXCLUDES = rclone_excludes()
+# Bisync's conflict rule (DESIGN invariant 6): the newer version keeps the name, the other is kept beside
+# it as name.conflict1.ext, an extension Jupyter still recognises.
+CONFLICTS = (
+    "--conflict-resolve", "newer",
+    "--conflict-loser", "num",
+    "--conflict-suffix", "conflict",
+    "--suffix-keep-extension",
+)
+
+
+def stats(interval: str = "1h") -> tuple[str, ...]:
+    """Progress every `interval`, and one final stats record (what moved, how long); "0" would drop it."""
+    return ("--stats", interval, "--stats-one-line")
+
+
+def as_folder(remote_path: str) -> str:
+    """Given `remote:bucket/folder`, return it with a trailing slash.
+
+    Opening `remote:bucket/folder` costs a HEAD on S3 (rclone checks whether `folder` is an object); with the
+    slash it is known to be a folder. That HEAD is half the requests of a one-file push.
+    """
+    return remote_path if remote_path.endswith(("/", ":")) else remote_path + "/"
+
+
+def mkdir(remote_path: str) -> tuple[str, ...]:
+    # -q: on bucket stores mkdir of a folder "does nothing", and rclone says so at NOTICE level on every start.
+    return ("mkdir", remote_path, "--use-json-log", "--color", "NEVER", "-q", *RETRIES)
+
+
+def list_top(remote_path: str) -> tuple[str, ...]:
+    """List one level of a path: cheap proof that a bucket exists and the credentials can read it."""
+    return ("lsf", remote_path, "--max-depth", "1", *COMMON, *RETRIES)
+
+
+def glob_escape(name: str) -> str:
+    """A literal name as an rclone filter pattern (its glob characters escaped)."""
+    return "".join("\\" + c if c in "*?[]{}\\" else c for c in name)
+
+
+def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False,
+            excludes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Copy the bucket folder into the data folder. `copy` never deletes.
+
+    `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
+    data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
+    symbolic links again. `excludes`: object names the data folder cannot hold (engine.unrepresentable).
+    One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
+    """
+    skipped: list[str] = []
+    for name in excludes:
+        skipped += ["--exclude", "/" + glob_escape(name)]
+    return (
+        "copy", remote_path, str(data_dir),
+        "--ignore-existing" if only_missing else "--update",
+        "--links",
+        "--fast-list",
+        "--transfers", str(transfers),
+        "--checkers", str(transfers),
+        "--multi-thread-streams", "8",
+        *skipped, *EXCLUDES, *BULK, *RETRIES, *stats("5s"),
+    )
+
+
+def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
+           resync_mode: str = "newer") -> tuple[str, ...]:
+    """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
+
+    `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
+    safety guards and is only used when every change on our side was seen by the watcher.
+    """
+    argv = [
+        "bisync", str(data_dir), remote_path,
+        "--workdir", str(workdir),
+        "--links",  # links as .rclonelink objects, as the restore and the default push keep them
+        "--create-empty-src-dirs",
+        "--resilient", "--recover",
+        "--fast-list",
+        "--transfers", "8",
+        *CONFLICTS, *EXCLUDES, *COMMON, *RETRIES, *stats(),
+    ]
+    if resync:
+        # On a baseline, a file that differs on both sides goes the newer way ("path1": the data folder's way,
+        # used when several clouds were merged into it and it already holds the winner of each disagreement).
+        argv += ["--resync", "--resync-mode", resync_mode]
+    if force:
+        argv.append("--force")
+    return tuple(argv)
+
+
+def download_as(remote_file: str, local_file: Path) -> tuple[str, ...]:
+    """Copy one object to a local file of another name (a conflict copy)."""
+    return ("copyto", remote_file, str(local_file), *COMMON, *RETRIES)
+
+
+def snapshot(remote_path: str) -> tuple[str, ...]:
+    """Every file under a path with its size and the server's modification time, from listings alone.
+
+    --use-server-modtime: on S3, rclone's own modtime lives in object metadata (one HEAD per object); the
+    server's Last-Modified comes with the listing, and any upload by anyone changes it. LIST requests only.
+    """
+    # The manifest (model/manifest.py) is listed too: a --filter rule ahead of the same excludes as --filter rules
+    # (rclone does not order --filter before --exclude flags).
+    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
+            "--use-server-modtime", "--filter", f"+ /{MANIFEST}", *as_filters(EXCLUDES), *RETRIES)
+
+
+def as_filters(excludes: tuple[str, ...]) -> tuple[str, ...]:
+    """`--exclude P` flags as `--filter "- P"` flags, which keep their order among other --filter rules."""
+    out: list[str] = []
+    for flag, pattern in zip(excludes[::2], excludes[1::2]):
+        assert flag == "--exclude"
+        out += ["--filter", f"- {pattern}"]
+    return tuple(out)
+
+
+def cat(remote_file: str) -> tuple[str, ...]:
+    """One object's content on stdout (one GET): the modes manifest."""
+    return ("cat", remote_file, *COMMON, *RETRIES)
+
+
+def upload_manifest(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Upload the manifest from a scratch folder that mirrors its place in the bucket folder: one PUT."""
+    return "sync/copy", {"srcFs": str(scratch), "dstFs": as_folder(remote_path),
+                         **_listed(files_from, NoCheckDest=True)}
+
+
+def list_files(remote_path: str) -> tuple[str, ...]:
+    """Every file under a path, with size and modification time, as JSON on stdout (noise excluded)."""
+    return ("lsjson", remote_path, "-R", "--files-only", "--no-mimetype", "--fast-list", *EXCLUDES, *RETRIES)
+
+
+def hash_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
+    """The MD5 of the listed objects, as JSON on stdout (an object without one has no "Hashes")."""
+    return (
+        "lsjson", as_folder(remote_path),
+        "--files-from-raw", str(files_from),
+        "-R",  # without it, --files-from lists only the top level: nested files would get no hash
+        "--no-traverse", "--no-mimetype", "--files-only",
+        "--hash", "--hash-type", "md5",
+        *RETRIES,
+    )
+
+
+def rcd(socket_path: str) -> tuple[str, ...]:
+    """The long-running rclone of the push path (rclone/rcd.py), answering on a unix socket in a private folder.
+
+    --rc-no-auth: rc methods that touch remotes demand auth or this flag; a unix socket is not reachable
+    over the network, and its folder (0700) decides who may connect. --s3-no-head: see copy_files.
+    """
+    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", *COMMON, *RETRIES)
+
+
+# The rc calls of the push path: (method, params) for Rclone.rc. `_filter` and `_config` are rclone's
+# per-call flags: --files-from-raw and --no-traverse make each call touch exactly the listed objects.
+def _listed(files_from: Path, **config) -> dict:
+    return {"_filter": {"FilesFromRaw": [str(files_from)]}, "_config": {"NoTraverse": True, **config}}
+
+
+def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Upload exactly the objects listed (names relative to the data folder, one per line; a symbolic link
+    `x` is listed as `x.rclonelink`, and uploaded as a link object: Links), without listing the bucket.
+
+    One PUT per file on S3: the engine has just looked at each object (stat_files), so neither the check
+    before the upload (NoCheckDest) nor the HEAD after it (--s3-no-head on the rcd; single-part PUTs carry
+    Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
+    """
+    return "sync/copy", {"srcFs": str(data_dir), "dstFs": as_folder(remote_path),
+                         **_listed(files_from, NoCheckDest=True, Transfers=8, Links=True)}
+
+
+def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
+    """Download exactly the objects listed into a staging folder (a HEAD and a GET each; link objects become
+    links there). The engine moves each into place itself, never through a link."""
+    return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": str(staging),
+                         **_listed(files_from, Links=True)}
+
+
+def list_folder(remote_path: str, folder: str) -> tuple[str, dict]:
+    """Every object under a folder the bucket is not known to hold: one LIST proves a whole new tree absent."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": folder,
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True}}
+
+
+def stat_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Size and modification time of the listed objects in the bucket (missing ones are left out).
+
+    One HEAD a file. `recurse`: without it only listed files at the top level are reported, and a nested
+    notebook changed in the bucket went unseen and was overwritten.
+    """
+    return "operations/list", {"fs": as_folder(remote_path), "remote": "",
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True},
+                               **_listed(files_from)}
+
+
+def delete_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Delete exactly the listed objects in the bucket."""
+    return "operations/delete", {"fs": as_folder(remote_path), **_listed(files_from)}
+
+
+def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:
+    """Upload one local file as one object (the presence heartbeat, daemon/presence.py)."""
+    return ("copyto", str(local_file), remote_file, *COMMON, *RETRIES)
+
+
+def list_objects(remote_path: str) -> tuple[str, ...]:
+    """The objects directly in a folder, with size and modification time, as JSON on stdout (no filters)."""
+    return ("lsjson", remote_path, "--files-only", "--no-mimetype", *RETRIES)
+
+
+def delete_object(remote_file: str) -> tuple[str, ...]:
+    """Delete one object."""
+    return ("deletefile", remote_file, *COMMON, *RETRIES)
+
+
+# The pre-flight (daemon/preflight.py): a listing and one probe object, each in as few requests as rclone allows.
+def folder_listing(remote_path: str) -> tuple[str, ...]:
+    """Every object under a folder with its size and the server's time, from LIST requests only.
+
+    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
+    them itself). --no-mimetype: on S3 a MIME type costs a HEAD per object.
+    """
+    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
+            "--use-server-modtime", *RETRIES)
+
+
+def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
+    """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
+    return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+
+
+def probe_read(remote_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Print the listed objects of a folder on stdout: one GET each on S3 (no listing, no HEAD)."""
+    return ("cat", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
+            "--s3-no-head-object", *RETRIES)
+
+
+def probe_delete(remote_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
+    return ("delete", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
+            "--s3-no-head-object", *COMMON, *RETRIES)
