@@ -94,6 +94,7 @@ def errors_in(log: str) -> list[str]:
 # -- 1. the storage server is down while the user keeps writing --------------------------------------------
 
 
+@pytest.mark.private_s3  # takes the server down
 def test_01_server_down_while_writing_then_back(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
@@ -124,6 +125,7 @@ def test_01_server_down_while_writing_then_back(s3, daemons, tmp_path):
 # -- 2. rclone is killed mid-transfer ----------------------------------------------------------------------
 
 
+@pytest.mark.private_s3  # freezes the server
 def test_02_rclone_killed_mid_transfer(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
@@ -169,6 +171,7 @@ def test_03_sigterm_during_a_sync_lands_everything(s3, daemons, tmp_path):
     same_content(bucket, daemon.data, timeout=1)
 
 
+@pytest.mark.private_s3  # freezes the server
 def test_03_sigterm_with_a_too_short_deadline_says_what_was_not_saved(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY, "RCLONE_JUPYTER_FLUSH_DEADLINE": "1",
@@ -496,6 +499,7 @@ def test_12_bad_credentials_and_missing_bucket_stop_with_a_clear_error_and_touch
     assert bucket.files() == {"in-bucket.txt": b"keep"}
 
 
+@pytest.mark.private_s3  # re-keys the server
 def test_12_key_revoked_mid_session_keeps_changes_pending_until_fixed(s3, daemons, tmp_path):
     needs(s3, "checks_signatures", "it accepts any secret, so a revoked key cannot be refused")
     bucket = Bucket(tmp_path, s3.env())
