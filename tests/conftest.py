@@ -577,6 +577,38 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout:g} s waiting for {message} (last: {last!r})")
 
 
+def _nothing_pending(status_text: str) -> bool:
+    try:
+        return json.loads(status_text).get("pending") == 0
+    except ValueError:
+        return False
+
+
+def settled(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition", every: float = 2.0):
+    """wait_until() for a costly predicate (a copy of the bucket is an rclone run): it is evaluated when the
+    test's daemons report nothing pending in a status they had not shown yet, at least every `every` s, and
+    once more at the deadline. Between, only their status files are read (every `interval` s).
+
+    A status changes when a change is noted and when a push or reconcile ends, so a bucket the daemons
+    write to cannot reach the expected state unseen; `every` covers what changes it otherwise.
+    """
+    deadline = time.monotonic() + timeout
+    seen: list[str] | None = None
+    checked = -float("inf")
+    while True:
+        now = time.monotonic()
+        texts = [daemon.status_text() for daemon in Daemon.of_this_test]
+        idle = all(_nothing_pending(text) for text in texts)
+        if (idle and texts != seen) or now - checked >= every or now >= deadline:
+            seen, checked = texts, now
+            last = predicate()
+            if last:
+                return last
+            if now >= deadline:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {message} (last: {last!r})")
+        time.sleep(interval)
+
+
 class LoggedProcess:
     """A child process writing to `log_path`: stop it (a signal, then wait), kill it, read its log."""
 
@@ -605,6 +637,8 @@ class LoggedProcess:
 
 class Daemon(LoggedProcess):
     """A real `rclone-jupyter start` process with its own data dir, state dir, HOME and log file."""
+
+    of_this_test: list["Daemon"] = []  # made by the `daemons` fixture of the running test (settled() reads them)
 
     def __init__(self, tmp: Path, env: dict[str, str], *, jupyter: bool = False, name: str = "node"):
         self.tmp = tmp
@@ -654,9 +688,15 @@ class Daemon(LoggedProcess):
 
     def status(self) -> dict | None:
         try:
-            return json.loads((self.state / "status.json").read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(self.status_text())
+        except ValueError:
             return None
+
+    def status_text(self) -> str:
+        try:
+            return (self.state / "status.json").read_text()
+        except FileNotFoundError:
+            return ""
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -674,6 +714,7 @@ class Daemon(LoggedProcess):
 def daemons(tmp_path):
     """Factory of Daemon processes; every one still running at the end is stopped (then killed)."""
     started: list[Daemon] = []
+    Daemon.of_this_test = started
 
     def make(env: dict[str, str], **kwargs) -> Daemon:
         daemon = Daemon(tmp_path, env, **kwargs)
@@ -681,6 +722,7 @@ def daemons(tmp_path):
         return daemon
 
     yield make
+    Daemon.of_this_test = []
     for daemon in started:
         if daemon.proc is not None and daemon.proc.poll() is None:
             try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Bucket, needs, synced_tree, wait_until
+from conftest import Bucket, needs, settled, synced_tree, wait_until
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("RJ_TEST_S3_ENDPOINT")),
@@ -39,7 +39,7 @@ def same_content(bucket: Bucket, data: Path, timeout: float = 30.0) -> dict[str,
         return [local] if bucket.files() == local else None  # a list, so an empty tree is still a match
 
     try:
-        return wait_until(check, timeout, interval=0.3, message="bucket == data folder")[0]
+        return settled(check, timeout, message="bucket == data folder")[0]
     except AssertionError as exc:
         if "timed out" not in str(exc):
             raise
@@ -349,13 +349,13 @@ def test_09_two_orchestrators_on_one_bucket_folder(s3, daemons, tmp_path):
 
     write(new.data / "new-only.txt", "new")
     write(new.data / "shared.ipynb", "v2 from new")
-    wait_until(lambda: (f := bucket.files()).get("shared.ipynb") == b"v2 from new" and "new-only.txt" in f,
+    settled(lambda: (f := bucket.files()).get("shared.ipynb") == b"v2 from new" and "new-only.txt" in f,
                message="the new container's changes in the bucket")
     # The old one deletes a file only it knew, and the notebook the new one has changed meanwhile:
     # the first delete is applied, the second must not remove the newer version.
     (old.data / "old-only.txt").unlink()
     (old.data / "shared.ipynb").unlink()
-    wait_until(lambda: (old.data / "shared.ipynb").exists() and "old-only.txt" not in bucket.files(),
+    settled(lambda: (old.data / "shared.ipynb").exists() and "old-only.txt" not in bucket.files(),
                message="the delete applied and the newer notebook kept (and brought back to the old one)")
     assert (old.data / "shared.ipynb").read_bytes() == b"v2 from new"
     assert bucket.files()["shared.ipynb"] == b"v2 from new"
@@ -402,7 +402,7 @@ def test_10_odd_names_round_trip_and_links_are_kept_as_links_never_followed(s3, 
     os.symlink(outside, data / "link-to-dir")
     links = {"link-to-file.txt.rclonelink": str(outside / "secret.txt").encode(),
              "link-to-dir.rclonelink": str(outside).encode()}
-    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="names and links in the bucket")
+    settled(lambda: bucket.files() == {**odd, **links}, timeout=30, message="names and links in the bucket")
     if refused:
         status = wait_until(lambda: (s := daemon.status() or {}).get("last_error") and s, message="the error")
         assert status["pending_paths"] == ["line\nbreak.txt"] and "line" in status["last_error"]
@@ -415,7 +415,7 @@ def test_10_odd_names_round_trip_and_links_are_kept_as_links_never_followed(s3, 
     (data / "link-to-dir").unlink()
     (data / "empty.txt").unlink()
     del odd["empty.txt"], links["link-to-dir.rclonelink"]
-    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="the link's object deleted")
+    settled(lambda: bucket.files() == {**odd, **links}, timeout=30, message="the link's object deleted")
     assert (outside / "secret.txt").exists()
     assert daemon.stop() == 0
 

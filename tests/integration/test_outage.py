@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Bucket, synced_tree, wait_until
+from conftest import Bucket, settled, synced_tree, wait_until
 
 
 @pytest.mark.private_s3  # takes the server down
@@ -19,7 +19,7 @@ def test_a_delete_made_while_the_bucket_is_down_lands_once_it_is_back(s3, daemon
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_RETRY_INTERVAL": "0.3"}).start()
     (daemon.data / "gone.txt").write_text("deleted during the outage")
     (daemon.data / "kept.txt").write_text("kept")
-    wait_until(lambda: bucket.files() == {"gone.txt": b"deleted during the outage", "kept.txt": b"kept"},
+    settled(lambda: bucket.files() == {"gone.txt": b"deleted during the outage", "kept.txt": b"kept"},
                timeout=30, message="both files in the bucket")
 
     s3.down()
