@@ -183,19 +183,17 @@ def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | 
 
 def _sync_in_process(settings) -> tuple[bool, str | None]:
     from rclone_jupyter.daemon.supervisor import make_engines, prepare
+    from rclone_jupyter.engine.core import BISYNC
     from rclone_jupyter.logs import secret_mask
 
     secret_mask.add(*settings.secrets())
     state, binary = prepare(settings)
     errors = []
-    for engine in make_engines(settings, state, binary):
+    # No daemon holds a baseline: rclone bisync keeps its own between runs (engine/bisync.py).
+    for engine in make_engines(settings, state, binary, mode=BISYNC):
         try:
             engine.check_bucket()
-            # No daemon holds a baseline: rclone bisync keeps its own between runs (engine/bisync.py).
-            if engine.bisync.has_baseline():
-                engine.bisync.reconcile()
-            else:
-                engine.bisync.baseline()
+            engine.mode.sync_alone()
         except RcloneJupyterError as exc:
             errors.append(f"{engine.remote.display}: {exc}")
     return not errors, "; ".join(errors) or None

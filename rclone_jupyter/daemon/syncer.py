@@ -4,7 +4,8 @@ It is the only thread that drives its Engine, so runs against one remote never o
 (the engine's file lock covers other processes). Failed changes stay pending and are merged into the
 next run (docs/design.md, invariant 4).
 
-It is also the one owner of retries while `start` runs: the engine makes one attempt per call (ONE_ATTEMPT),
+It is also the one owner of retries while `start` runs: the engine, built for it (daemon/supervisor.py,
+make_engines), makes one attempt per call once its start phases are done (ONE_ATTEMPT),
 and a failed run puts its changes back and is tried again after RCLONE_JUPYTER_RETRY_INTERVAL, doubling up
 to MAX_RETRY_WAIT, with the status saying `retrying` (a transient error) or `error` (a human must act).
 """
@@ -17,10 +18,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from rclone_jupyter.engine.bisync import covered
 from rclone_jupyter.model.changes import ChangeSet
 from rclone_jupyter.model.debounce import Debouncer
-from rclone_jupyter.engine.core import ONE_ATTEMPT, Engine
+from rclone_jupyter.model.known import covered
+from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.engine.push import PushResult
 from rclone_jupyter.errors import RcloneError
@@ -35,14 +36,15 @@ LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as 
 
 
 class RemoteSyncer(threading.Thread):
-    def __init__(self, engine: Engine, timing: Timing, board: StatusBoard, *,
+    def __init__(self, engine: Engine, changes: ChangeSet, timing: Timing, board: StatusBoard, *,
                  clock: Callable[[], float] = time.monotonic):
+        """`changes`: the change set the engine was built with (its `pending_here`)."""
         super().__init__(name=f"sync-{engine.remote.name}", daemon=True)
         self.engine = engine
         self.timing = timing
         self.board = board
         self.clock = clock
-        self.changes = ChangeSet()
+        self.changes = changes
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
         self._stopping = False
@@ -52,8 +54,6 @@ class RemoteSyncer(threading.Thread):
         self._failures = 0  # consecutive failed runs
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
-        engine.retry = ONE_ATTEMPT
-        engine.pending_here = self.changes.pending
         # A heartbeat in the bucket folder, so two containers on one folder see each other (daemon/presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None

@@ -48,7 +48,8 @@ def remote_change(known: Known | None, listed: Version | None) -> str | None:
     if known.listed is None:
         # Our own upload, not listed since: the same size is ours (its server time is new to us). A different
         # size is someone else's upload after ours.
-        return "ours" if listed[0] == known.size else "changed"
+        listed_size, _ = listed
+        return "ours" if listed_size == known.size else "changed"
     return None if listed == known.listed else "changed"
 
 

@@ -66,6 +66,11 @@ class Remote:
     def bucket_path(self) -> str:
         return f"{self.name}:{self.bucket}"
 
+    def missing_bucket(self) -> str:
+        """What to tell the user when the bucket is not there (or these credentials cannot see it)."""
+        return (f"the bucket {self.bucket!r} ({self.display}) does not exist, or these credentials cannot see it. "
+                "Create it, or fix the bucket name.")
+
 
 class Provider(Protocol):
     NAME: str
