@@ -70,24 +70,16 @@ def test_a_delete_here_of_a_file_changed_in_the_bucket_brings_it_back(tmp_path, 
     assert bucket.files() == {"a.txt": b"newer work elsewhere"}
 
 
-def test_a_file_changed_on_both_sides_is_kept_twice_and_the_newer_keeps_the_name(tmp_path, stop_rcd):
+@pytest.mark.parametrize("newer", ["here", "bucket"])
+def test_a_file_changed_on_both_sides_is_kept_twice_and_the_newer_keeps_the_name(tmp_path, stop_rcd, newer):
     engine, bucket = started(tmp_path, {"nb.ipynb": b"v1"})
     stop_rcd.append(engine)
-    bucket.put("nb.ipynb", b"theirs", mtime=time.time() - 60)
-    write(engine, "nb.ipynb", b"mine, newer")
+    now, before = time.time(), time.time() - 60
+    write(engine, "nb.ipynb", b"mine", mtime=now if newer == "here" else before)
+    bucket.put("nb.ipynb", b"theirs", mtime=before if newer == "here" else now)
     assert push(engine, "nb.ipynb").conflicts == 1
-    expected = {"nb.ipynb": b"mine, newer", "nb.conflict1.ipynb": b"theirs"}
-    assert bucket.files() == expected
-    assert {rel: (engine.data_dir / rel).read_bytes() for rel in expected} == expected
-
-
-def test_in_a_conflict_the_bucket_s_newer_version_takes_the_name(tmp_path, stop_rcd):
-    engine, bucket = started(tmp_path, {"nb.ipynb": b"v1"})
-    stop_rcd.append(engine)
-    write(engine, "nb.ipynb", b"mine, older", mtime=time.time() - 60)
-    bucket.put("nb.ipynb", b"theirs, newer")
-    assert push(engine, "nb.ipynb").conflicts == 1
-    expected = {"nb.ipynb": b"theirs, newer", "nb.conflict1.ipynb": b"mine, older"}
+    winner, loser = (b"mine", b"theirs") if newer == "here" else (b"theirs", b"mine")
+    expected = {"nb.ipynb": winner, "nb.conflict1.ipynb": loser}
     assert bucket.files() == expected
     assert {rel: (engine.data_dir / rel).read_bytes() for rel in expected} == expected
 

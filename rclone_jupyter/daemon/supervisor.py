@@ -267,7 +267,11 @@ class Supervisor:
 
     def _manual_sync(self) -> None:
         """Answer every waiting `sync --once` / "Save now" request with one flush of every cloud."""
-        ids = control.take_requests(self.state)
+        taken = control.take_requests(self.state)
+        dry = [request_id for request_id, dry_run in taken if dry_run]
+        ids = [request_id for request_id, dry_run in taken if not dry_run]
+        if dry:
+            self._answer_plans(dry)
         if not ids:
             return
         requested = now_iso()
@@ -283,6 +287,19 @@ class Supervisor:
                 control.answer(self.state, request_id, not errors, error)
 
         threading.Thread(target=wait, name="manual-sync", daemon=True).start()
+
+    def _answer_plans(self, ids: list[str]) -> None:
+        """`sync --once --dry-run`: each syncer's plan, changing nothing."""
+        futures = {s.engine.remote.display: s.request_plan() for s in self.syncers}
+
+        def wait() -> None:
+            answers = {display: f.result() for display, f in futures.items()}
+            errors = [f"{display}: {error}" for display, (_, error) in answers.items() if error]
+            plan = {display: lines for display, (lines, _) in answers.items() if lines is not None}
+            for request_id in ids:
+                control.answer(self.state, request_id, not errors, "; ".join(errors) or None, plan=plan)
+
+        threading.Thread(target=wait, name="dry-run", daemon=True).start()
 
     # -- shutdown -------------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class RemoteSyncer(threading.Thread):
         self._cond = threading.Condition()
         self._stopping = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
+        self._plans: list[Future] = []  # dry runs asked for (sync --once --dry-run)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
         self._failures = 0  # consecutive failed runs
@@ -82,6 +83,15 @@ class RemoteSyncer(threading.Thread):
             self._cond.notify()
         return future
 
+    def request_plan(self) -> Future:
+        """What a full sync would do now, changing nothing; the future's result is (lines, None) or
+        (None, the error text). Computed on this thread, the one that drives the engine."""
+        future: Future = Future()
+        with self._cond:
+            self._plans.append(future)
+            self._cond.notify()
+        return future
+
     def stop(self) -> None:
         """Flush everything pending, then end the thread (the caller joins it under a deadline)."""
         with self._cond:
@@ -103,6 +113,9 @@ class RemoteSyncer(threading.Thread):
                 if work == "heartbeat":
                     self._heartbeat()
                     continue
+                if work == "plan":
+                    self._plan()
+                    continue
                 self._do(work)
         finally:
             self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
@@ -118,6 +131,8 @@ class RemoteSyncer(threading.Thread):
                         return "exit"
                     if retry_ready:
                         return "push"
+                elif self._plans:
+                    return "plan"
                 elif self._requests:
                     return "full"
                 elif retry_ready and self.changes.has_queued() and (
@@ -200,6 +215,16 @@ class RemoteSyncer(threading.Thread):
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
         self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
                           state="retrying" if retryable else "error", oldest_pending=self._oldest())
+
+    def _plan(self) -> None:
+        with self._cond:
+            plans, self._plans = self._plans, []
+        try:
+            answer = (self.engine.plan(self.changes.pending()), None)
+        except Exception as exc:  # noqa: BLE001 - a dry run only informs: its failure is its answer
+            answer = (None, str(exc))
+        for future in plans:
+            future.set_result(answer)
 
     def _heartbeat(self) -> None:
         self._next_heartbeat = self.clock() + self.timing.heartbeat_interval

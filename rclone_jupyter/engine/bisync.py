@@ -87,6 +87,28 @@ class Bisync:
             log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
                      ", ".join(sorted(report.empty_side)) or "lost listing")
 
+    def dry_run(self) -> list[str]:
+        """What the next bisync would copy and delete (`rclone bisync --dry-run`), as lines. Changes nothing in
+        the data folder, the bucket or bisync's listings."""
+        argv = commands.bisync(self.data_dir, self.store.remote.path(), self.workdir,
+                               resync=not self.has_baseline(), dry_run=True)
+        lines: list[str] = []
+        toward = ""
+
+        def feed(record: dict) -> None:
+            nonlocal toward
+            text = record.get("msg", "")  # no colour codes: --color NEVER
+            # "Do queued copies to - Path1", "Resync is copying files to - Path2": the side the next actions touch.
+            if " to " in text and text.rstrip().endswith(("Path1", "Path2")):
+                toward = "the data folder" if text.rstrip().endswith("Path1") else "the bucket"
+            verb = record.get("skipped")
+            if verb and record.get("object"):
+                where = f" ({'to' if verb == 'copy' else 'in'} {toward})" if toward else ""
+                lines.append(f"{verb} {record['object']}{where}")
+
+        self.store.run(argv, "dry run", on_message=feed, retry=False, before=self._clear_stale_locks)
+        return lines
+
     def _after_guard(self, report: BisyncReport, observed: set[str]) -> None:
         unseen_here = [p for p in report.paths("Path1") if not covered(p, observed)]
         if report.guard_on("Path2", "too many deletes"):

@@ -32,16 +32,16 @@ class Bucket:
         self._preset = {e["Path"]: entry_version(e) for e in entries
                         if e["Path"] == MANIFEST or not is_noise(e["Path"])}
 
-    def files(self, *, missing_ok: bool = True) -> dict[str, Version]:
-        """The bucket folder's files now (LIST requests only), the manifest noted apart; all of them, even those
-        the data folder cannot hold."""
+    def files(self, *, missing_ok: bool = True, note_manifest: bool = True) -> dict[str, Version]:
+        """The bucket folder's files now (LIST requests only), the manifest noted apart (unless
+        `note_manifest` is False: a dry run); all of them, even those the data folder cannot hold."""
         preset, self._preset = self._preset, None
         listing = preset if preset is not None else self.store.list(missing_ok=missing_ok)
-        return without_manifest(listing, self.manifest)
+        return without_manifest(listing, self.manifest if note_manifest else None)
 
-    def listing(self) -> dict[str, Version]:
+    def listing(self, *, note_manifest: bool = True) -> dict[str, Version]:
         """The bucket folder's files now that the data folder can hold (a missing folder is an empty one)."""
-        return {name: v for name, v in self.files().items()
+        return {name: v for name, v in self.files(note_manifest=note_manifest).items()
                 if name not in self.skipped and not unrepresentable(name)}
 
     def versions(self, keys: list[str], known: Mapping[str, Known]) -> dict[str, Version]:

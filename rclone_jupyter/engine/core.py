@@ -99,6 +99,10 @@ class Engine:
         """Bring in what changed elsewhere; `changed_here(path)`: never overwrite or delete that path here."""
         return self.mode.reconcile(changed_here, walk=walk)
 
+    def plan(self, pending: set[str] = frozenset()) -> list[str]:
+        """What a `sync --once` would do now (`pending`: paths changed here, not pushed yet). Changes nothing."""
+        return self.mode.plan(set(pending))
+
 
 MODES: dict[str, Callable[[Engine], Mode]] = {
     TARGETED: lambda e: Targeted(e.restorer, e.pusher, e.reconciler),

@@ -96,7 +96,8 @@ class ManifestSync:
                 marker.rmdir()
 
 
-def without_manifest(listing: Mapping[str, Version], manifest: ManifestSync) -> dict[str, Version]:
-    """The listing's files, with the manifest's stamp handed to `manifest`."""
-    manifest.saw(listing.get(MANIFEST))
+def without_manifest(listing: Mapping[str, Version], manifest: ManifestSync | None) -> dict[str, Version]:
+    """The listing's files, with the manifest's stamp handed to `manifest` (if any)."""
+    if manifest is not None:
+        manifest.saw(listing.get(MANIFEST))
     return {name: version for name, version in listing.items() if name != MANIFEST}

@@ -19,6 +19,7 @@ from rclone_jupyter.engine.push import PushResult, Pusher
 from rclone_jupyter.engine.reconcile import Reconciler
 from rclone_jupyter.engine.restore import Restorer
 from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.model.known import covered
 
 
 class Mode(Protocol):
@@ -29,6 +30,10 @@ class Mode(Protocol):
     def push(self, batch: Batch) -> PushResult: ...
 
     def reconcile(self, changed_here: Callable[[str], bool], *, walk: bool = False) -> PushResult: ...
+
+    def plan(self, pending: set[str]) -> list[str]:
+        """What a `sync --once` would do now, with `pending` the paths changed here and not pushed yet, as
+        lines a person reads. Changes nothing."""
 
 
 class Targeted:
@@ -54,6 +59,12 @@ class Targeted:
                   walk: bool = False) -> PushResult:
         return self.reconciler.reconcile(changed_here, walk=walk)
 
+    def plan(self, pending: set[str]) -> list[str]:
+        # The push of what is pending, then the reconcile's look (which never touches a pending path).
+        pushed = self.pusher.observe(pending).lines() if pending else []
+        looked, _, _ = self.reconciler.observe(lambda rel: covered(rel, pending), dry_run=True)
+        return pushed + looked.lines()
+
 
 class BisyncMode:
     def __init__(self, bisync: Bisync):
@@ -71,6 +82,9 @@ class BisyncMode:
                   walk: bool = False) -> PushResult:
         self.bisync.reconcile()
         return PushResult(reconciled=True)
+
+    def plan(self, pending: set[str]) -> list[str]:
+        return self.bisync.dry_run()
 
     def sync_alone(self) -> None:
         """`sync --once` with no `start` running: bisync keeps its own baseline between runs."""

@@ -19,9 +19,11 @@ from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.engine.transfers import PartlyPushed, Transfers
 from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folders, walk_versions
+from rclone_jupyter.model import conflict_plan, push_plan
 from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.conflict_plan import Winner
 from rclone_jupyter.model.known import (LINK_SUFFIX, Version, encode_name, key_of, keys_for, local_name,
-                                        local_version, newer, same, under_link)
+                                        local_version, under_link)
 from rclone_jupyter.model.manifest import file_mode
 
 log = logging.getLogger(__name__)
@@ -39,47 +41,81 @@ class PushResult:
     reconciled: bool = False
 
 
+@dataclasses.dataclass
+class PushPlan:
+    """What a push will do (model/push_plan.py), with what it saw: the data folder's versions, the names it
+    did not need to ask about, the folders whose manifest entry may change."""
+
+    local: dict[str, Version | None]
+    skipped: int
+    uploads: push_plan.UploadPlan
+    deletes: push_plan.DeletePlan
+    folders: set[str]
+
+    def lines(self) -> list[str]:
+        """The plan as a person reads it (`sync --once --dry-run`)."""
+        out = [f"upload {local_name(k)}" for k in self.uploads.upload]
+        out += [f"delete {local_name(k)} from the bucket" for k in self.deletes.delete]
+        out += [f"bring back {local_name(k)} (changed in the bucket since)" for k in self.deletes.bring_back]
+        out += [f"keep both versions of {local_name(k)} (changed here and in the bucket)"
+                for k in sorted(self.uploads.conflicts)]
+        return out
+
+
+def kept_both(step: conflict_plan.KeepBoth, display: str, *, verb: str = "changed") -> None:
+    """The one log line of a kept conflict ('changed here and in', or 'differs here and in' at a merge)."""
+    if step.winner is Winner.ONLY_BUCKET:
+        return
+    other = "this one" if step.winner is Winner.BUCKET else "the bucket's"
+    log.warning("%s %s here and in %s; the newer version (%s) keeps the name, %s is kept as %s", step.rel, verb,
+                display, step.winner.value, other, step.aside)
+
+
 def not_deleting(store: Store, changed: list[str]) -> None:
     """The delete that was not done: the bucket's version is newer work than the delete."""
     log.warning("not deleting %s from %s: changed there since the last sync (newer work than the delete); it "
                 "comes back here", ", ".join(changed[:5]), store.display)
 
 
+@dataclasses.dataclass
 class Pusher:
-    def __init__(self, store: Store, baseline: Baseline, data_dir: Path, bucket: Bucket, manifest: ManifestSync,
-                 transfers: Transfers):
-        self.store = store
-        self.baseline = baseline
-        self.data_dir = data_dir
-        self.bucket = bucket
-        self.manifest = manifest
-        self.transfers = transfers
+    store: Store
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket
+    manifest: ManifestSync
+    transfers: Transfers
+
+    def observe(self, paths: Iterable[str]) -> PushPlan:
+        """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
+        nothing (a HEAD or a LIST is all it sends)."""
+        uploads, deletes, folders = self._split(paths)
+        local = {key: local_version(self.data_dir, key) for key in uploads}
+        checked = push_plan.to_check(local, self.baseline)
+        theirs = self.bucket.versions(checked, self.baseline) if checked else {}
+        upload = push_plan.plan_uploads({key: local[key] for key in checked}, self.baseline, theirs)
+        doomed = sorted(self.known_under(deletes))
+        delete = push_plan.plan_deletes(doomed, self.baseline,
+                                        self.bucket.versions(doomed, self.baseline) if doomed else {})
+        return PushPlan(local, len(local) - len(checked), upload, delete, folders)
 
     def push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
-        result = PushResult()
-        known = self.baseline
-        uploads, deletes, folders = self._plan(paths)
-        for key in uploads:  # a chmod alone (no new content) changes only the manifest
+        plan = self.observe(paths)
+        result = self.execute(plan)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def execute(self, plan: PushPlan) -> PushResult:
+        """Carry out a plan from `observe`: upload, delete, bring back, keep both; record what landed."""
+        result = PushResult(skipped=plan.skipped)
+        local, folders = plan.local, set(plan.folders)
+        for key in local:  # a chmod alone (no new content) changes only the manifest
             self.manifest.manifest.note(key, file_mode(self.data_dir, key))
-        local = {key: local_version(self.data_dir, key) for key in uploads}
-        # Already in the bucket as it is here (e.g. just pulled from it): nothing to send.
-        uploads = [key for key in uploads if local[key] is not None
-                   and not (key in known and same(local[key], known[key].version))]
-        result.skipped = len(local) - len(uploads)
-        conflicts: dict[str, Version] = {}
-        if uploads:
-            remote_now = self.bucket.versions(uploads, known)
-            for key in uploads:
-                theirs = remote_now.get(key)
-                was = known.get(key)
-                if theirs is not None and same(theirs, local[key]):
-                    # Already there as it is here: our own upload that landed in a run that failed later.
-                    self.baseline.record(key, theirs)
-                elif theirs is not None and (was is None or not same(theirs, was.version)):
-                    conflicts[key] = theirs  # changed (or created) in the bucket since we last looked
-            uploads = [key for key in uploads if key not in conflicts and not (
-                key in known and same(local[key], known[key].version))]
+        for key, version in plan.uploads.record.items():
+            # Already there as it is here: our own upload that landed in a run that failed later.
+            self.baseline.record(key, version)
+        uploads = list(plan.uploads.upload)
         partly: PartlyPushed | None = None
         if uploads:
             try:
@@ -89,25 +125,24 @@ class Pusher:
                 uploads = [key for key in uploads if local_name(key) not in exc.paths]
             result.bytes = sum(local[key].size for key in uploads)
             result.uploaded = len(uploads)
-        if deletes:
-            doomed = sorted(self.known_under(deletes))
-            if doomed:
-                # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
-                # container on this folder) is newer work than our delete: it comes back here.
-                doomed, changed = self.still_as_known(doomed)
-                if changed:
-                    not_deleting(self.store, changed)
-                    result.pulled += len(self.transfers.download({key: local_name(key) for key in changed},
-                                                                 expect={local_name(key): None for key in changed}))
-            if doomed:
-                self.delete_known(doomed)
-                result.deleted = len(doomed)
-                for key in doomed:
-                    self.manifest.manifest.forget(key)
-                # A folder emptied by these deletions stays a folder here: keep it in the bucket too.
-                folders |= {os.path.dirname(local_name(key)) for key in doomed} - {""}
+        deletes = plan.deletes
+        self.baseline.forget(deletes.forget)
+        if deletes.bring_back:
+            # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
+            # container on this folder) is newer work than our delete: it comes back here.
+            not_deleting(self.store, deletes.bring_back)
+            result.pulled += len(self.transfers.download({key: local_name(key) for key in deletes.bring_back},
+                                                         expect={local_name(key): None for key in deletes.bring_back}))
+        if deletes.delete:
+            self.delete_known(deletes.delete)
+            result.deleted = len(deletes.delete)
+            for key in deletes.delete:
+                self.manifest.manifest.forget(key)
+            # A folder emptied by these deletions stays a folder here: keep it in the bucket too.
+            folders |= {os.path.dirname(local_name(key)) for key in deletes.delete} - {""}
         self._sync_folders(folders)
         self.manifest.write()
+        conflicts = plan.uploads.conflicts
         if conflicts:
             result.conflicts = len(conflicts)
             log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
@@ -115,37 +150,33 @@ class Pusher:
             self.keep_both(conflicts)
         if partly is not None:
             raise partly
-        result.seconds = time.monotonic() - started
         return result
 
     def keep_both(self, conflicts: dict[str, Version]) -> None:
         """A name changed here and in the bucket: the newer version keeps it, the other is kept beside it as
-        name.conflictN.ext, on both sides."""
+        name.conflictN.ext, on both sides (model/conflict_plan.py)."""
         for key, theirs in sorted(conflicts.items()):
             mine = local_version(self.data_dir, key)
             rel = local_name(key)
-            if mine is None:  # gone here meanwhile: the bucket's version is the only one
-                self.transfers.download({key: rel}, expect={rel: None})
-                continue
             suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
-            name = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
-                                 or (encode_name(c) + suffix) in self.baseline)
-            name_key = encode_name(name) + suffix
-            if newer(theirs, mine):
-                # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
-                os.rename(self.data_dir / rel, self.data_dir / name)
-                self.transfers.upload_one(name_key)
+            aside = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
+                                  or (encode_name(c) + suffix) in self.baseline) if mine is not None else ""
+            step = conflict_plan.keep_both(key, rel, mine, theirs, aside)
+            aside_key = encode_name(aside) + suffix
+            if step.winner is Winner.ONLY_BUCKET:  # gone here meanwhile: the bucket's version is the only one
                 self.transfers.download({key: rel}, expect={rel: None})
-                log.warning("%s changed here and in %s; the newer version (the bucket's) keeps the name, "
-                            "this one is kept as %s", rel, self.store.display, name)
+            elif step.winner is Winner.BUCKET:
+                # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
+                os.rename(self.data_dir / rel, self.data_dir / aside)
+                self.transfers.upload_one(aside_key)
+                self.transfers.download({key: rel}, expect={rel: None})
             else:
                 # Ours is newer (or as new): theirs is kept beside it, then ours replaces it in the bucket.
-                self.transfers.download({key: name}, expect={name: None})
-                self.transfers.upload_one(name_key)
+                self.transfers.download({key: aside}, expect={aside: None})
+                self.transfers.upload_one(aside_key)
                 self.baseline.record(key, theirs)
                 self.transfers.upload([key], {key: mine})
-                log.warning("%s changed here and in %s; the newer version (this one) keeps the name, "
-                            "the bucket's is kept as %s", rel, self.store.display, name)
+            kept_both(step, self.store.display)
 
     def delete_known(self, keys: list[str]) -> None:
         """Delete exactly these objects from the bucket folder and forget them."""
@@ -164,7 +195,7 @@ class Pusher:
                 for name in [f for f in manifest.folders if f.startswith(prefix)]:
                     manifest.keep_folder(name, False)
 
-    def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
+    def _split(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
         """Split changed paths into objects to upload (folders expanded), paths confirmed absent locally, and
         folders whose marker may need to be made or removed."""
         uploads: set[str] = set()
@@ -196,15 +227,9 @@ class Pusher:
 
         Objects already gone from the bucket are dropped from the baseline and from both lists.
         """
-        remote_now = self.bucket.versions(keys, self.baseline) if keys else {}
-        unchanged: list[str] = []
-        changed: list[str] = []
-        gone = [key for key in keys if key not in remote_now]
-        for key in keys:
-            if key in remote_now:
-                (unchanged if same(remote_now[key], self.baseline[key].version) else changed).append(key)
-        self.baseline.forget(gone)
-        return unchanged, changed
+        plan = push_plan.plan_deletes(keys, self.baseline, self.bucket.versions(keys, self.baseline) if keys else {})
+        self.baseline.forget(plan.forget)
+        return plan.delete, plan.bring_back
 
     def known_under(self, rels: Iterable[str]) -> set[str]:
         """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""

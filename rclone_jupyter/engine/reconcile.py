@@ -6,6 +6,7 @@ both, push again, and the manifest's modes and empty folders.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -32,21 +33,20 @@ def disappeared(store: Store, names: Sequence[str], *, every: bool = False) -> N
               "all " if every else "", len(names), store.display, ", ".join(list(names)[:5]))
 
 
+@dataclasses.dataclass
 class Reconciler:
-    def __init__(self, store: Store, baseline: Baseline, data_dir: Path, bucket: Bucket, manifest: ManifestSync,
-                 transfers: Transfers, pusher: Pusher):
-        self.store = store
-        self.baseline = baseline
-        self.data_dir = data_dir
-        self.bucket = bucket
-        self.manifest = manifest
-        self.transfers = transfers
-        self.pusher = pusher
+    store: Store
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket
+    manifest: ManifestSync
+    transfers: Transfers
+    pusher: Pusher  # a change here that wins is pushed, a conflict kept twice, as a push does it
 
-    def observe(self, changed_here: Callable[[str], bool]) -> tuple[reconcile_plan.Plan, dict[str, Version],
-                                                                     dict[str, Version | None]]:
+    def observe(self, changed_here: Callable[[str], bool], *, dry_run: bool = False) -> tuple[
+            reconcile_plan.Plan, dict[str, Version], dict[str, Version | None]]:
         """One listing, and the plan for it (nothing changed yet): (plan, listing, the data folder as seen)."""
-        listing = self.bucket.listing()
+        listing = self.bucket.listing(note_manifest=not dry_run)
         seen: dict[str, Version | None] = {}
 
         def local(key: str) -> Version | None:

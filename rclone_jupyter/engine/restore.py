@@ -7,6 +7,7 @@ is known without a request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -14,15 +15,16 @@ from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
 from rclone_jupyter.engine.manifest_sync import ManifestSync
-from rclone_jupyter.engine.push import Pusher
+from rclone_jupyter.engine.push import Pusher, kept_both
 from rclone_jupyter.engine.transfers import Transfers
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.local.tree import (below_link, clear_staging, conflict_name, is_empty_folder, md5, unrepresentable,
                                        walk_folders, walk_versions)
 from rclone_jupyter.logs import human_size
+from rclone_jupyter.model import conflict_plan
 from rclone_jupyter.model.baseline import Baseline
-from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, newer, same, \
-    under_link
+from rclone_jupyter.model.conflict_plan import Winner
+from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, same, under_link
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.rclone.store import RcloneStore, missing
 
@@ -31,19 +33,19 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, int, int], None]  # (bytes done, bytes in all, files done, files in all)
 
 
+@dataclasses.dataclass
 class Restorer:
-    def __init__(self, store: RcloneStore, baseline: Baseline, data_dir: Path, bucket: Bucket,
-                 manifest: ManifestSync, transfers: Transfers, pusher: Pusher):
-        self.store = store
-        self.baseline = baseline
-        self.data_dir = data_dir
-        self.bucket = bucket
-        self.manifest = manifest
-        self.transfers = transfers
-        self.pusher = pusher
-        self.remote_was_empty = False
-        self._listing: dict[str, Version] = {}
-        self._restored: dict[str, Version] = {}
+    store: RcloneStore  # the bulk copy and the bucket check are rclone's own (not in engine/store.py's Store)
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket
+    manifest: ManifestSync
+    transfers: Transfers
+    pusher: Pusher  # establish uploads what only the data folder has
+    remote_was_empty: bool = dataclasses.field(default=False, init=False)
+    # The restore's listing and what its copy wrote: the baseline's two sides for establish.
+    _listing: dict[str, Version] = dataclasses.field(default_factory=dict, init=False)
+    _restored: dict[str, Version] = dataclasses.field(default_factory=dict, init=False)
 
     def check_bucket(self) -> None:
         """Prove the bucket exists and the credentials work. Raise PersistenceError with what to fix."""
@@ -208,17 +210,14 @@ class Restorer:
         taken = set(theirs_listed)
         for key in differ:
             rel = local_name(key)
-            name = conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
-            taken.add(name)
-            mine = local_version(self.data_dir, key)
-            if mine is not None and newer(theirs[key], mine):
-                os.rename(self.data_dir / rel, self.data_dir / name)  # theirs is newer: it takes the name
-                log.warning("%s differs here and in %s; the newer version (the bucket's) keeps the name, "
-                            "this one is kept as %s", rel, self.store.display, name)
-            else:
-                self.transfers.download({key: name}, expect={name: None})
-                log.warning("%s differs here and in %s; the newer version (this one) keeps the name, "
-                            "the bucket's is kept as %s", rel, self.store.display, name)
+            aside = conflict_name(rel, lambda c: c in taken or os.path.lexists(self.data_dir / c))
+            taken.add(aside)
+            step = conflict_plan.keep_both(key, rel, local_version(self.data_dir, key), theirs[key], aside)
+            if step.winner is Winner.BUCKET:
+                os.rename(self.data_dir / rel, self.data_dir / aside)  # the restore that follows brings theirs
+            elif step.winner is Winner.HERE:
+                self.transfers.download({key: aside}, expect={aside: None})
+            kept_both(step, self.store.display, verb="differs")
 
     def _differ_in_content(self, keys: list[str]) -> list[str]:
         """Of files whose size or time differ, those whose content differs too (same MD5 = same file)."""

@@ -4,6 +4,7 @@ through a link)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -31,13 +32,13 @@ class PartlyPushed(RcloneError):
         self.paths = paths
 
 
+@dataclasses.dataclass
 class Transfers:
-    def __init__(self, store: Store, baseline: Baseline, data_dir: Path, bucket: Bucket, manifest: ManifestSync):
-        self.store = store
-        self.baseline = baseline
-        self.data_dir = data_dir
-        self.bucket = bucket
-        self.manifest = manifest
+    store: Store
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket  # what landed, when a file changed while it was uploaded
+    manifest: ManifestSync  # a placed download gets its mode
 
     def upload(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
         """Upload exactly these objects from the data folder, and know them as uploaded.

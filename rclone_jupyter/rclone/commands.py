@@ -66,7 +66,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missi
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
     data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
-    symbolic links again. `excludes`: object names the data folder cannot hold (engine.unrepresentable).
+    symbolic links again. `excludes`: object names the data folder cannot hold (local/tree.py, unrepresentable).
     One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
     """
     skipped: list[str] = []
@@ -85,7 +85,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missi
 
 
 def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
-           resync_mode: str = "newer") -> tuple[str, ...]:
+           resync_mode: str = "newer", dry_run: bool = False) -> tuple[str, ...]:
     """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
 
     `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
@@ -107,6 +107,8 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
         argv += ["--resync", "--resync-mode", resync_mode]
     if force:
         argv.append("--force")
+    if dry_run:  # says what it would do (records with "skipped"), changes nothing; its listings stay as they are
+        argv.append("--dry-run")
     return tuple(argv)
 
 

@@ -82,7 +82,7 @@ class Provider(Protocol):
 
 
 # Also the restore order when several clouds are configured: the first one's files are restored as they are,
-# each next one is merged in (a file that differs becomes a conflict copy, see Engine.restore).
+# each next one is merged in (a file that differs becomes a conflict copy, see Restorer.restore in engine/restore.py).
 PROVIDERS: tuple[Provider, ...] = (s3, azure, gcs)
 
 
