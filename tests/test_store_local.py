@@ -3,8 +3,11 @@ what engine/store.py promises for each, including the server-side copy and the b
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from conftest import wait_until
 from engine_local import local_engine
 from rclone_jupyter.errors import RcloneError
 
@@ -80,3 +83,18 @@ def test_a_failed_background_job_raises_on_wait(setup):
     job = store.start_upload(data, "not-there.bin")
     with pytest.raises(RcloneError, match="not-there.bin"):
         job.wait(timeout=60)
+
+
+def test_a_running_background_job_holds_the_rcd_until_it_is_waited_for(setup):
+    store, bucket, data = setup
+    rcd = store.rclone.rcd
+    rcd.idle_seconds = 0.2
+    (data / "big.bin").write_bytes(b"x" * 1024)
+    job = store.start_upload(data, "big.bin")
+    proc = rcd._proc
+    # No call from us for several idle periods: without the hold, the rcd (and the transfer) would be stopped.
+    time.sleep(rcd.idle_seconds * 5)
+    assert proc.poll() is None
+    job.wait(timeout=60)
+    assert bucket.files() == {"big.bin": b"x" * 1024}
+    wait_until(lambda: proc.poll() is not None, timeout=10, message="the idle rcd to stop once the job is done")

@@ -18,7 +18,8 @@ from rclone_jupyter.model.known import Version
 
 
 class Job(Protocol):
-    """One background transfer of a large file."""
+    """One background transfer of a large file. Until it is waited for (or cancelled) it keeps its transport
+    alive; wait for it, or ask its progress, at least once a minute (rclone forgets a finished job after 60 s)."""
 
     id: int
 

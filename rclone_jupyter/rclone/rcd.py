@@ -235,6 +235,19 @@ class RcDaemon:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    # -- background jobs ------------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """A background job (`_async`) runs in the rcd: it must not be stopped for idleness meanwhile."""
+        with self._lock:
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """The background job of a `hold` ended (done, failed, stopped, or lost with a dead rcd)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._last_used = time.monotonic()
+
     # -- calls ----------------------------------------------------------------------------------------
 
     def call(self, method: str, params: dict, *, what: str) -> dict:
