@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -47,13 +48,19 @@ class Lab:
 
     def __init__(self, daemon, password: str = "data"):
         self.base = f"http://127.0.0.1:{daemon.port}"
-        wait_until(lambda: requests.get(f"{self.base}/api", timeout=5).ok, timeout=60, message="JupyterLab answers")
+        wait_until(self._answers, timeout=60, message="JupyterLab answers")
         self.session = requests.Session()
         self.session.get(f"{self.base}/login", timeout=10)
         answer = self.session.post(f"{self.base}/login", allow_redirects=False, timeout=10,
                                    data={"password": password, "_xsrf": self.session.cookies.get("_xsrf")})
         assert answer.status_code == 302, answer.status_code
         self.headers = {"X-XSRFToken": self.session.cookies.get("_xsrf")}
+
+    def _answers(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/api", timeout=5).ok
+        except requests.ConnectionError:  # listening, not answering yet: JupyterLab is still starting
+            return False
 
     def get(self, path: str) -> requests.Response:
         return self.session.get(f"{self.base}{path}", headers=self.headers, timeout=10)
@@ -206,3 +213,34 @@ def test_the_wheel_turns_the_news_prompt_off_for_a_plain_pip_install(tmp_path):
         archive.extractall(tmp_path / "unpacked", members=names)
     overrides, error = _get_overrides(str(tmp_path / "unpacked" / prefix))
     assert not error and overrides == {NOTIFICATION: {"fetchNews": "false"}}
+
+
+@pytest.mark.slow
+def test_a_fresh_container_asks_nothing_in_a_real_browser(daemons):
+    """JupyterLab's first page as a user sees it (Debian's chromium): no toast and no dialog asks anything, and
+    the layout the page saves lands in the kept folder."""
+    import shutil
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium; scripts/setup.sh test does it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency (pip)")
+    daemon = daemons({}, jupyter=True).start()  # no bucket: what JupyterLab asks does not depend on one
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=flags)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{daemon.port}/login", timeout=60_000)
+            page.fill("input[type=password]", "data")
+            page.click("#login_submit")
+            page.wait_for_selector(".jp-Launcher", timeout=90_000)
+            # The page saves its layout once it has settled: after that, anything it meant to ask is shown.
+            wait_until(lambda: list((daemon.data / KEPT / "workspaces").glob("*.jupyterlab-workspace")), timeout=60,
+                       message="the page's workspace in the kept folder")
+            page.wait_for_load_state("networkidle", timeout=30_000)
+            assert page.locator(".Toastify__toast").all_inner_texts() == []
+            assert page.locator(".jp-Dialog").count() == 0
+        finally:
+            browser.close()
