@@ -9,6 +9,7 @@ import pytest
 
 from conftest import wait_until
 from engine_local import local_engine
+from rclone_jupyter.engine.store import Job, Store
 from rclone_jupyter.errors import RcloneError
 
 
@@ -18,6 +19,15 @@ def setup(tmp_path):
     engine.data_dir.mkdir()
     yield engine.store, bucket, engine.data_dir
     engine.rclone.close()
+
+
+def test_the_rclone_store_is_a_store_and_its_jobs_are_jobs(setup):
+    store, _, data = setup
+    assert isinstance(store, Store)
+    (data / "f").write_bytes(b"f")
+    job = store.start_upload(data, "f")
+    assert isinstance(job, Job)
+    job.wait(timeout=60)
 
 
 def test_upload_stat_list_download_delete(setup, tmp_path):
