@@ -13,7 +13,8 @@ import click
 
 from rclone_jupyter import __version__, logs
 from rclone_jupyter.config import settings as settings_mod
-from rclone_jupyter.errors import ConfigError, RcloneJupyterError
+from rclone_jupyter.client import ControlClient
+from rclone_jupyter.errors import ConfigError, DaemonNotRunning, RcloneJupyterError
 from rclone_jupyter.state import StateDir, holder_pid
 from rclone_jupyter.daemon.status import current as current_status, read as read_status
 
@@ -161,9 +162,11 @@ def sync(once: bool, timeout: float) -> None:
     state = StateDir(settings.state_dir)
     pid = holder_pid(state.lock_path("daemon")) if state.path.exists() else None
     try:
-        if pid:
-            ok, error = _ask_daemon(pid, state, timeout)
-        else:
+        try:
+            if pid:
+                click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
+            ok, error = ControlClient(state.path).sync(timeout)
+        except DaemonNotRunning:
             ok, error = _sync_in_process(settings)
     except RcloneJupyterError as exc:
         _fail(exc)
@@ -172,13 +175,6 @@ def sync(once: bool, timeout: float) -> None:
         sys.exit(0)
     click.echo(f"ERROR: the sync failed: {error}", err=True)
     sys.exit(1)
-
-
-def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
-    from rclone_jupyter.daemon.control import request_sync
-
-    click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
-    return request_sync(state.path, timeout)
 
 
 def _sync_in_process(settings) -> tuple[bool, str | None]:
@@ -211,7 +207,11 @@ def status(as_json: bool) -> None:
     Example:
         rclone-jupyter status --json
     """
-    data = current_status(_state_dir())
+    state = _state_dir()
+    try:
+        data = ControlClient(state.path).status()
+    except DaemonNotRunning:
+        data = current_status(state)  # what a stopped one left, marked not running
     running = data["running"]
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -39,7 +39,7 @@ from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVA
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.config.settings import Settings, Timing
-from rclone_jupyter.daemon.status import StatusBoard
+from rclone_jupyter.daemon.status import Phase, StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
 
 def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoard) -> Report:
     """The pre-flight of `start`: log every finding; raise PersistenceError naming every failure."""
-    board.set(phase="checking")
+    board.set_phase(Phase.CHECKING)
     report = run(settings, rclone, scratch)
     for check in report.checks:
         if check.status == FAILED:

@@ -6,6 +6,7 @@ A change counts as durable only when the rclone run that carried it exited 0; un
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import os
 import threading
@@ -16,6 +17,18 @@ from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
+
+
+class Phase(enum.Enum):
+    """Where `start` is, as the status's `phase` says it."""
+
+    STARTING = "starting"
+    CHECKING = "checking"
+    RESTORING = "restoring"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 def now_iso() -> str:
@@ -35,7 +48,7 @@ class StatusBoard:
         self._lock = threading.Lock()
         self._data: dict = {
             "pid": os.getpid(),
-            "phase": "starting",
+            "phase": Phase.STARTING.value,
             "persistent": persistent,
             "started": now_iso(),
             "remotes": {
@@ -59,6 +72,9 @@ class StatusBoard:
         with self._lock:
             self._data.update(fields)
             self._save()
+
+    def set_phase(self, phase: Phase) -> None:
+        self.set(phase=phase.value)
 
     def remote(self, name: str, *, pending: set[str] | None = None, **fields) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 60.0
 LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
+STOPPING = "rclone-jupyter is stopping: its final flush saves what is pending"
 
 
 class RemoteSyncer(threading.Thread):
@@ -46,6 +47,7 @@ class RemoteSyncer(threading.Thread):
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
         self._stopping = False
+        self._abandoned = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
@@ -78,6 +80,9 @@ class RemoteSyncer(threading.Thread):
         """Push everything pending, then reconcile; the future's result is None or the error text."""
         future: Future = Future()
         with self._cond:
+            if self._stopping:
+                future.set_result(STOPPING)
+                return future
             self._requests.append(future)
             self._cond.notify()
         return future
@@ -86,6 +91,12 @@ class RemoteSyncer(threading.Thread):
         """Flush everything pending, then end the thread (the caller joins it under a deadline)."""
         with self._cond:
             self._stopping = True
+            self._cond.notify()
+
+    def abandon(self) -> None:
+        """End the thread without pushing more (the flush deadline passed, or a second signal)."""
+        with self._cond:
+            self._stopping = self._abandoned = True
             self._cond.notify()
 
     def pending(self) -> set[str]:
@@ -98,7 +109,8 @@ class RemoteSyncer(threading.Thread):
             while True:
                 work = self._wait_for_work()
                 if work == "exit":
-                    self._leave()
+                    if not self._abandoned:  # abandoned: no more calls to a bucket that is too slow
+                        self._leave()
                     return
                 if work == "heartbeat":
                     self._heartbeat()
@@ -106,12 +118,19 @@ class RemoteSyncer(threading.Thread):
                 self._do(work)
         finally:
             self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
+            with self._cond:
+                requests, self._requests = self._requests, []
+                self._stopping = True  # a request from now on is answered at once
+            for future in requests:  # asked during the final flush: answered, never left waiting
+                future.set_result(STOPPING)
 
     def _wait_for_work(self) -> str:
         with self._cond:
             while True:
                 now = self.clock()
                 retry_ready = self._retry_at is None or now >= self._retry_at
+                if self._abandoned:
+                    return "exit"
                 if self._stopping:
                     if not self.changes.has_queued():
                         self.flushed_ok = True
