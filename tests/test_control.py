@@ -6,6 +6,7 @@ exercised end to end by `sync --once` and `status` in tests/test_sync_s3.py and 
 
 from __future__ import annotations
 
+import socket
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -67,9 +68,10 @@ def test_each_caller_gets_the_answer_to_its_own_request(state):
 def test_no_daemon_is_daemon_not_running(state):
     with pytest.raises(DaemonNotRunning, match="no 'rclone-jupyter start' is running"):
         ControlClient(state.path).status()
-    # A socket left by a daemon killed with SIGKILL: nobody listens on it.
-    server = serve(state, {})
-    server._server.socket.close()
+    # A socket file left by a daemon killed with SIGKILL: nobody listens on it.
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(state.control_socket))
+    assert state.control_socket.exists()
     with pytest.raises(DaemonNotRunning):
         ControlClient(state.path).sync(timeout=5)
 
