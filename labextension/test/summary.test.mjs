@@ -1,5 +1,5 @@
 // The status bar's words for a status (src/summary.ts): pure functions, run with node's own test runner on
-// the compiled lib/ (tests/test_labextension_frontend.py runs this file from the pytest suite).
+// the compiled lib/ (tests/integration/test_labextension_frontend.py runs this file from the pytest suite).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { age, restoreProgress, shortReason, summarise, tooltip } from '../lib/summary.js';

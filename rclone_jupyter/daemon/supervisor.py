@@ -3,7 +3,7 @@
 Order (DESIGN invariant 1): config -> restore -> baseline -> watch -> JupyterLab. Nothing the user can see
 exists before the restore is done, so nothing they do can be lost to it.
 
-Every part is made by a `Parts` factory (a test passes fakes: tests/test_supervisor_order.py), every event
+Every part is made by a `Parts` factory (a test passes fakes: tests/unit/test_supervisor_order.py), every event
 reaching the main thread is a typed message on one queue, and every part started is stopped at the end, in
 the reverse order of its start (an ExitStack), whichever way `run` ends.
 """

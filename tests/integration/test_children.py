@@ -1,6 +1,6 @@
 """Children die with the daemon (rclone_jupyter/children.py): real processes, no rclone needed.
 
-The end-to-end proofs are tests/test_rcd.py's and tests/test_jupyter.py's "does not outlive a daemon killed
+The end-to-end proofs are tests/integration/test_rcd.py's and tests/end-to-end/test_jupyter.py's "does not outlive a daemon killed
 with SIGKILL"; these show why every child is forked by one long-lived thread.
 """
 

@@ -2,7 +2,7 @@
 
 The daemon is a small fake on a unix socket: our own control server (daemon/control.py) with scripted routes,
 standing in for our daemon, not for any storage. The end-to-end test with a real daemon and a real JupyterLab
-is tests/test_jupyter_extension.py.
+is tests/end-to-end/test_jupyter_extension.py.
 """
 
 from __future__ import annotations
