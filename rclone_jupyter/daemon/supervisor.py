@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from rclone_jupyter.children import spawner
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 JUPYTER_STOP_WAIT = 8.0  # JupyterLab needs ~1.6 s to stop; then it is killed
 WATCH_GRACE = 0.3  # let inotify deliver the last writes before the watcher stops
+RESTORE_STOP_WAIT = 2.0  # a restore whose rclone was killed ends within this, unless it retries
 THREAD_STOP_WAIT = 10.0  # a thread told to stop (its rclone killed) ends within this; else it is named in the log
 
 
@@ -143,6 +145,9 @@ class Supervisor:
         # POST /sync waits for syncing to run (asked during the restore) or for the end.
         self._syncing = threading.Event()
         self._accepting_syncs = False
+        self._waiting: list[threading.Event] = []
+        self._waiting_lock = threading.Lock()
+        self._ended = False
 
     # -- signals --------------------------------------------------------------------------------------
 
@@ -260,13 +265,37 @@ class Supervisor:
         requested = now_iso()
         futures = [s.request_full_sync() for s in self.syncers]
         self.board.set(manual_sync={"requested": requested, "finished": None, "ok": None, "error": None})
+        if not self._wait_for(futures):
+            return 200, {"ok": False, "error": "rclone-jupyter stopped before it answered"}
         errors = [e for e in (f.result() for f in futures) if e]
         error = "; ".join(errors) or None
         self.board.set(manual_sync={"requested": requested, "finished": now_iso(), "ok": not errors, "error": error})
         return 200, {"ok": not errors, "error": error}
 
+    def _wait_for(self, futures: list[Future]) -> bool:
+        """Wait until every future is done, or the run ends (a syncer that never ended). True if all are done."""
+        done = threading.Event()
+        for future in futures:
+            future.add_done_callback(lambda _f: all(f.done() for f in futures) and done.set())
+        if not futures:
+            done.set()
+        with self._waiting_lock:
+            if self._ended:
+                done.set()
+            self._waiting.append(done)
+        done.wait()
+        with self._waiting_lock:
+            self._waiting.remove(done)
+        return all(f.done() for f in futures)
+
     def _stop_taking_syncs(self) -> None:
-        self._syncing.set()  # a request still waiting for a restore that did not finish is answered now
+        """At the end: every request still waiting (for a restore that did not finish, for a syncer that did not
+        end) is answered now, so the control channel can stop."""
+        self._syncing.set()
+        with self._waiting_lock:
+            self._ended = True
+            for done in self._waiting:
+                done.set()
 
     # -- the restore ----------------------------------------------------------------------------------
 
@@ -274,19 +303,20 @@ class Supervisor:
         """Restore and baseline in a thread, so a signal can still stop us. Return an exit code to stop."""
         thread = threading.Thread(target=self._restore, name="restore", daemon=True)
         thread.start()
-        try:
-            while True:
-                event = self.events.get()
-                if isinstance(event, Signalled) and event.signum in STOP_SIGNALS:
-                    log.warning("signal %s during the restore: stopping (nothing was changed yet)", event.signum)
-                    for engine in self.engines:
-                        engine.rclone.kill()
-                    self.board.set_phase(Phase.STOPPED)
-                    return 128 + event.signum
-                if isinstance(event, Restored):
-                    break
-        finally:
-            thread.join(timeout=THREAD_STOP_WAIT)
+        while True:
+            event = self.events.get()
+            if isinstance(event, Signalled) and event.signum in STOP_SIGNALS:
+                log.warning("signal %s during the restore: stopping (nothing was changed yet)", event.signum)
+                for engine in self.engines:
+                    engine.rclone.kill()
+                # Its rclone killed, the restore fails at once (or retries: the spawner's stop kills that
+                # rclone too). Nothing is lost by not waiting longer: nothing was changed yet.
+                thread.join(timeout=RESTORE_STOP_WAIT)
+                self.board.set_phase(Phase.STOPPED)
+                return 128 + event.signum
+            if isinstance(event, Restored):
+                break
+        thread.join()  # it has just said it is done
         exc = event.error
         if exc is None:
             return None

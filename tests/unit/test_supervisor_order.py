@@ -302,3 +302,23 @@ def test_a_sync_asked_during_a_restore_that_never_ends_is_answered(tmp_path):
     supervisor.run()
     asked.join(5)
     assert answers == [(200, {"ok": False, "error": "rclone-jupyter stopped before it could sync"})]
+
+
+def test_a_sync_a_syncer_never_answers_is_answered_at_the_end(tmp_path):
+    """A syncer that never resolves a request (stuck): the route still answers once the run ends, so stopping
+    the control channel, which waits for every answer, cannot hang the exit."""
+    from concurrent.futures import Future
+
+    answers = []
+
+    def ask_then_stop():
+        for syncer in supervisor.syncers:
+            syncer.request_full_sync = Future  # a request nobody will ever resolve
+        asked.start()
+        supervisor.events.put(Signalled(signal.SIGTERM))
+
+    supervisor, parts = supervise(tmp_path, on_jupyter=ask_then_stop)
+    asked = threading.Thread(target=lambda: answers.append(supervisor._sync_route(None)))
+    assert supervisor.run() == 0
+    asked.join(5)
+    assert answers == [(200, {"ok": False, "error": "rclone-jupyter stopped before it answered"})]
