@@ -16,7 +16,7 @@ from rclone_jupyter.config import settings as settings_mod
 from rclone_jupyter.client import ControlClient
 from rclone_jupyter.errors import ConfigError, DaemonNotRunning, RcloneJupyterError
 from rclone_jupyter.state import StateDir, holder_pid
-from rclone_jupyter.daemon.status import current as current_status, read as read_status
+from rclone_jupyter.daemon.status import Phase, current as current_status, read as read_status
 
 log = logging.getLogger("rclone_jupyter")
 
@@ -254,7 +254,7 @@ def health() -> None:
     """
     state = _state_dir()
     data = read_status(state.status_path) or {}
-    if data.get("phase") != "running" or not holder_pid(state.lock_path("daemon")):
+    if data.get("phase") != Phase.RUNNING.value or not holder_pid(state.lock_path("daemon")):
         click.echo(f"not ready: {data.get('phase', 'not started')}", err=True)
         sys.exit(1)
     port = (data.get("jupyter") or {}).get("port", 8000)

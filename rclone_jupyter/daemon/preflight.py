@@ -288,7 +288,7 @@ def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoa
         elif check.status == OK:
             log.info("pre-flight %s: %s", check.name, check.message)
     if not report.ok:
-        board.set(phase="failed")
+        board.set_phase(Phase.FAILED)
         raise PersistenceError("the pre-flight checks failed, nothing was changed: " +
                                "; ".join(f"{c.name}: {c.message}" for c in report.failures()))
     return report
