@@ -4,8 +4,9 @@ Starting rclone costs tens of milliseconds, as much as the upload of a small fil
 check, the upload) was twice the floor of one `rclone copyto`. The rcd is started on first use, listens on a
 unix socket in a private 0700 directory (a unix socket bypasses rc authentication: the directory's permissions
 are the authentication), dies with the daemon (children.py), and is stopped after `idle_seconds` without a
-call, so an idle container runs no rclone at all. Failure handling stays per call: an error answer raises RcloneError classified like a failed
-run; a dead or killed rcd fails the call as retryable and the next call starts a fresh one.
+call, so an idle container runs no rclone at all. Failure handling stays per call: an error answer raises
+RcloneError classified like a failed run; a dead or killed rcd fails the call as retryable and the next call
+starts a fresh one.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The control channel (daemon/control.py, client.py): HTTP on a unix socket in the private state folder.
 
 Real sockets, real HTTP; the routes are small functions standing in for the supervisor's. The real routes are
-exercised end to end by `sync --once` and `status` in tests/integration/test_sync_s3.py and tests/end-to-end/test_jupyter_extension.py.
+exercised end to end by `sync --once` and `status` in tests/integration/test_sync_s3.py and
+tests/end-to-end/test_jupyter_extension.py.
 """
 
 from __future__ import annotations
