@@ -46,6 +46,18 @@ class ControlClient:
             return False, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
         return bool(answer.get("ok")), answer.get("error")
 
+    def plan(self, timeout: float) -> tuple[dict[str, list[str]] | None, str | None]:
+        """What a sync would do now, changing nothing: ({cloud: lines}, None) or (None, error text)."""
+        try:
+            code, answer = self._call("POST", "/plan", timeout=timeout)
+        except TimeoutError:
+            return None, f"no answer from the running rclone-jupyter within {timeout:g} s"
+        except (http.client.HTTPException, ConnectionError):
+            return None, "the running rclone-jupyter stopped before it answered"
+        if code != 200:
+            return None, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
+        return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+
     def _call(self, method: str, path: str, *, body: dict | None = None, timeout: float) -> tuple[int, dict]:
         conn = UnixHTTPConnection(self.socket, timeout=timeout)
         try:

@@ -26,7 +26,7 @@ from rclone_jupyter.children import spawner
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.daemon import jupyter_process as jupyter
-from rclone_jupyter.daemon import preflight, welcome
+from rclone_jupyter.daemon import preflight, user_state, welcome
 from rclone_jupyter.daemon.control import ControlServer, Request, Route
 from rclone_jupyter.daemon.diskspace import DiskMonitor
 from rclone_jupyter.daemon.status import Phase, StatusBoard, now_iso
@@ -35,7 +35,9 @@ from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.local.watcher import Watcher
 from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.model.changes import ChangeSet
 from rclone_jupyter.rclone import rcd
+from rclone_jupyter.rclone.retry import ONE_ATTEMPT
 from rclone_jupyter.rclone.runner import Rclone, find_binary
 from rclone_jupyter.state import FileLock, StateDir, write_private
 
@@ -57,10 +59,15 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     return state, binary
 
 
-def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None) -> list[Engine]:
+def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None, *,
+                 mode: str | None = None, changes: dict[str, ChangeSet] | None = None) -> list[Engine]:
+    """One engine per remote, in `mode` (the settings' push mode if None). With `changes` (a change set per
+    remote name), a syncer will drive each engine: it owns retries once the start phases are done."""
     return [
         Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
-               push_mode=settings.push_mode)
+               mode=mode or settings.push_mode,
+               **({"pending_here": changes[remote.name].pending, "retry_after_start": ONE_ATTEMPT}
+                  if changes is not None else {}))
         for remote in settings.remotes
     ]
 
@@ -99,11 +106,12 @@ class Parts:
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
         return preflight.at_start(settings, Rclone(binary, state.config_path, env=env), state.scratch(), board)
 
-    def engines(self, settings: Settings, state: StateDir, binary: str, env: dict) -> list[Engine]:
-        return make_engines(settings, state, binary, env)
+    def engines(self, settings: Settings, state: StateDir, binary: str, env: dict,
+                changes: dict[str, ChangeSet]) -> list[Engine]:
+        return make_engines(settings, state, binary, env, changes=changes)
 
-    def syncer(self, engine: Engine, settings: Settings, board: StatusBoard) -> RemoteSyncer:
-        return RemoteSyncer(engine, settings.timing, board)
+    def syncer(self, engine: Engine, changes: ChangeSet, settings: Settings, board: StatusBoard) -> RemoteSyncer:
+        return RemoteSyncer(engine, changes, settings.timing, board)
 
     def watcher(self, settings: Settings, note, overflow) -> Watcher:
         return Watcher(settings.data_dir, note, on_fallback=overflow, poll_interval=settings.timing.poll_interval,
@@ -119,7 +127,9 @@ class Parts:
         config = jupyter.write_config(state, settings)
         # The state dir, absolute, even when it was defaulted: the JupyterLab extension (and `rclone-jupyter
         # status` in a terminal) find the daemon through it.
-        extra = {**kernel_environment(settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path)}
+        extra = {**kernel_environment(settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path),
+                 # JupyterLab's settings, workspaces and the shell history, kept in the data folder (user_state.py)
+                 **user_state.prepare(settings.data_dir, env)}
         return jupyter.JupyterLab(jupyter.command(config), cwd=settings.data_dir,
                                   env=jupyter.environment(env, extra))
 
@@ -186,7 +196,8 @@ class Supervisor:
         self.board = StatusBoard(state.status_path, {r.name: r.display for r in settings.remotes},
                                  persistent=settings.persistent,
                                  loss_window=settings.timing.quiet_period if settings.persistent else None)
-        control = parts.control(state, {("GET", "/status"): self._status_route, ("POST", "/sync"): self._sync_route})
+        control = parts.control(state, {("GET", "/status"): self._status_route, ("POST", "/sync"): self._sync_route,
+                                        ("POST", "/plan"): self._plan_route})
         control.start()
         stack.callback(control.stop)
         stack.callback(self._stop_taking_syncs)
@@ -204,7 +215,9 @@ class Supervisor:
         # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
         checked = parts.preflight(settings, state, binary, self.env, self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engines = parts.engines(settings, state, binary, self.env)
+        # The change set each syncer will fill, given to its engine now (it asks what is pending here).
+        changes = {remote.name: ChangeSet() for remote in settings.remotes}
+        self.engines = parts.engines(settings, state, binary, self.env, changes)
         for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing
             if engine.remote.name in checked.entries:
                 engine.use_listing(checked.entries[engine.remote.name])
@@ -213,7 +226,8 @@ class Supervisor:
         if code is not None:
             return code
 
-        self.syncers = [parts.syncer(engine, settings, self.board) for engine in self.engines]
+        self.syncers = [parts.syncer(engine, changes[engine.remote.name], settings, self.board)
+                        for engine in self.engines]
         for syncer in self.syncers:
             syncer.start()
             stack.callback(self._stop_thread, syncer)
@@ -271,6 +285,19 @@ class Supervisor:
         error = "; ".join(errors) or None
         self.board.set(manual_sync={"requested": requested, "finished": now_iso(), "ok": not errors, "error": error})
         return 200, {"ok": not errors, "error": error}
+
+    def _plan_route(self, _request: Request) -> tuple[int, dict]:
+        """`sync --once --dry-run`: what a full sync would do now on each cloud, changing nothing."""
+        self._syncing.wait()
+        if not self._accepting_syncs:
+            return 200, {"ok": False, "error": "rclone-jupyter stopped before it could plan", "plan": None}
+        futures = {s.engine.remote.display: s.request_plan() for s in self.syncers}
+        if not self._wait_for(list(futures.values())):
+            return 200, {"ok": False, "error": "rclone-jupyter stopped before it answered", "plan": None}
+        answers = {display: f.result() for display, f in futures.items()}
+        errors = [f"{display}: {error}" for display, (_, error) in answers.items() if error]
+        plan = {display: lines for display, (lines, _) in answers.items() if lines is not None}
+        return 200, {"ok": not errors, "error": "; ".join(errors) or None, "plan": plan}
 
     def _wait_for(self, futures: list[Future]) -> bool:
         """Wait until every future is done, or the run ends (a syncer that never ended). True if all are done."""
@@ -336,17 +363,10 @@ class Supervisor:
         try:
             # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
             for index, engine in enumerate(self.engines):
-                engine.on_progress = self._restore_progress(engine.remote.name)
-                engine.restore(merge=index > 0)
+                engine.restore(merge=index > 0, on_progress=self._restore_progress(engine.remote.name))
             self._copy_examples()
             for index, engine in enumerate(self.engines):
-                if self.settings.push_mode == "bisync":
-                    engine.bisync.baseline(prefer_local=index > 0)
-                else:
-                    if len(self.engines) > 1:
-                        # The merge kept both versions of every disagreement: the data folder holds them all.
-                        engine.prefer_local()
-                    engine.establish()
+                engine.establish(merged=index > 0, several=len(self.engines) > 1)
                 self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
                                   skipped=dict(sorted(engine.skipped.items())[:50]))
             self._set_restore_state("done")

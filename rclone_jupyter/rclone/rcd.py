@@ -109,7 +109,6 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
-        self.starts = 0  # how many rcd processes were started (for tests)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -138,7 +137,6 @@ class RcDaemon:
             start_new_session=True,  # a Ctrl-C in the terminal must not kill a flush half-way
         )
         self._proc = proc
-        self.starts += 1
         threading.Thread(target=self._pump_log, args=(proc,), name="rclone-rcd-log", daemon=True).start()
         threading.Thread(target=self._stop_when_idle, args=(proc,), name="rclone-rcd-idle", daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT

@@ -51,14 +51,13 @@ class FakeEngine:
         self.rclone = FakeRclone(journal, name)
         self.skipped: dict = {}
         self.remote_was_empty = False
-        self.on_progress = None
         self.restore_blocks = restore_blocks
         self.on_restore = on_restore
 
     def use_listing(self, _entries) -> None:
         pass
 
-    def restore(self, merge: bool = False) -> None:
+    def restore(self, merge: bool = False, on_progress=None) -> None:
         self.journal.append(f"restore {self.remote.name}")
         if self.on_restore is not None:
             self.on_restore()
@@ -66,10 +65,7 @@ class FakeEngine:
             self.rclone.killed.wait(10)
             raise RuntimeError("rclone was killed")
 
-    def prefer_local(self) -> None:
-        pass
-
-    def establish(self) -> None:
+    def establish(self, merged: bool = False, several: bool = False) -> None:
         self.journal.append(f"establish {self.remote.name}")
 
 
@@ -192,11 +188,11 @@ class FakeParts(Parts):
         self.journal.append("preflight")
         return SimpleNamespace(entries={})
 
-    def engines(self, settings, state, binary, env):
+    def engines(self, settings, state, binary, env, changes):
         return [FakeEngine(self.journal, name, restore_blocks=self.restore_blocks, on_restore=self.on_restore)
                 for name in self.names]
 
-    def syncer(self, engine, settings, board):
+    def syncer(self, engine, changes, settings, board):
         part = FakeThreadPart(self.journal, f"syncer {engine.remote.name}", flushes=self.flushes)
         part.engine = engine
         return part
