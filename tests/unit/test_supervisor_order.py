@@ -13,6 +13,8 @@ import signal
 import threading
 from types import SimpleNamespace
 
+import pytest
+
 from rclone_jupyter.config import settings as settings_mod
 from rclone_jupyter.daemon.status import Phase
 from rclone_jupyter.daemon.supervisor import Parts, Signalled, Supervisor
@@ -318,3 +320,27 @@ def test_a_sync_a_syncer_never_answers_is_answered_at_the_end(tmp_path):
     assert supervisor.run() == 0
     asked.join(5)
     assert answers == [(200, {"ok": False, "error": "rclone-jupyter stopped before it answered"})]
+
+
+@pytest.mark.parametrize("lines, error, answer", [
+    (["upload a.txt"], None, {"ok": True, "error": None, "plan": {"s3://bucket/s3": ["upload a.txt"]}}),
+    (None, "the bucket cannot be reached",
+     {"ok": False, "error": "s3://bucket/s3: the bucket cannot be reached", "plan": {}}),
+])
+def test_the_plan_route_answers_each_clouds_plan_under_its_name(tmp_path, lines, error, answer):
+    """POST /plan (`sync --once --dry-run`): the syncer's plan under its cloud's name; an error names its cloud."""
+    from concurrent.futures import Future
+
+    answers = []
+
+    def ask_then_stop():
+        (syncer,) = supervisor.syncers
+        planned = Future()
+        planned.set_result((lines, error))
+        syncer.request_plan = lambda: planned
+        answers.append(supervisor._plan_route(None))
+        supervisor.events.put(Signalled(signal.SIGTERM))
+
+    supervisor, parts = supervise(tmp_path, on_jupyter=ask_then_stop)
+    assert supervisor.run() == 0
+    assert answers == [(200, answer)]
