@@ -177,6 +177,7 @@ class RcDaemon:
                     return
                 if self._in_flight == 0 and time.monotonic() - self._last_used >= self.idle_seconds:
                     log.debug("rclone rcd idle for %.0f s; stopping it", self.idle_seconds)
+                    self._proc = None  # no longer the current one before it exits: whoever sees it gone agrees
                     self._terminate(proc)
                     self._cleanup()
                     return
