@@ -25,7 +25,8 @@ from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.rclone.rcd import die_with_parent
-from rclone_jupyter.rclone.runner import Rclone, find_binary
+from rclone_jupyter.rclone import commands
+from rclone_jupyter.rclone.runner import Rclone, check_bwlimit, find_binary
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.state import FileLock, StateDir, write_private
@@ -43,6 +44,7 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     """Create the private state dir and write the rclone config (0600). Return it and the rclone binary."""
     env = dict(os.environ if env is None else env)
     binary = find_binary(env)
+    check_bwlimit(binary, settings.bwlimit)  # before anything is written: a typo there is exit 2, at once
     state = StateDir(settings.state_dir).ensure()
     write_private(state.config_path, render_config(settings.remotes))
     write_kernel_files(settings.remotes, state.path)
@@ -51,10 +53,15 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
 
 def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None) -> list[Engine]:
     return [
-        Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
+        Engine(rclone_for(settings, binary, state.config_path, env), remote, settings.data_dir, state,
                push_mode=settings.push_mode)
         for remote in settings.remotes
     ]
+
+
+def rclone_for(settings: Settings, binary: str, config_path, env: dict | None = None) -> Rclone:
+    """An rclone runner with the flags the settings ask for on every run (the bandwidth limit)."""
+    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))
 
 
 class Supervisor:
@@ -110,8 +117,8 @@ class Supervisor:
 
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
         # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
-        checked = preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(),
-                                     self.board)
+        checked = preflight.at_start(settings, rclone_for(settings, binary, state.config_path, self.env),
+                                     state.scratch(), self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engines = make_engines(settings, state, binary, self.env)
         for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing

@@ -31,6 +31,19 @@ CONFLICTS = (
 )
 
 
+def global_flags(*, bwlimit: str | None = None) -> tuple[str, ...]:
+    """Flags for every rclone the daemon runs (the runner's runs and the rcd): the user's bandwidth limit, in
+    rclone's own --bwlimit syntax (`4M`, `4M:16M` for upload:download, a timetable such as `08:00,1M 23:00,off`).
+    """
+    return ("--bwlimit", bwlimit) if bwlimit else ()
+
+
+def check_bwlimit(value: str) -> tuple[str, ...]:
+    """A run that only parses `--bwlimit VALUE` as every rclone command does: exit 2 and rclone's reason if
+    rclone would refuse it. `version` touches no remote and no config."""
+    return ("version", "--bwlimit", value)
+
+
 def stats(interval: str = "1h") -> tuple[str, ...]:
     """Progress every `interval`, and one final stats record (what moved, how long); "0" would drop it."""
     return ("--stats", interval, "--stats-one-line")
