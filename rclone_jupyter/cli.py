@@ -132,7 +132,8 @@ def check() -> None:
         with tempfile.TemporaryDirectory(prefix="rj-check-") as scratch:
             config = Path(scratch) / "rclone.conf"
             write_private(config, render_config(settings.remotes))
-            report = preflight.run(settings, rclone_for(settings, binary, config), Path(scratch))
+            report = preflight.run(settings, rclone_for(settings, binary, config), Path(scratch),
+                                   incomplete_uploads=True)
     except RcloneJupyterError as exc:
         _fail(exc)
     for line in report.checks:

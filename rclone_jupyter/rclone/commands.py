@@ -259,6 +259,15 @@ def folder_listing(remote_path: str) -> tuple[str, ...]:
             "--use-server-modtime", *RETRIES)
 
 
+def incomplete_uploads(bucket_path: str) -> tuple[str, ...]:
+    """The unfinished multipart uploads of an S3 bucket as JSON ({bucket: [{Key, Initiated, UploadId}]}).
+
+    Given the bucket alone: rclone matches a folder given here as a key prefix ("dir" matches "dir2/x"), so the
+    caller keeps the uploads under its folder itself.
+    """
+    return ("backend", "list-multipart-uploads", bucket_path, *RETRIES)
+
+
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
     """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
     return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
