@@ -186,6 +186,13 @@ def rcd(socket_path: str) -> tuple[str, ...]:
     return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", *COMMON, *RETRIES)
 
 
+# How many files of one push are in flight at once. A small file's PUT is one round trip: at 60 ms (a cloud
+# region 20-150 ms away) and 2 MiB/s up, keeping the uplink busy with 1.5 KiB files (about 2.5 KiB on the wire
+# with headers) takes 2 MiB/s / 2.5 KiB * 0.06 s = about 50 PUTs in flight; 8 left a `pip install` of 1,000
+# files 6x slower than a tuned rclone copy. Smallest first: a notebook in a batch with larger files lands first.
+BURST = {"Transfers": 64, "Checkers": 64, "OrderBy": "size,ascending"}
+
+
 # The rc calls of the push path: (method, params) for Rclone.rc. `_filter` and `_config` are rclone's
 # per-call flags: --files-from-raw and --no-traverse make each call touch exactly the listed objects.
 def _listed(files_from: Path, **config) -> dict:
@@ -201,7 +208,7 @@ def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str,
     Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
     """
     return "sync/copy", {"srcFs": str(data_dir), "dstFs": as_folder(remote_path),
-                         **_listed(files_from, NoCheckDest=True, Transfers=8, Links=True)}
+                         **_listed(files_from, NoCheckDest=True, Links=True, **BURST)}
 
 
 def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
