@@ -33,6 +33,7 @@ from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, encode_name
                                   local_version, same)
 from rclone_jupyter.model.manifest import MANIFEST, Manifest
 from rclone_jupyter.engine.push import PartlyPushed, PushPhase
+from rclone_jupyter.rclone.rcd import changed_while_read
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.engine.reconcile import ReconcilePhase
 from rclone_jupyter.config.remotes import Remote
@@ -207,6 +208,11 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
             self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"),
                            "push")
         except RcloneError as exc:
+            if changed_while_read(str(exc)):
+                # Not the storage's fault: the syncer sends these again once they are quiet. What landed of
+                # them meanwhile is ours (engine/push.py, adopt_own_attempts).
+                self.adopt_own_attempts({key: local[key] for key in keys})
+                raise
             if len(keys) == 1 or not exc.retryable:
                 raise
             failed = []

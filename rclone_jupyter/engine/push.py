@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 
 from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.rclone import commands
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
                                   local_name, local_version, same, under_link)
@@ -44,7 +45,78 @@ class PartlyPushed(RcloneError):
 
 
 
+@dataclasses.dataclass
+class LargeUpload:
+    """One file's upload as a background job of the rcd (the large lane, daemon/lanes.py)."""
+
+    rel: str
+    key: str
+    version: Version  # the data folder's version when the upload started
+    job_id: int
+    started: float  # time.monotonic()
+
+
 class PushPhase:
+    def start_large(self, rel: str) -> LargeUpload | None:
+        """Start the upload of one large file as a background job; return None when it is no plain upload (a
+        conflict, a link, unchanged, gone): the normal push handles those.
+
+        The same check as a push (one HEAD): an object changed in the bucket since we knew it is a conflict.
+        """
+        key = key_of(self.data_dir, rel)
+        if key is None or key.endswith(LINK_SUFFIX) or rel != local_name(key):
+            return None
+        local = local_version(self.data_dir, key)
+        if local is None or (key in self.known and same(local, self.known[key].version)):
+            return None
+        theirs = self._stat_remote([key]).get(key)
+        if theirs is not None:
+            known = self.known.get(key)
+            if same(theirs, local):
+                self.known[key] = Known(theirs[0], theirs[1], None)
+                return None
+            if known is None or not same(theirs, known.version):
+                return None  # a conflict: the push keeps both versions
+        self.manifest.note(key, file_mode(self.data_dir, key))
+        answer = self._rc(commands.transfer_file(str(self.data_dir), rel, self.remote.path(), key), "large upload")
+        return LargeUpload(rel, key, local, int(answer["jobid"]), time.monotonic())
+
+    def large_status(self, upload: LargeUpload) -> dict:
+        """rclone's job/status answer for the upload: `finished`, `success`, `error`."""
+        return self._rc(commands.job_status(upload.job_id), f"uploading {upload.rel}")
+
+    def cancel_large(self, upload: LargeUpload) -> None:
+        """Stop the job (it ends soon after with an error; nothing is left under the name)."""
+        self._rc(commands.job_stop(upload.job_id), f"stopping the upload of {upload.rel}")
+
+    def adopt_own_attempts(self, before: dict[str, Version]) -> None:
+        """Uploads that failed because the file changed while rclone read it may still have landed: rclone
+        notices the change only after the last byte was sent. Such an object is this container's own (a moment
+        of the file as it was being written), not a change made elsewhere: know it, or the next push would take
+        it for a conflict. It is ours when its time lies between the file's time at the attempt and now."""
+        remote_now = self._stat_remote(list(before)) if before else {}
+        for key, was in before.items():
+            theirs, known, now = remote_now.get(key), self.known.get(key), local_version(self.data_dir, key)
+            if theirs is None or was is None or (known is not None and same(theirs, known.version)):
+                continue
+            latest = now[1] if now is not None else theirs[1]
+            if was[1] - MTIME_SLACK_NS <= theirs[1] <= latest + MTIME_SLACK_NS:
+                self.known[key] = Known(theirs[0], theirs[1], None)
+
+    def finish_large(self, upload: LargeUpload) -> None:
+        """The job succeeded: the bucket holds the version it read. Know it (and the file's mode)."""
+        now = local_version(self.data_dir, upload.key)
+        if same(now, upload.version):
+            self.known[upload.key] = Known(upload.version[0], upload.version[1], None)
+        else:  # written to meanwhile (the change is queued): ask what landed, as _upload does
+            landed = self._stat_remote([upload.key]).get(upload.key)
+            if landed is not None:
+                self.known[upload.key] = Known(landed[0], landed[1], None)
+        try:
+            self._write_manifest()
+        except RcloneError as exc:  # the file is saved; its mode goes with the next push (the manifest stays dirty)
+            log.debug("the file modes were not written after %s: %s", upload.rel, exc)
+
     def push(self, batch: Batch) -> PushResult:
         """Make the bucket hold what the data folder holds for the paths in `batch`."""
         if self.push_mode == "bisync":

@@ -211,6 +211,25 @@ def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str,
                          **_listed(files_from, NoCheckDest=True, Links=True, **BURST)}
 
 
+def transfer_file(source_fs: str, source: str, target_fs: str, target: str) -> tuple[str, dict]:
+    """One (large) file copied as a background job of the rcd: the answer is a job id at once (`_async`).
+
+    NoCheckDest: the engine has just looked at the object (one HEAD), as for copy_files. A job stopped with
+    job_stop leaves no object under the name: a single PUT that did not finish creates nothing, and rclone
+    aborts a multipart upload it stops (S3 needs s3:AbortMultipartUpload for that; README, 'Provisioning')."""
+    return "operations/copyfile", {"srcFs": as_folder(source_fs), "srcRemote": source,
+                                   "dstFs": as_folder(target_fs), "dstRemote": target, "_async": True,
+                                   "_config": {"NoCheckDest": True}}
+
+
+def job_status(job_id: int) -> tuple[str, dict]:
+    return "job/status", {"jobid": job_id}
+
+
+def job_stop(job_id: int) -> tuple[str, dict]:
+    return "job/stop", {"jobid": job_id}
+
+
 def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
     """Download exactly the objects listed into a staging folder (a HEAD and a GET each; link objects become
     links there). The engine moves each into place itself, never through a link."""

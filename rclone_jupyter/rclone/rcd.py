@@ -92,6 +92,26 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
     return removed
 
 
+# rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
+CHANGED_WHILE_READ = ("source file is being updated", "corrupted on transfer")
+# rclone's errors for a background job we stopped ourselves (a newer version replaces it).
+CANCELLED = ("context canceled",)
+
+
+def changed_while_read(text: str) -> bool:
+    return any(marker in text for marker in CHANGED_WHILE_READ)
+
+
+def error_level(text: str) -> int:
+    """The level of one of rclone's error lines in our log: a file still being written, or an upload we
+    stopped, is not something a user must look at."""
+    if any(marker in text for marker in CANCELLED):
+        return logging.DEBUG
+    if changed_while_read(text):
+        return logging.INFO
+    return logging.WARNING
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str):
         super().__init__("localhost")
@@ -190,7 +210,7 @@ class RcDaemon:
             text, record = decoded
             self._tail.append(text)
             if record is not None and record.get("level") in ("error", "critical"):
-                log.warning("rclone: %s", text)
+                log.log(error_level(text), "rclone: %s", text)
             else:
                 log.debug("rclone rcd: %s", text)
 
