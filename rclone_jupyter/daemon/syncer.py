@@ -52,6 +52,9 @@ class RemoteSyncer(threading.Thread):
         self._cond = threading.Condition()
         self._stopping = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
+        # Full syncs done but for large files still on their way: answered when those (the paths pending when
+        # the push ran) have landed, or with the large lane's error.
+        self._awaiting_lane: list[tuple[Future, set[str]]] = []
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
         self._failures = 0  # consecutive failed runs
@@ -191,6 +194,15 @@ class RemoteSyncer(threading.Thread):
         was = self.lane.path
         self.lane.poll()
         if was is not None and self.lane.path is None:
+            pending, still = self.changes.pending(), []
+            for future, paths in self._awaiting_lane:
+                if self.lane.last_error is not None:
+                    future.set_result(self.lane.last_error)
+                elif paths & pending:
+                    still.append((future, paths & pending))
+                else:
+                    future.set_result(None)
+            self._awaiting_lane = still
             self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
                               **({"last_sync": now_iso()} if self.lane.last_error is None else
                                  {"last_error": self.lane.last_error, "last_error_at": now_iso()}))
@@ -241,6 +253,7 @@ class RemoteSyncer(threading.Thread):
         except RcloneError as exc:  # the check before a large upload failed: as a failed push
             self._failed(exc)
             return
+        batch_before = self.changes.pending()
         batch = self.changes.take(leave)
         started = self.clock()
         try:
@@ -254,8 +267,12 @@ class RemoteSyncer(threading.Thread):
                 self.engine.reconcile(lambda rel: covered(rel, pending))
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
+            left = self.changes.pending() & batch_before
             for future in requests:
-                future.set_result(None)
+                if left:
+                    self._awaiting_lane.append((future, left))
+                else:
+                    future.set_result(None)
         except RcloneError as exc:
             self.changes.put_back(getattr(exc, "paths", None))
             if changed_while_read(str(exc)):

@@ -126,3 +126,16 @@ def test_a_newer_version_replaces_the_upload_in_flight(slow_s3, daemons):
     assert slow_s3.cat("checkpoint.bin") == second
     if slow_s3.kind == "moto":
         assert slow_s3.multipart_uploads() == []
+
+
+def test_sync_once_waits_for_the_large_file_in_flight(slow_s3, daemons):
+    """`sync --once` means everything is saved: asked while a large file uploads in the background, it answers
+    once that upload has landed, and the file is then in the bucket, whole."""
+    daemon = daemons(slow_s3.env()).start()
+    big = random_bytes(4 * MiB)
+    (daemon.data / "weights.bin").write_bytes(big)
+    uploading_started(slow_s3)
+    result = daemon.cli("sync", "--once")
+    assert result.returncode == 0, result.stderr
+    assert slow_s3.sizes().get("weights.bin") == len(big)
+    assert slow_s3.cat("weights.bin") == big
