@@ -79,12 +79,20 @@ class LargeLane:
             return
         self.next_poll = self.clock() + POLL
         try:
-            if self.superseded and not self.stopping:
-                self.stopping = True
-                self.engine.cancel_large(upload)
             status = self.engine.large_status(upload)
-        except RcloneError as exc:  # the rcd died (or was killed): the job is gone with it
-            self._ended(upload, ok=False, error=str(exc))
+            if self.superseded and not self.stopping and not status.get("finished"):
+                self.engine.cancel_large(upload)  # asked only of the rcd that runs the job (large_status checked)
+                self.stopping = True
+        except RcloneError as exc:
+            if "job not found" in str(exc):  # a new rcd (the old one died): the job is gone with the old one
+                self._ended(upload, ok=False, error="rclone rcd stopped during the upload")
+                return
+            if self.engine.rclone.rcd.alive():
+                # The call failed but the rcd runs, and so may the job: never start a second upload of the file
+                # while it might. Ask again at the next poll.
+                log.debug("asking about the upload of %s failed (%s); asking again", upload.rel, exc)
+                return
+            self._ended(upload, ok=False, error=str(exc))  # the rcd died (or was killed): the job is gone too
             return
         if status.get("finished"):
             self._ended(upload, ok=bool(status.get("success")), error=status.get("error") or "")
@@ -122,5 +130,5 @@ class LargeLane:
         self.retry_at = now + self._wait
         self._wait = min(self._wait * 2, MAX_WAIT)
         self.last_error = f"uploading {upload.rel} failed: {error}"
-        log.warning("uploading %s to %s failed (%s); it stays pending, next try in %.1f s", upload.rel,
+        log.warning("uploading %s to %s failed (%s); kept pending, next try in %.1f s", upload.rel,
                     self.engine.remote.display, error[:300], self.retry_at - now)

@@ -194,6 +194,7 @@ class RemoteSyncer(threading.Thread):
         was = self.lane.path
         self.lane.poll()
         if was is not None and self.lane.path is None:
+            self._lane_waiting = True  # the next large file (or this one again, if it failed) may go now
             pending, still = self.changes.pending(), []
             for future, paths in self._awaiting_lane:
                 if self.lane.last_error is not None:

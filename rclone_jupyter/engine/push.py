@@ -54,6 +54,9 @@ class LargeUpload:
     version: Version  # the data folder's version when the upload started
     job_id: int
     started: float  # time.monotonic()
+    # The rcd instance that runs the job: job ids start again at 1 in a new rcd (one started after the old
+    # one died), where this id may name some other call's job.
+    execute_id: str = ""
 
 
 class PushPhase:
@@ -79,11 +82,15 @@ class PushPhase:
                 return None  # a conflict: the push keeps both versions
         self.manifest.note(key, file_mode(self.data_dir, key))
         answer = self._rc(commands.transfer_file(str(self.data_dir), rel, self.remote.path(), key), "large upload")
-        return LargeUpload(rel, key, local, int(answer["jobid"]), time.monotonic())
+        return LargeUpload(rel, key, local, int(answer["jobid"]), time.monotonic(), str(answer.get("executeId", "")))
 
     def large_status(self, upload: LargeUpload) -> dict:
-        """rclone's job/status answer for the upload: `finished`, `success`, `error`."""
-        return self._rc(commands.job_status(upload.job_id), f"uploading {upload.rel}")
+        """rclone's job/status answer for the upload: `finished`, `success`, `error`. A job of an rcd that is
+        gone (killed, restarted since) is a failed one, whatever a new rcd says about its id."""
+        status = self._rc(commands.job_status(upload.job_id), f"uploading {upload.rel}")
+        if upload.execute_id and status.get("executeId") != upload.execute_id:
+            return {"finished": True, "success": False, "error": "rclone rcd stopped during the upload"}
+        return status
 
     def cancel_large(self, upload: LargeUpload) -> None:
         """Stop the job (it ends soon after with an error; nothing is left under the name)."""

@@ -94,8 +94,9 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
 
 # rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
 CHANGED_WHILE_READ = ("source file is being updated", "corrupted on transfer")
-# rclone's errors for a background job we stopped ourselves (a newer version replaces it).
-CANCELLED = ("context canceled",)
+# rclone's errors for a background job we stopped ourselves (a newer version replaces it), and for a job asked
+# about in a new rcd after the old one died (the large lane then sends the file again).
+CANCELLED = ("context canceled", "job not found")
 
 
 def changed_while_read(text: str) -> bool:
@@ -247,6 +248,11 @@ class RcDaemon:
             if self._proc is not None:
                 self._terminate(self._proc)
             self._cleanup()
+
+    def alive(self) -> bool:
+        """The rcd runs (its background jobs with it)."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
 
     def kill(self) -> None:
         """Kill the rcd now, failing the call in flight (the shutdown deadline passed)."""
