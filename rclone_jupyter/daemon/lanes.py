@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from rclone_jupyter.engine.push import LargeUpload
+from rclone_jupyter.engine.large import LargeUpload
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.model.changes import ChangeSet
@@ -62,7 +62,7 @@ class LargeLane:
 
     def start(self, rel: str) -> bool:
         """Start the upload of `rel`; False when it is no plain upload (the small lane's push takes it)."""
-        upload = self.engine.start_large(rel)
+        upload = self.engine.large.start(rel)
         if upload is None:
             return False
         self.changes.take_one(rel)
@@ -79,14 +79,11 @@ class LargeLane:
             return
         self.next_poll = self.clock() + POLL
         try:
-            status = self.engine.large_status(upload)
+            status = upload.job.status()
             if self.superseded and not self.stopping and not status.get("finished"):
-                self.engine.cancel_large(upload)  # asked only of the rcd that runs the job (large_status checked)
+                upload.job.cancel()  # asked only of the rcd that runs the job (its status checked that)
                 self.stopping = True
         except RcloneError as exc:
-            if "job not found" in str(exc):  # a new rcd (the old one died): the job is gone with the old one
-                self._ended(upload, ok=False, error="rclone rcd stopped during the upload")
-                return
             if self.engine.rclone.rcd.alive():
                 # The call failed but the rcd runs, and so may the job: never start a second upload of the file
                 # while it might. Ask again at the next poll.
@@ -105,7 +102,7 @@ class LargeLane:
         if ok and took > 0:
             self.rate = max(upload.version[0] / took, 1.0)
         if ok and not self.superseded:
-            self.engine.finish_large(upload)
+            self.engine.large.finish(upload)
             self.changes.finish_one(upload.rel, durable=True)
             self.not_before.pop(upload.rel, None)
             self._wait, self.retry_at, self.last_error = self.retry_interval, None, None
@@ -113,12 +110,9 @@ class LargeLane:
                      human_size(upload.version[0]), self.engine.remote.display, took)
             return
         if ok:  # it landed, but a newer version is already queued: know what landed, send the newer one
-            self.engine.finish_large(upload)
-        else:
-            try:
-                self.engine.adopt_own_attempts({upload.key: upload.version})
-            except RcloneError as exc:  # the next push's check sees it then
-                log.debug("could not check what landed of %s: %s", upload.rel, exc)
+            self.engine.large.finish(upload)
+        elif self.superseded or changed_while_read(error):
+            self.engine.large.transfers.cut_short({upload.key: upload.version})  # what lands of it is ours
         self.changes.finish_one(upload.rel, durable=False)
         if self.superseded or changed_while_read(error):
             # Not the storage's fault: the file changed under the upload. It goes again once closed or quiet,
