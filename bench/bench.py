@@ -785,6 +785,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--link-stop-mib", type=int, default=64, help="the large file in flight at the stop")
     parser.add_argument("--link-burst-files", type=int, default=1000)
     parser.add_argument("--link-saves", type=int, default=10, help="notebook saves during the large upload")
+    parser.add_argument("--link-rows", default="save,slow,stop,burst", help="rows of the real-link table to run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(f"rclone-jupyter benchmarks ({code_version()}); rclone at {RCLONE}; {os.cpu_count()} CPUs; "
@@ -811,7 +812,7 @@ def main(argv: list[str] | None = None) -> None:
 
         bench_link(Daemon, table, load, [float(x) / 1000 for x in args.link_rtts.split(",")], args.link_big_mib,
                    args.link_slow_mib, args.link_slow_seconds, args.link_stop_mib, args.link_burst_files,
-                   args.link_saves)
+                   args.link_saves, tuple(args.link_rows.split(",")))
 
 
 if __name__ == "__main__":

@@ -65,3 +65,16 @@ def test_rclone_errors_for_a_file_being_written_or_an_upload_we_stopped_are_not_
         == logging.DEBUG
     assert error_level("run.log: corrupted on transfer: md5 hashes differ") == logging.INFO
     assert error_level("Failed to copy: AccessDenied") == logging.WARNING
+
+
+def test_new_folders_side_by_side_are_listed_once_through_their_parent():
+    from rclone_jupyter.engine.bucket import new_folders_of, siblings_listed_once
+    from rclone_jupyter.model.known import Known
+
+    site = "venv/lib/site-packages"
+    known = {f"{site}/existing.py": Known(1, 1, None)}
+    keys = [f"{site}/pkg{i}/mod{j}.py" for i in range(5) for j in range(3)]
+    folders, rest = new_folders_of(keys, known)
+    assert folders == [site] and rest == []  # one listing, not five
+    assert siblings_listed_once(["a/x", "a/y"]) == {"a/x", "a/y"}  # a few: each on its own
+    assert siblings_listed_once(["p", "q", "r", "s"]) == {"p", "q", "r", "s"}  # never the whole folder's root
