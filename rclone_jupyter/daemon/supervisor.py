@@ -36,9 +36,9 @@ from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.local.watcher import Watcher
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model.changes import ChangeSet
-from rclone_jupyter.rclone import rcd
+from rclone_jupyter.rclone import commands, rcd
 from rclone_jupyter.rclone.retry import ONE_ATTEMPT
-from rclone_jupyter.rclone.runner import Rclone, find_binary
+from rclone_jupyter.rclone.runner import Rclone, check_bwlimit, find_binary
 from rclone_jupyter.state import FileLock, StateDir, write_private
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     """Create the private state dir and write the rclone config (0600). Return it and the rclone binary."""
     env = dict(os.environ if env is None else env)
     binary = find_binary(env)
+    check_bwlimit(binary, settings.bwlimit)  # before anything is written: a typo there is exit 2, at once
     state = StateDir(settings.state_dir).ensure()
     write_private(state.config_path, render_config(settings.remotes))
     write_kernel_files(settings.remotes, state.path)
@@ -64,12 +65,17 @@ def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | N
     """One engine per remote, in `mode` (the settings' push mode if None). With `changes` (a change set per
     remote name), a syncer will drive each engine: it owns retries once the start phases are done."""
     return [
-        Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
+        Engine(rclone_for(settings, binary, state.config_path, env), remote, settings.data_dir, state,
                mode=mode or settings.push_mode,
                **({"pending_here": changes[remote.name].pending, "retry_after_start": ONE_ATTEMPT}
                   if changes is not None else {}))
         for remote in settings.remotes
     ]
+
+
+def rclone_for(settings: Settings, binary: str, config_path, env: dict | None = None) -> Rclone:
+    """An rclone runner with the flags the settings ask for on every run (the bandwidth limit)."""
+    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))
 
 
 # -- the messages on the main thread's queue ------------------------------------------------------------
@@ -104,7 +110,8 @@ class Parts:
 
     def preflight(self, settings: Settings, state: StateDir, binary: str, env: dict, board: StatusBoard):
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
-        return preflight.at_start(settings, Rclone(binary, state.config_path, env=env), state.scratch(), board)
+        return preflight.at_start(settings, rclone_for(settings, binary, state.config_path, env), state.scratch(),
+                                  board)
 
     def engines(self, settings: Settings, state: StateDir, binary: str, env: dict,
                 changes: dict[str, ChangeSet]) -> list[Engine]:
