@@ -183,7 +183,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending, oldest_pending=self._oldest(),
                           **fields)
 
     def _failed(self, exc: BaseException) -> None:
@@ -225,4 +225,6 @@ class RemoteSyncer(threading.Thread):
         return iso(oldest) if oldest is not None else None
 
     def _publish(self) -> None:
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest())
+        # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
+        # N new files costs O(N), not O(N^2) (daemon/status.py).
+        self.board.remote(self.engine.remote.name, pending=self.changes.pending, oldest_pending=self._oldest())

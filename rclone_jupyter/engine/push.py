@@ -205,12 +205,24 @@ class PushPhase:
     def _known_under(self, rels: Iterable[str]) -> set[str]:
         """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""
         out: set[str] = set()
+        folders: set[str] = set()
         for rel in rels:
             for key in keys_for(rel):
                 if key in self.known and local_version(self.data_dir, key) is None:
                     out.add(key)
-            prefix = encode_name(rel.rstrip("/")) + "/"
-            for key in self.known:
-                if key.startswith(prefix) and local_version(self.data_dir, key) is None:
-                    out.add(key)
+            folders.add(encode_name(rel.rstrip("/")))
+        # One pass over `known` for all of them (a burst of N new files is N paths here: not N passes).
+        for key in self.known:
+            if _below_any(key, folders) and local_version(self.data_dir, key) is None:
+                out.add(key)
         return out
+
+
+def _below_any(key: str, folders: set[str]) -> bool:
+    """True if a folder above `key` is one of `folders`."""
+    end = key.find("/")
+    while end != -1:
+        if key[:end] in folders:
+            return True
+        end = key.find("/", end + 1)
+    return False

@@ -8,7 +8,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileAttribEvent, FileClosedEvent,
+                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
+                             FileSystemEventHandler)
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
@@ -19,6 +21,10 @@ log = logging.getLogger(__name__)
 # Events that say nothing about content: reading a file, or a directory's own mtime changing because
 # something inside it changed (that something gets its own event).
 _IGNORED = {"opened", "closed_no_write"}
+# The events asked for: the kernel does not even send the others (every upload opens and reads each file:
+# that was two events per file, each costing CPU here).
+_WANTED = [FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileDeletedEvent,
+           DirDeletedEvent, FileMovedEvent, DirMovedEvent]
 
 
 def relative(root: Path, path: str | bytes) -> str | None:
@@ -110,7 +116,7 @@ class Watcher:
         try:
             if limit is not None and more_folders_than(self.root, limit):
                 raise OSError(errno.ENOSPC, f"more than {limit} folders to watch")
-            observer.schedule(handler, str(self.root), recursive=True)
+            observer.schedule(handler, str(self.root), recursive=True, event_filter=_WANTED)
             observer.start()
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EMFILE):
@@ -126,7 +132,7 @@ class Watcher:
             except Exception:  # noqa: BLE001 - a half-started observer may fail to stop; we replace it anyway
                 pass
             observer = PollingObserver(timeout=self.poll_interval)
-            observer.schedule(handler, str(self.root), recursive=True)
+            observer.schedule(handler, str(self.root), recursive=True, event_filter=_WANTED)
             observer.start()
             self.polling = True
             if self.on_fallback is not None:

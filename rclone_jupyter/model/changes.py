@@ -78,6 +78,7 @@ class ChangeSet:
             return self._queued | set(self._in_flight.paths)
 
     def oldest(self) -> float | None:
-        """The wall-clock time of the oldest change not yet durable, or None."""
+        """The wall-clock time of the oldest change not yet durable, or None. O(1): `_since` keeps insertion
+        order and an entry is only added (setdefault) or removed, so the first entry is the oldest change."""
         with self._lock:
-            return min(self._since.values(), default=None)
+            return next(iter(self._since.values()), None)
