@@ -31,7 +31,8 @@ from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, encode_name, entry_version, local_name,
                                   local_version, same)
-from rclone_jupyter.model.manifest import MANIFEST, Manifest
+from rclone_jupyter.logs import human_size
+from rclone_jupyter.model.manifest import MANIFEST, MAX_BYTES, Manifest, Parsed, parse
 from rclone_jupyter.engine.push import PartlyPushed, PushPhase
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.engine.reconcile import ReconcilePhase
@@ -152,20 +153,37 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         for entry in entries:
             if entry["Path"] == MANIFEST:
                 self._manifest_seen = entry_version(entry)
-                if self._manifest_listed is None and self._manifest_size is None:
-                    self._manifest_listed = self._manifest_seen  # first sight (the restore's listing)
             else:
                 out.append(entry)
         return out
 
     def _read_manifest(self) -> str:
+        """The manifest's text, at most MAX_BYTES + 1 of it (`parse` refuses a longer one): never read whole."""
+        argv = commands.cat(self.remote.path(MANIFEST), head=MAX_BYTES + 1)
         try:
-            return self._retrying(lambda: self._run(commands.cat(self.remote.path(MANIFEST)), "reading file modes",
-                                                    quiet=True), "reading file modes").output
+            return self._retrying(lambda: self._run(argv, "reading file modes", quiet=True),
+                                  "reading file modes").output
         except RcloneError as exc:
             if exc.retryable:
                 raise
             return ""  # gone meanwhile: no modes to apply
+
+    def _load_manifest(self) -> Parsed:
+        """The bucket's manifest, validated as untrusted input (model/manifest.py): one WARNING if it had any
+        entry that is left out or cut down."""
+        listed = self._manifest_seen
+        if listed is not None and listed[0] > MAX_BYTES:  # refused as listed, without a GET
+            parsed = Parsed(problems=[f"the whole manifest: {human_size(listed[0])}, over the "
+                                      f"{human_size(MAX_BYTES)} limit"])
+        else:
+            parsed = parse(self._read_manifest())
+        if parsed.problems:
+            log.warning("%s in %s: %d entr%s not applied as written (%s%s). Files are restored; only "
+                        "these modes or empty folders are not. rclone-jupyter rewrites it at the next change of "
+                        "a mode or an empty folder", MANIFEST, self.remote.display, len(parsed.problems),
+                        "y" if len(parsed.problems) == 1 else "ies", "; ".join(parsed.problems[:5]),
+                        "; ..." if len(parsed.problems) > 5 else "")
+        return parsed
 
     def _write_manifest(self) -> None:
         """Upload the manifest if it changed (one PUT)."""

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from rclone_jupyter.model import reconcile_plan
 from rclone_jupyter.model.known import Version, local_name, local_version, same, under_link
 from rclone_jupyter.engine.push import PushResult
-from rclone_jupyter.model.manifest import Manifest
 from rclone_jupyter.local.tree import STAGING_PREFIX, is_empty_folder, place, unrepresentable, walk_versions
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,8 @@ class ReconcilePhase:
         if self._manifest_listed is None and self._manifest_size == seen[0]:
             self._manifest_listed = seen  # our own upload, listed now
             return
-        modes, folders = Manifest.load(self._read_manifest())
+        manifest = self._load_manifest()
+        modes, folders = manifest.modes, manifest.folders
         self._manifest_listed, self._manifest_size = seen, seen[0]
         for key in set(modes) | set(self.manifest.modes):
             if changed_here(local_name(key)) or key not in self.known:

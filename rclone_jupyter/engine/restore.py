@@ -17,7 +17,7 @@ from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, entry_version,
                                   local_name, local_version, same, under_link)
 from rclone_jupyter.logs import human_size
-from rclone_jupyter.model.manifest import Manifest, file_mode
+from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND
 from rclone_jupyter.local.tree import (below_link, clear_staging, conflict_name, is_empty_folder, md5, unrepresentable,
                                  walk_folders, walk_versions)
@@ -80,13 +80,14 @@ class RestorePhase:
                                              quiet=True), "creating the bucket folder")
         after = walk_versions(self.data_dir)
         self._restored = {key: v for key, v in after.items() if before.get(key) != v}
+        self._manifest_listed = self._manifest_seen  # what the restore read (None: there was none)
         if self._manifest_listed is not None:
-            modes, folders = Manifest.load(self._read_manifest())
-            self.manifest.modes.update(modes)
-            self.manifest.folders |= folders
+            manifest = self._load_manifest()
+            self.manifest.modes.update(manifest.modes)
+            self.manifest.folders |= manifest.folders
             for key in self._restored:
                 self.manifest.apply(self.data_dir, key)
-            self._make_folders(folders)
+            self._make_folders(manifest.folders)
         stats = result.stats if result is not None else {}
         self._progress(total, total, len(listing), len(listing))
         log.info("restore from %s done: %d files, %s in %.1f s%s", self.remote.display, stats.get("transfers", 0),

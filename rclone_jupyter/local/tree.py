@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Version, key_of, local_version
+from rclone_jupyter.model.known import Version, key_of, local_version, unrepresentable  # noqa: F401 (its home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -95,19 +95,6 @@ def place(root: Path, staged: Path, rel: str) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def unrepresentable(key: str) -> str | None:
-    """Why an object name cannot be a path in the data folder, or None if it can."""
-    parts = key.split("/")
-    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
-    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
-        return "its name has an empty, '.' or '..' part"
-    if any(len(os.fsencode(part)) > 255 for part in parts):
-        return "a part of its name is longer than 255 bytes"
-    if "\0" in key:
-        return "its name has a NUL character"
-    return None
 
 
 def below_link(key: str, links: set[str]) -> str | None:

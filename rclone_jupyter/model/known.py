@@ -156,3 +156,16 @@ def under_link(root: Path, rel: str) -> bool:
         except FileNotFoundError:
             return False
     return False
+
+
+def unrepresentable(key: str) -> str | None:
+    """Why an object name cannot be a path in the data folder, or None if it can."""
+    parts = key.split("/")
+    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
+    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
+        return "its name has an empty, '.' or '..' part"
+    if any(len(os.fsencode(part)) > 255 for part in parts):
+        return "a part of its name is longer than 255 bytes"
+    if "\0" in key:
+        return "its name has a NUL character"
+    return None

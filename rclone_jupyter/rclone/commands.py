@@ -136,9 +136,9 @@ def as_filters(excludes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def cat(remote_file: str) -> tuple[str, ...]:
-    """One object's content on stdout (one GET): the modes manifest."""
-    return ("cat", remote_file, *COMMON, *RETRIES)
+def cat(remote_file: str, head: int | None = None) -> tuple[str, ...]:
+    """One object's content on stdout (one GET): the modes manifest; with `head`, its first bytes only."""
+    return ("cat", remote_file, *(("--head", str(head)) if head is not None else ()), *COMMON, *RETRIES)
 
 
 def upload_manifest(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
