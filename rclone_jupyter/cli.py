@@ -242,6 +242,8 @@ def _print_status(data: dict) -> None:
             click.echo(f"  last error: {remote['last_error']} ({remote.get('last_error_at') or 'time unknown'})")
         for object_name, why in (remote.get("skipped") or {}).items():
             click.echo(f"  skipped (not restored): {object_name!r}: {why}")
+        for path, why in (remote.get("not_saved") or {}).items():
+            click.echo(f"  NOT saved: {path}: {why}")
 
 
 @cli.command(context_settings=CONTEXT)

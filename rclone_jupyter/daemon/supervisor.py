@@ -166,7 +166,8 @@ class Supervisor:
                             engine.prefer_local()
                         engine.establish()
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
-                                      skipped=dict(sorted(engine.skipped.items())[:50]))
+                                      skipped=dict(sorted(engine.skipped.items())[:50]),
+                                      not_saved=engine.not_saved_shown())
                 self._set_restore_state("done")
                 outcome.append(None)
             except RcloneError as exc:
@@ -307,6 +308,11 @@ class Supervisor:
                                  f"{self.settings.timing.flush_deadline:g} s) passed")
         else:
             log.info("every change is saved%s", "" if self.syncers else " (no bucket configured)")
+            for engine in self.engines:
+                if engine.not_saved:
+                    log.warning("%d file(s) in %s were never saved to %s (their names cannot be): %s",
+                                len(engine.not_saved), self.settings.data_dir, engine.remote.display,
+                                ", ".join(engine.not_saved_shown(20)))
         self.board.set(phase="stopped")
         if jupyter_code is not None:
             return jupyter_code if ok or jupyter_code else 1

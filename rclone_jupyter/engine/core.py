@@ -30,7 +30,7 @@ from rclone_jupyter.engine.bisync import BisyncMode
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, encode_name, entry_version, local_name,
-                                  local_version, same)
+                                  local_version, same, shown)
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.model.manifest import MANIFEST, MAX_BYTES, Manifest, Parsed, parse
 from rclone_jupyter.engine.push import PartlyPushed, PushPhase
@@ -84,6 +84,9 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
         # deleted, shown in the status. {name: why}
         self.skipped: dict[str, str] = {}
+        # Data folder paths that cannot be objects (known.unsaveable): never uploaded, shown in the status as
+        # not saved until they go. {path: why}
+        self.not_saved: dict[str, str] = {}
         # The data folder paths changed here and not pushed yet (the syncer's change set sets this).
         self.pending_here: Callable[[], set[str]] = set
         # Told of the restore's progress: (bytes done, bytes in all, files done, files in all).
@@ -156,6 +159,23 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
             else:
                 out.append(entry)
         return out
+
+    def _cannot_save(self, rel: str, why: str) -> None:
+        """A data folder path that cannot be saved: one WARNING, then listed in the status while it is there."""
+        if rel not in self.not_saved:
+            log.warning("not saving %s to %s: %s. Everything else is saved; `rclone-jupyter status` lists it",
+                        shown(rel), self.remote.display, why)
+        self.not_saved[rel] = why
+
+    def _gone_here(self, rel: str) -> None:
+        """A data folder path is gone: neither it nor anything below it is unsaved any more."""
+        prefix = rel + "/"
+        for name in [n for n in self.not_saved if n == rel or n.startswith(prefix)]:
+            del self.not_saved[name]
+
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        """What the status lists as not saved: {path as shown: why}, the first `limit` by name."""
+        return {shown(rel): why for rel, why in sorted(self.not_saved.items())[:limit]}
 
     def _read_manifest(self) -> str:
         """The manifest's text, at most MAX_BYTES + 1 of it (`parse` refuses a longer one): never read whole."""

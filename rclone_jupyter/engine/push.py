@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
-                                  local_name, local_version, same, under_link)
+                                  local_name, local_version, same, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folders, walk_versions
 
@@ -165,22 +165,29 @@ class PushPhase:
         deletes: list[str] = []
         folders: set[str] = set()
         for rel in sorted(paths):
+            full = self.data_dir / rel
+            if why := unsaveable(rel):  # never an object: listed as not saved while it is here
+                if os.path.lexists(full):
+                    self._cannot_save(rel, why)
+                else:
+                    self._gone_here(rel)
+                continue
             if under_link(self.data_dir, rel):
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
                 deletes.append(rel)
                 continue
-            full = self.data_dir / rel
             key = key_of(self.data_dir, rel)
             if key is not None:
                 uploads.add(key)
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
             elif full.is_dir() and not full.is_symlink():
-                uploads.update(walk_versions(self.data_dir, rel))
+                uploads.update(walk_versions(self.data_dir, rel, self._cannot_save))
                 folders.update(walk_folders(self.data_dir, rel))
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with _known_under, which keeps only objects absent here.
                 deletes.append(rel)
             elif not os.path.lexists(full):
+                self._gone_here(rel)
                 deletes.append(rel)
                 folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
         return sorted(uploads), deletes, folders

@@ -76,7 +76,7 @@ class ReconcilePhase:
 
     def _push_walk(self) -> None:
         """The watcher lost track: push every difference between the data folder and `known`."""
-        here = walk_versions(self.data_dir)
+        here = walk_versions(self.data_dir, on_unsaveable=self._cannot_save)
         changed = {local_name(key) for key, v in here.items() if key not in self.known
                    or not same(v, self.known[key].version)}
         changed |= {local_name(key) for key in self.known if key not in here}

@@ -150,7 +150,7 @@ class RestorePhase:
         difference with the bucket's own version is a conflict, and both are kept.
         """
         listing = self._listing_at_restore
-        here = walk_versions(self.data_dir)
+        here = walk_versions(self.data_dir, on_unsaveable=self._cannot_save)
         check = []
         for key, listed in listing.items():
             now = here.get(key)

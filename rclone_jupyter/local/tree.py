@@ -15,16 +15,19 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Version, key_of, local_version, unrepresentable  # noqa: F401 (its home was here)
+from rclone_jupyter.model.known import (Version, key_of, local_version, unrepresentable,  # noqa: F401 (its home was here)
+                                        unsaveable)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
 
 
-def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
+def walk_versions(root: Path, rel: str = "",
+                  on_unsaveable: Callable[[str, str], None] | None = None) -> dict[str, Version]:
     """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
 
-    Links are listed, never followed.
+    Links are listed, never followed. A file or folder whose name cannot be an object name (known.unsaveable)
+    is left out, and told to `on_unsaveable(path, why)`.
     """
     out: dict[str, Version] = {}
     top = os.path.join(root, rel) if rel else str(root)
@@ -32,14 +35,24 @@ def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
         kept = []
         for name in dirnames:
             full = os.path.join(dirpath, name)
+            relpath = os.path.relpath(full, root).replace(os.sep, "/")
             if os.path.islink(full):
                 filenames.append(name)  # a link to a folder is a link, not a folder to enter
-            elif not is_noise(os.path.relpath(full, root).replace(os.sep, "/")):
+            elif is_noise(relpath):
+                continue
+            elif why := unsaveable(relpath):
+                if on_unsaveable is not None:
+                    on_unsaveable(relpath, why)
+            else:
                 kept.append(name)
         dirnames[:] = kept
         for name in filenames:
             relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
             if is_noise(relpath):
+                continue
+            if why := unsaveable(relpath):
+                if on_unsaveable is not None:
+                    on_unsaveable(relpath, why)
                 continue
             key = key_of(root, relpath)
             if key is not None:
@@ -64,7 +77,8 @@ def walk_folders(root: Path, rel: str) -> set[str]:
     out = {rel}
     for dirpath, dirnames, _filenames in os.walk(os.path.join(root, rel)):
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))]
+                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))
+                       and not unsaveable(d)]
         for name in dirnames:
             out.add(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
     return out

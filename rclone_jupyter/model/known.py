@@ -169,3 +169,22 @@ def unrepresentable(key: str) -> str | None:
     if "\0" in key:
         return "its name has a NUL character"
     return None
+
+
+def unsaveable(rel: str) -> str | None:
+    """Why a data folder path cannot become an object name, or None if it can.
+
+    A name that is not valid UTF-8 (its bytes come through os.fsdecode as surrogates): rclone replaces such
+    bytes when it reads the folder, so the object would have another name and could never be matched, restored
+    or deleted as this file.
+    """
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8, which rclone cannot keep: rename it (e.g. convmv or `mv`)"
+    return None
+
+
+def shown(rel: str) -> str:
+    """A data folder path as logs and the status show it: bytes that are not UTF-8 as \\xNN."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
