@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
-                                  local_name, local_version, same, under_link, unsaveable)
+                                  local_name, local_version, not_an_object, same, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folders, walk_versions
 
@@ -166,11 +166,11 @@ class PushPhase:
         folders: set[str] = set()
         for rel in sorted(paths):
             full = self.data_dir / rel
-            if why := unsaveable(rel):  # never an object: listed as not saved while it is here
-                if os.path.lexists(full):
-                    self._cannot_save(rel, why)
-                else:
-                    self._gone_here(rel)
+            if why := not_an_object(self.data_dir, rel):  # never an object: listed as not saved while it is here
+                self._cannot_save(rel, why)
+                continue
+            if unsaveable(rel):  # gone
+                self._gone_here(rel)
                 continue
             if under_link(self.data_dir, rel):
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (Version, key_of, local_version, unrepresentable,  # noqa: F401 (its home was here)
-                                        unsaveable)
+from rclone_jupyter.model.known import (Version, key_of, local_version, not_an_object,  # noqa: F401 (unrepresentable's
+                                        unrepresentable, unsaveable)  # home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -50,7 +50,7 @@ def walk_versions(root: Path, rel: str = "",
             relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
             if is_noise(relpath):
                 continue
-            if why := unsaveable(relpath):
+            if why := not_an_object(root, relpath):
                 if on_unsaveable is not None:
                     on_unsaveable(relpath, why)
                 continue

@@ -124,7 +124,7 @@ def key_of(root: Path, rel: str) -> str | None:
         return None
     if stat.S_ISLNK(st.st_mode):
         return encode_name(rel) + LINK_SUFFIX
-    if stat.S_ISREG(st.st_mode):
+    if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
         return encode_name(rel)
     return None
 
@@ -182,6 +182,26 @@ def unsaveable(rel: str) -> str | None:
         rel.encode("utf-8")
     except UnicodeEncodeError:
         return "its name is not valid UTF-8, which rclone cannot keep: rename it (e.g. convmv or `mv`)"
+    return None
+
+
+def not_an_object(root: Path, rel: str) -> str | None:
+    """Why the data folder's path `rel` cannot be saved as an object, or None (it can, or it is not there).
+
+    Besides a name that is not UTF-8 (unsaveable): a regular file whose name ends in `.rclonelink`. With
+    --links rclone takes that name for a symbolic link both ways (the local file `x.rclonelink` is read and
+    written as the link `x`), so such a file can neither be uploaded nor come back as itself.
+    """
+    why = unsaveable(rel)
+    if why:
+        return why if os.path.lexists(os.path.join(root, rel)) else None
+    if rel.endswith(LINK_SUFFIX):
+        try:
+            if stat.S_ISREG(os.lstat(os.path.join(root, rel)).st_mode):
+                return (f"rclone takes a file named *{LINK_SUFFIX} for a symbolic link (--links), so it cannot be "
+                        "saved as a file: rename it")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
     return None
 
 

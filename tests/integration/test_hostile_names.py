@@ -62,3 +62,24 @@ def test_a_name_that_is_not_utf8_already_there_at_start_does_not_stop_the_start(
     assert BAD_SHOWN in daemon.cli("status").stdout
     assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
+
+
+def test_a_regular_file_named_like_a_link_object_is_listed_as_not_saved_never_as_saved(s3, daemons):
+    """rclone --links reads and writes a local `x.rclonelink` as the link `x`: such a file cannot be saved."""
+    api = S3Api(s3)
+    daemon = daemons(s3.env()).start()
+    (daemon.data / "notes.rclonelink").write_text("a file, not a link")
+    (daemon.data / "beside.txt").write_text("saved")
+    wait_until(lambda: "beside.txt" in api.names(), message="the file beside it saved")
+    wait_until(lambda: "notes.rclonelink" in not_saved(daemon), message="listed as not saved")
+    assert "rename it" in not_saved(daemon)["notes.rclonelink"]
+    assert daemon.wait_synced()["pending"] == 0  # not stuck, not retried
+    assert "notes.rclonelink" not in api.names()
+    assert len(warnings(daemon.log(), "notes.rclonelink")) == 1
+
+    os.rename(daemon.data / "notes.rclonelink", daemon.data / "notes.txt")  # renamed: saved at once
+    wait_until(lambda: "notes.txt" in api.names(), message="the renamed file saved")
+    wait_until(lambda: not not_saved(daemon), message="no longer listed")
+    assert api.get("notes.txt") == b"a file, not a link"
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log()
