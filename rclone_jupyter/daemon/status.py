@@ -63,7 +63,7 @@ class StatusBoard:
             "remotes": {
                 name: {"display": display, "last_sync": None, "last_reconcile": None, "pending": 0,
                        "pending_paths": [], "oldest_pending": None, "last_error": None, "last_error_at": None,
-                       "state": "starting", "skipped": {}, "not_saved": {}}
+                       "state": "starting", "skipped": {}, "skipped_count": 0, "skipped_file": None, "not_saved": {}}
                 for name, display in remotes.items()
             },
             "manual_sync": None,

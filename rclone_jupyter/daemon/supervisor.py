@@ -166,8 +166,7 @@ class Supervisor:
                             engine.prefer_local()
                         engine.establish()
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
-                                      skipped=dict(sorted(engine.skipped.items())[:50]),
-                                      not_saved=engine.not_saved_shown())
+                                      not_saved=engine.not_saved_shown(), **engine.skipped_shown())
                 self._set_restore_state("done")
                 outcome.append(None)
             except RcloneError as exc:

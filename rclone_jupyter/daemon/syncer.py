@@ -176,7 +176,7 @@ class RemoteSyncer(threading.Thread):
         self._retry_at = None
         self._retry_wait = self.timing.retry_interval
         fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok",
-                  "not_saved": self.engine.not_saved_shown()}
+                  "not_saved": self.engine.not_saved_shown(), **self.engine.skipped_shown()}
         if result is not None and result.reconciled:
             fields["last_reconcile"] = fields["last_sync"]
             self._next_reconcile = self._reconcile_after()

@@ -38,8 +38,8 @@ from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.engine.reconcile import ReconcilePhase
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.engine.restore import RestorePhase
-from rclone_jupyter.state import FileLock, StateDir
-from rclone_jupyter.local.tree import STAGING_PREFIX, place, unrepresentable
+from rclone_jupyter.state import FileLock, StateDir, write_private
+from rclone_jupyter.local.tree import STAGING_PREFIX, cannot_hold, place
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,44 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
             if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
                 raise
             entries = []
-        return {e["Path"]: entry_version(e) for e in self._without_manifest(entries)
-                if e["Path"] not in self.skipped and not unrepresentable(e["Path"])}
+        entries = self._without_manifest(entries)
+        self._skip(cannot_hold(entries))  # what a reconcile cannot bring here either: skipped, not fatal
+        return {e["Path"]: entry_version(e) for e in entries if e["Path"] not in self.skipped}
+
+    def _skip(self, found: dict[str, str]) -> None:
+        """Objects the data folder cannot hold: noted in `skipped` (the status lists them; the full list is
+        in the state folder), with one WARNING for all the new ones."""
+        new = {name: why for name, why in found.items() if name not in self.skipped}
+        if not new:
+            return
+        self.skipped.update(new)
+        first = sorted(new.items())[:5]
+        log.warning("not restoring %d object(s) from %s that the data folder cannot hold: %s%s. They stay in the "
+                    "bucket untouched; rename or remove them there to get them here. `rclone-jupyter status` lists "
+                    "them (all of them in %s)", len(new), self.remote.display,
+                    "; ".join(f"{name!r}: {why}" for name, why in first), "; ..." if len(new) > len(first) else "",
+                    self.skipped_file)
+        try:
+            write_private(self.skipped_file, "".join(f"{name}\t{why}\n" for name, why in sorted(self.skipped.items())))
+        except OSError as exc:
+            log.warning("cannot write the list of skipped objects %s (%s)", self.skipped_file, exc.strerror or exc)
+
+    def skipped_shown(self, limit: int = 50) -> dict:
+        """The status's fields for the skipped objects: the first `limit`, how many, and where all of them are."""
+        return {"skipped": dict(sorted(self.skipped.items())[:limit]), "skipped_count": len(self.skipped),
+                "skipped_file": str(self.skipped_file) if self.skipped else None}
+
+    @property
+    def skipped_file(self) -> Path:
+        return self.state.path / f"skipped-{self.remote.name}.txt"
+
+    def _exclude_file(self) -> Path | None:
+        """The skipped objects as an rclone --exclude-from file (argv has a size limit; this has none)."""
+        if not self.skipped:
+            return None
+        path = self.state.scratch() / f"{self.remote.name}-excludes.txt"
+        path.write_text(commands.exclude_lines(self.skipped))
+        return path
 
     def _without_manifest(self, entries: list[dict]) -> list[dict]:
         """The listing's files, and the manifest's stamp noted apart (model/manifest.py)."""

@@ -19,8 +19,8 @@ from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Vers
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND
-from rclone_jupyter.local.tree import (below_link, clear_staging, conflict_name, is_empty_folder, md5, unrepresentable,
-                                 walk_folders, walk_versions)
+from rclone_jupyter.local.tree import (cannot_hold, clear_staging, conflict_name, is_empty_folder, md5, walk_folders,
+                                 walk_versions)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RestorePhase:
             if merge:
                 self._merge(listing)
             argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge,
-                                    excludes=tuple(self.skipped))
+                                    exclude_from=self._exclude_file())
 
             def on_stats(stats: dict) -> None:
                 self._progress(int(stats.get("bytes", 0)), total, int(stats.get("transfers", 0)), len(listing))
@@ -116,18 +116,14 @@ class RestorePhase:
             return {}  # the bucket is there, the folder is not: nothing to restore
         listing = {}
         entries = self._without_manifest(entries)
-        links = {e["Path"][: -len(LINK_SUFFIX)] for e in entries if e["Path"].endswith(LINK_SUFFIX)}
+        skip = cannot_hold(entries)
         for entry in entries:
-            why = unrepresentable(entry["Path"]) or below_link(entry["Path"], links)
+            why = skip.get(entry["Path"])
             if not why and check_local and under_link(self.data_dir, local_name(entry["Path"])):
-                why = "a link in the data folder is on its way"
-            if why:
-                if entry["Path"] not in self.skipped:
-                    log.warning("WARNING: not restoring %r from %s: %s. It stays in the bucket; rename it there to "
-                                "get it here.", entry["Path"], self.remote.display, why)
-                self.skipped[entry["Path"]] = why
-                continue
-            listing[entry["Path"]] = entry_version(entry)
+                why = skip[entry["Path"]] = "a link in the data folder is on its way"
+            if not why:
+                listing[entry["Path"]] = entry_version(entry)
+        self._skip(skip)
         return listing
 
     def _folder_is_empty(self) -> bool:
