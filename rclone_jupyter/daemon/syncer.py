@@ -31,6 +31,8 @@ from rclone_jupyter.daemon.status import StatusBoard, iso, now_iso
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 60.0
+# Shown as pending while the watcher lost track (a rescan is due): nothing counts as saved until it ran.
+RESCAN = "(the whole data folder: changes may have been missed; rescanning)"
 LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
 
 
@@ -73,6 +75,7 @@ class RemoteSyncer(threading.Thread):
         with self._cond:
             self.debouncer.note()
             self._cond.notify()
+        self._publish()
 
     def request_full_sync(self) -> Future:
         """Push everything pending, then reconcile; the future's result is None or the error text."""
@@ -184,7 +187,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending, oldest_pending=self._oldest(),
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest(),
                           **fields)
 
     def _failed(self, exc: BaseException) -> None:
@@ -199,8 +202,9 @@ class RemoteSyncer(threading.Thread):
         log.log(level, "%s: sync with %s failed (%s); %d change(s) kept pending, next try in %.1f s%s",
                 logging.getLevelName(level), self.engine.remote.display, exc, len(pending), wait,
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
-        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
-                          state="retrying" if retryable else "error", oldest_pending=self._oldest())
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, last_error=str(exc),
+                          last_error_at=now_iso(), state="retrying" if retryable else "error",
+                          oldest_pending=self._oldest())
 
     def _heartbeat(self) -> None:
         self._next_heartbeat = self.clock() + self.timing.heartbeat_interval
@@ -228,4 +232,8 @@ class RemoteSyncer(threading.Thread):
     def _publish(self) -> None:
         # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
         # N new files costs O(N), not O(N^2) (daemon/status.py).
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending, oldest_pending=self._oldest())
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest())
+
+    def _pending_shown(self) -> set[str]:
+        pending = self.changes.pending()
+        return pending | {RESCAN} if self.changes.unknown() else pending

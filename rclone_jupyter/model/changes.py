@@ -68,6 +68,11 @@ class ChangeSet:
             self._overflow = self._overflow or self._in_flight.overflow
             self._in_flight = Batch()
 
+    def unknown(self) -> bool:
+        """True while the watcher lost track and the walk that finds what it missed is not done yet."""
+        with self._lock:
+            return self._overflow or self._in_flight.overflow
+
     def has_queued(self) -> bool:
         with self._lock:
             return bool(self._queued) or self._overflow
