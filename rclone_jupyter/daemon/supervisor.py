@@ -20,6 +20,7 @@ from rclone_jupyter.daemon import jupyter_process as jupyter
 from rclone_jupyter.daemon import preflight
 from rclone_jupyter.rclone import rcd
 from rclone_jupyter.daemon import welcome
+from rclone_jupyter.daemon import user_state
 from rclone_jupyter.daemon.diskspace import DiskMonitor
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
@@ -232,7 +233,9 @@ class Supervisor:
         config = jupyter.write_config(state, self.settings)
         # The state dir, absolute, even when it was defaulted: the JupyterLab extension (and `rclone-jupyter
         # status` in a terminal) find the status file through it.
-        extra = {**kernel_environment(self.settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path)}
+        extra = {**kernel_environment(self.settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path),
+                 # JupyterLab's settings, workspaces and the shell history, kept in the data folder (user_state.py)
+                 **user_state.prepare(self.settings.data_dir, self.env)}
         self.jupyter_proc = subprocess.Popen(
             jupyter.command(config),
             cwd=self.settings.data_dir,
