@@ -77,3 +77,16 @@ def test_thousands_of_objects_that_cannot_be_restored_never_overflow_rclones_arg
     assert len(listed) == 2600 and listed[0].startswith("moved/")
     assert "2600 objects skipped" in daemon.cli("status").stdout
     assert daemon.stop() == 0
+
+
+def test_the_disk_check_does_not_count_objects_that_will_be_skipped(s3, daemons, small_disk):
+    """30 MiB below a link object never come here: a 24 MiB data folder disk is enough."""
+    api = S3Api(s3)
+    api.put("moved.rclonelink", b"/elsewhere")
+    api.put("moved/big.bin", b"\0" * (30 * 1024 * 1024))
+    api.put("notes.txt", b"small")
+    disk = small_disk("disk")
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_DATA_DIR": str(disk / "data")}).start()
+    assert (disk / "data" / "notes.txt").read_bytes() == b"small"
+    assert remote_status(daemon)["skipped_count"] == 1
+    assert daemon.stop() == 0
