@@ -56,7 +56,7 @@ def walk_versions(root: Path, rel: str = "",
                 continue
             key = key_of(root, relpath)
             if key is not None:
-                version = local_version(root, key)
+                version = local_version(root, key, walked=True)  # os.walk entered real folders only
                 if version is not None:
                     out[key] = version
     return out

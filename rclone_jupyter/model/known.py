@@ -97,13 +97,17 @@ def keys_for(rel: str) -> tuple[str, str]:
     return key, key + LINK_SUFFIX
 
 
-def local_version(root: Path, key: str) -> Version | None:
+def local_version(root: Path, key: str, *, walked: bool = False) -> Version | None:
     """The data folder's version of an object name, without following any link; None if it is not there.
 
     A link object's version is the link's (target length, mtime), as rclone --links uploads it; a regular
-    file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None.
+    file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None, and so
+    is a path below a link (a folder replaced by a link: what is there now is outside the data folder, and
+    the folder's files are gone as the user sees it). `walked`: the caller reached it through real folders.
     """
     is_link = key.endswith(LINK_SUFFIX)
+    if not walked and under_link(root, local_name(key)):
+        return None
     path = os.path.join(root, local_name(key))
     try:
         st = os.lstat(path)

@@ -31,7 +31,7 @@ import re
 import stat
 from pathlib import Path
 
-from rclone_jupyter.model.known import local_name, unrepresentable
+from rclone_jupyter.model.known import local_name, under_link, unrepresentable
 
 MANIFEST = ".rclone-jupyter/tree.json"
 _MASK = os.umask(0)
@@ -53,7 +53,10 @@ class Parsed:
 
 
 def file_mode(root: Path, key: str) -> int | None:
-    """The permission bits of a regular file in the data folder (None: not a regular file, or gone)."""
+    """The permission bits of a regular file in the data folder (None: not a regular file, gone, or below a
+    link: a mode is never read or applied through one)."""
+    if under_link(root, local_name(key)):
+        return None
     try:
         st = os.lstat(os.path.join(root, local_name(key)))
     except (FileNotFoundError, NotADirectoryError):
