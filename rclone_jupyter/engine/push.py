@@ -128,8 +128,11 @@ class PushPhase:
                 self._download({key: rel}, expect={rel: None})
                 continue
             suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
+            # Free here, unknown, and free in the bucket now (one HEAD): another machine may have made that
+            # name since the last look, and uploading over it would lose its object on both sides.
             name = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
-                                  or (encode_name(c) + suffix) in self.known)
+                                  or (encode_name(c) + suffix) in self.known
+                                  or bool(self._stat_remote([encode_name(c) + suffix])))
             name_key = encode_name(name) + suffix
             if theirs[1] > mine[1] + MTIME_SLACK_NS:
                 # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
