@@ -1,412 +1,121 @@
-"""One remote: the model of the bucket as this container knows it, and the calls that move data.
+"""One remote's engine: the parts built once, and the mode chosen once (engine/modes.py).
 
-The phases are mixed in, one module each: engine/restore.py (restore, establish), engine/push.py (the watcher's changes),
-engine/reconcile.py (changes made elsewhere, decided by reconcile_plan.plan, a pure function). This module holds what
-they share: `known`, the manifest (model/manifest.py), the listings, and the transfer calls through the one rclone
-runner (rclone/runner.py) and its rcd (rclone/rcd.py): upload, download (staged, placed never through a link), delete, stat.
+The parts, each with one job, each taking the store (engine/store.py), the baseline (model/baseline.py) and
+the data folder:
+- `Bucket` (engine/bucket.py): listings, the objects the data folder cannot hold, the versions of names now;
+- `ManifestSync` (engine/manifest_sync.py): file modes and empty folders, read, written, merged;
+- `Transfers` (engine/transfers.py): upload and download, each recorded in the baseline when it lands;
+- `Restorer` (engine/restore.py), `Pusher` (engine/push.py), `Reconciler` (engine/reconcile.py), and
+  `Bisync` (engine/bisync.py) for the bisync mode.
 
-One worker thread owns an Engine (daemon/syncer.py); across processes (`start` and `sync --once`) a file lock per
-remote makes sure two writing rclone runs never meet on one remote. `rclone bisync` stays for
-RCLONE_JUPYTER_PUSH_MODE=bisync and `sync --once` without a running `start` (engine/bisync.py). The rules:
-docs/design.md.
+One worker thread drives an Engine (daemon/syncer.py); across processes (`start` and `sync --once`) a file lock
+per remote makes sure two writing rclone runs never meet on one remote. The rules: docs/design.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
-import os
-import shutil
-import stat
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
-
-from rclone_jupyter.rclone import commands
-from rclone_jupyter.engine.bisync import BisyncMode
-from rclone_jupyter.errors import RcloneError
-from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, encode_name, entry_version, local_name,
-                                  local_version, same, shown)
-from rclone_jupyter.logs import human_size
-from rclone_jupyter.model.manifest import MANIFEST, MAX_BYTES, Manifest, Parsed, parse
-from rclone_jupyter.engine.push import PartlyPushed, PushPhase
-from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
-from rclone_jupyter.engine.reconcile import ReconcilePhase
 from rclone_jupyter.config.remotes import Remote
-from rclone_jupyter.engine.restore import RestorePhase
-from rclone_jupyter.state import FileLock, StateDir, write_private
-from rclone_jupyter.local.tree import STAGING_PREFIX, cannot_hold, place
+from rclone_jupyter.engine.bisync import Bisync
+from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.manifest_sync import ManifestSync
+from rclone_jupyter.engine.modes import BisyncMode, Mode, Targeted
+from rclone_jupyter.engine.push import PushResult, Pusher
+from rclone_jupyter.engine.reconcile import Reconciler
+from rclone_jupyter.engine.restore import Progress, Restorer
+from rclone_jupyter.engine.transfers import Transfers
+from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.rclone.retry import RetryPolicy
+from rclone_jupyter.rclone.runner import Rclone
+from rclone_jupyter.rclone.store import RcloneStore
+from rclone_jupyter.state import FileLock, StateDir
 
-log = logging.getLogger(__name__)
-
-# Above this many new names in one push, their absence in the bucket is checked with one LIST per new folder
-# instead of one HEAD per name (a `git clone` of 1,500 files: a few LISTs, not 1,500 HEADs).
-HEAD_LIMIT = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    max_seconds: float = 60.0
-    first_wait: float = 0.5
-    max_wait: float = 8.0
-
-
-# While `start` runs, the syncer owns retries (its backoff keeps changes pending and shows them in the status):
-# an engine call there makes one attempt. The start phases (restore, establish) have no syncer: they retry here.
-ONE_ATTEMPT = RetryPolicy(attempts=1)
+TARGETED, BISYNC = "targeted", "bisync"
 
 
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, RcloneError) and exc.retryable
+class Engine:
+    """One remote. `mode`: targeted or bisync. `pending_here()`: the data folder paths changed here and not
+    pushed yet (the syncer's change set). `retry` is the policy of the start phases (restore, establish);
+    `retry_after_start` the policy once they are done (ONE_ATTEMPT when a syncer owns retries)."""
 
-
-class Engine(RestorePhase, PushPhase, ReconcilePhase):
-    """One remote: the state (`known`, the manifest), the transfer calls, and the phases mixed in from
-    engine/restore.py, engine/push.py and engine/reconcile.py."""
-
-    def __init__(self, rclone: Rclone, remote: Remote, data_dir: Path, state: StateDir, *,
-                 push_mode: str = "targeted", retry: RetryPolicy = RetryPolicy()):
+    def __init__(self, rclone: Rclone, remote: Remote, data_dir: Path, state: StateDir, *, mode: str = TARGETED,
+                 pending_here: Callable[[], set[str]] = set, retry: RetryPolicy = RetryPolicy(),
+                 retry_after_start: RetryPolicy | None = None):
         self.rclone = rclone
         self.remote = remote
         self.data_dir = data_dir
         self.state = state
-        self.push_mode = push_mode
-        self.retry = retry
-        self.workdir = state.workdir(remote.name)
         self.lock = FileLock(state.lock_path(f"remote-{remote.name}"))
-        self.known: dict[str, Known] = {}
-        self.remote_was_empty = False
-        # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
-        # deleted, shown in the status. {name: why}
-        self.skipped: dict[str, str] = {}
-        # Data folder paths that cannot be objects (known.unsaveable): never uploaded, shown in the status as
-        # not saved until they go. {path: why}
-        self.not_saved: dict[str, str] = {}
-        # The data folder paths changed here and not pushed yet (the syncer's change set sets this).
-        self.pending_here: Callable[[], set[str]] = set
-        # Told of the restore's progress: (bytes done, bytes in all, files done, files in all).
-        self.on_progress: Callable[[int, int, int, int], None] | None = None
-        self._listing_at_restore: dict[str, Version] = {}
-        self._restored: dict[str, Version] = {}
-        self.manifest = Manifest()  # file modes and empty folders (model/manifest.py)
-        # The manifest as the last listing showed it; None after our own upload of it, until listed again.
-        self._manifest_listed: Version | None = None
-        self._manifest_seen: Version | None = None
-        self._manifest_size: int | None = None
-        self._preset_entries: list[dict] | None = None
-        self.bisync = BisyncMode(self)
+        self.store = RcloneStore(rclone, remote, self.lock, state.scratch, retry=retry)
+        self._retry_after_start = retry_after_start or retry
+        self.baseline = Baseline()
+        self.manifest = ManifestSync(self.store, data_dir)
+        self.bucket = Bucket(self.store, self.manifest)
+        self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
+        transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
+        self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
+        self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
+                                 self.pusher)
+        self.reconciler = Reconciler(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
+                                     self.pusher)
+        self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
+                             pending_here)
+        self.mode: Mode = MODES[mode](self)
 
-    def _run(self, argv, what: str, **kwargs):
-        with self.lock.held():
-            return self.rclone.run(argv, what=what, **kwargs)
+    # -- the start phases -----------------------------------------------------------------------------
 
-    def _rc(self, call: tuple[str, dict], what: str) -> dict:
-        with self.lock.held():
-            return self.rclone.rc(call, what=what)
-
-    def _retrying(self, fn: Callable, what: str, policy: RetryPolicy | None = None):
-        """Call fn(); retry transient rclone failures with exponential backoff, bounded by attempts and time."""
-        policy = policy or self.retry
-
-        def before_sleep(state) -> None:
-            exc = state.outcome.exception()
-            log.warning("%s: attempt %d failed (%s); retrying in %.1f s",
-                        what, state.attempt_number, exc, state.next_action.sleep)
-
-        for attempt in Retrying(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
-            wait=wait_exponential(multiplier=policy.first_wait, max=policy.max_wait),
-            before_sleep=before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                return fn()
-
-    def _scratch_list(self, name: str, paths: Iterable[str]) -> Path:
-        """A list file for rclone (one name a line) in the private state dir."""
-        path = self.state.scratch() / f"{self.remote.name}-{name}.txt"
-        try:
-            path.write_text("".join(f"{p}\n" for p in paths))
-        except OSError as exc:  # a full or read-only state disk: the changes stay pending and are retried
-            raise RcloneError(f"cannot write to the state directory {self.state.path} ({exc.strerror})",
-                              exit_code=None, retryable=True) from exc
-        return path
-
-    def _listing(self) -> dict[str, Version]:
-        """The bucket folder now, from LIST requests alone (a missing folder is an empty one)."""
-        try:
-            entries = self._listing_entries()
-        except RcloneError as exc:
-            if exc.rclone_exit_code != EXIT_DIR_NOT_FOUND:
-                raise
-            entries = []
-        entries = self._without_manifest(entries)
-        self._skip(cannot_hold(entries))  # what a reconcile cannot bring here either: skipped, not fatal
-        return {e["Path"]: entry_version(e) for e in entries if e["Path"] not in self.skipped}
-
-    def _skip(self, found: dict[str, str]) -> None:
-        """Objects the data folder cannot hold: noted in `skipped` (the status lists them; the full list is
-        in the state folder), with one WARNING for all the new ones."""
-        new = {name: why for name, why in found.items() if name not in self.skipped}
-        if not new:
-            return
-        self.skipped.update(new)
-        first = sorted(new.items())[:5]
-        log.warning("not restoring %d object(s) from %s that the data folder cannot hold: %s%s. They stay in the "
-                    "bucket untouched; rename or remove them there to get them here. `rclone-jupyter status` lists "
-                    "them (all of them in %s)", len(new), self.remote.display,
-                    "; ".join(f"{name!r}: {why}" for name, why in first), "; ..." if len(new) > len(first) else "",
-                    self.skipped_file)
-        try:
-            write_private(self.skipped_file, "".join(f"{name}\t{why}\n" for name, why in sorted(self.skipped.items())))
-        except OSError as exc:
-            log.warning("cannot write the list of skipped objects %s (%s)", self.skipped_file, exc.strerror or exc)
-
-    def skipped_shown(self, limit: int = 50) -> dict:
-        """The status's fields for the skipped objects: the first `limit`, how many, and where all of them are."""
-        return {"skipped": dict(sorted(self.skipped.items())[:limit]), "skipped_count": len(self.skipped),
-                "skipped_file": str(self.skipped_file) if self.skipped else None}
-
-    @property
-    def skipped_file(self) -> Path:
-        return self.state.path / f"skipped-{self.remote.name}.txt"
-
-    def _exclude_file(self) -> Path | None:
-        """The skipped objects as an rclone --exclude-from file (argv has a size limit; this has none)."""
-        if not self.skipped:
-            return None
-        path = self.state.scratch() / f"{self.remote.name}-excludes.txt"
-        path.write_text(commands.exclude_lines(self.skipped))
-        return path
-
-    def _without_manifest(self, entries: list[dict]) -> list[dict]:
-        """The listing's files, and the manifest's stamp noted apart (model/manifest.py)."""
-        out = []
-        self._manifest_seen = None
-        for entry in entries:
-            if entry["Path"] == MANIFEST:
-                self._manifest_seen = entry_version(entry)
-            else:
-                out.append(entry)
-        return out
-
-    def _cannot_save(self, rel: str, why: str) -> None:
-        """A data folder path that cannot be saved: one WARNING, then listed in the status while it is there."""
-        if rel not in self.not_saved:
-            log.warning("not saving %s to %s: %s. Everything else is saved; `rclone-jupyter status` lists it",
-                        shown(rel), self.remote.display, why)
-        self.not_saved[rel] = why
-
-    def _gone_here(self, rel: str) -> None:
-        """A data folder path is gone: neither it nor anything below it is unsaved any more."""
-        prefix = rel + "/"
-        for name in [n for n in self.not_saved if n == rel or n.startswith(prefix)]:
-            del self.not_saved[name]
-
-    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
-        """What the status lists as not saved: {path as shown: why}, the first `limit` by name."""
-        return {shown(rel): why for rel, why in sorted(self.not_saved.items())[:limit]}
-
-    def _read_manifest(self) -> str:
-        """The manifest's text, at most MAX_BYTES + 1 of it (`parse` refuses a longer one): never read whole."""
-        argv = commands.cat(self.remote.path(MANIFEST), head=MAX_BYTES + 1)
-        try:
-            return self._retrying(lambda: self._run(argv, "reading file modes", quiet=True),
-                                  "reading file modes").output
-        except RcloneError as exc:
-            if exc.retryable:
-                raise
-            return ""  # gone meanwhile: no modes to apply
-
-    def _load_manifest(self) -> Parsed:
-        """The bucket's manifest, validated as untrusted input (model/manifest.py): one WARNING if it had any
-        entry that is left out or cut down."""
-        listed = self._manifest_seen
-        if listed is not None and listed[0] > MAX_BYTES:  # refused as listed, without a GET
-            parsed = Parsed(problems=[f"the whole manifest: {human_size(listed[0])}, over the "
-                                      f"{human_size(MAX_BYTES)} limit"])
-        else:
-            parsed = parse(self._read_manifest())
-        if parsed.problems:
-            log.warning("%s in %s: %d entr%s not applied as written (%s%s). Files are restored; only "
-                        "these modes or empty folders are not. rclone-jupyter rewrites it at the next change of "
-                        "a mode or an empty folder", MANIFEST, self.remote.display, len(parsed.problems),
-                        "y" if len(parsed.problems) == 1 else "ies", "; ".join(parsed.problems[:5]),
-                        "; ..." if len(parsed.problems) > 5 else "")
-        return parsed
-
-    def _write_manifest(self) -> None:
-        """Upload the manifest if it changed (one PUT)."""
-        if not self.manifest.dirty:
-            return
-        scratch = self.state.scratch() / f"{self.remote.name}-manifest"
-        target = scratch / MANIFEST
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = self.manifest.dump()
-        target.write_text(text)
-        files = self._scratch_list("manifest", [MANIFEST])
-        self._retrying(lambda: self._rc(commands.upload_manifest(scratch, self.remote.path(), files), "file modes"),
-                       "file modes")
-        self.manifest.dirty = False
-        self._manifest_listed, self._manifest_size = None, len(text.encode())
+    def check_bucket(self) -> None:
+        self.restorer.check_bucket()
 
     def use_listing(self, entries: list[dict]) -> None:
-        """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
-        listing the folder again (the pre-flight's is unfiltered: noise and heartbeats are dropped here)."""
-        self._preset_entries = [e for e in entries if e["Path"] == MANIFEST or not is_noise(e["Path"])]
+        self.bucket.use_listing(entries)
 
-    def _listing_entries(self) -> list[dict]:
-        preset, self._preset_entries = self._preset_entries, None
-        if preset is not None:
-            return preset
-        run = self._retrying(lambda: self._run(commands.snapshot(self.remote.path()), "listing the bucket folder",
-                                               quiet=True), "listing the bucket folder")
-        return json.loads(run.output or "[]")
+    def restore(self, *, merge: bool = False, on_progress: Progress | None = None) -> None:
+        self.restorer.restore(merge=merge, on_progress=on_progress)
 
-    def _upload(self, keys: list[str], local: dict[str, Version | None]) -> None:
-        """Upload exactly these objects from the data folder, and know them as uploaded.
+    def establish(self, *, merged: bool = False, several: bool = False) -> None:
+        self.mode.establish(merged=merged, several=several)
+        # The start phases are done: from here on the caller that drives this engine may own retries.
+        self.store.retry = self._retry_after_start
 
-        If the call fails for a batch, each file is tried on its own: one file the storage refuses (a name it
-        cannot hold, say) must not keep every other change of the batch from being saved. The ones that fail
-        stay pending, and the error names them.
-        """
-        files = self._scratch_list("upload", keys)
-        try:
-            self._retrying(lambda: self._rc(commands.copy_files(self.data_dir, self.remote.path(), files), "push"),
-                           "push")
-        except RcloneError as exc:
-            if len(keys) == 1 or not exc.retryable:
-                raise
-            failed = []
-            for key in keys:
-                one = self._scratch_list("upload-one", [key])
-                try:
-                    self._rc(commands.copy_files(self.data_dir, self.remote.path(), one), "push")
-                except RcloneError:
-                    failed.append(key)
-            for key in keys:
-                if key not in failed and local[key] is not None:
-                    self.known[key] = Known(local[key][0], local[key][1], None)
-            if failed:
-                raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
-                                   f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {exc}",
-                                   {local_name(k) for k in failed}) from exc
-            return
-        # A file written to while it was uploaded: the version that landed is not the one we listed, and
-        # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
-        # bucket what landed for those files only.
-        moved = [key for key in keys if not same(local_version(self.data_dir, key), local[key])]
-        landed = self._stat_remote(moved) if moved else {}
-        for key in keys:
-            version = landed.get(key) if key in moved else local[key]
-            if version is not None:
-                self.known[key] = Known(version[0], version[1], None)
+    @property
+    def remote_was_empty(self) -> bool:
+        return self.restorer.remote_was_empty
 
-    def _delete_known(self, keys: list[str]) -> None:
-        """Delete exactly these objects from the bucket folder and forget them."""
-        files = self._scratch_list("delete", keys)
-        self._retrying(lambda: self._rc(commands.delete_files(self.remote.path(), files), "delete"), "delete")
-        for key in keys:
-            self.known.pop(key, None)
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.bucket.skipped
 
-    def _stat_remote(self, keys: list[str]) -> dict[str, Version]:
-        """Size and modtime of these objects in the bucket now (missing ones are left out).
+    def skipped_shown(self) -> dict:
+        return self.bucket.skipped_shown()
 
-        One HEAD a name, except for many names in folders the bucket never held (a `git clone`): one LIST of
-        each such folder proves them absent.
-        """
-        new_folders, rest = _new_folders(keys, self.known) if len(keys) > HEAD_LIMIT else ({}, keys)
-        out: dict[str, Version] = {}
-        for folder in new_folders:
-            answer = self._retrying(lambda folder=folder: self._rc(commands.list_folder(self.remote.path(), folder),
-                                                                   "checking the bucket"), "checking the bucket")
-            for entry in answer.get("list") or []:
-                path = f"{folder}/{entry['Path']}"
-                out[path] = entry_version(entry)
-        if rest:
-            files = self._scratch_list("stat", rest)
-            answer = self._retrying(lambda: self._rc(commands.stat_files(self.remote.path(), files),
-                                                     "checking the bucket"), "checking the bucket")
-            out.update(_versions_of(answer.get("list") or []))
-        wanted = set(keys)
-        return {key: version for key, version in out.items() if key in wanted}
+    @property
+    def not_saved(self) -> dict[str, str]:
+        return self.pusher.not_saved
 
-    def _download(self, targets: dict[str, str], *, expect: dict[str, Version | None],
-                  listing: dict[str, Version] | None = None) -> dict[str, Version]:
-        """Bring objects into the data folder: {object name: data folder path}. Return what was placed.
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        return self.pusher.not_saved_shown(limit)
 
-        An object placed under its own name is known from then on (as `listing` shows it, if given).
+    # -- syncing --------------------------------------------------------------------------------------
 
-        Downloads land in a private staging folder first, then each is moved into place only if the data
-        folder's version there is still `expect[path]` (None: nothing there), and only through real folders:
-        nothing is written through a link, and a file the user changed meanwhile is never overwritten (its
-        push, queued, meets the bucket's version as a conflict and both are kept).
-        """
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.data_dir))
-        placed: dict[str, Version] = {}
-        try:
-            files = self._scratch_list("download", targets)
-            self._retrying(lambda: self._rc(commands.download_files(self.remote.path(), staging, files), "pull"),
-                           "pull")
-            for key, rel in sorted(targets.items()):
-                staged = staging / local_name(key)
-                try:
-                    staged_st = os.lstat(staged)
-                except FileNotFoundError:
-                    continue  # gone from the bucket meanwhile
-                suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
-                wanted = expect.get(rel)
-                if (os.path.lexists(self.data_dir / rel) if wanted is None
-                        else not same(local_version(self.data_dir, encode_name(rel) + suffix), wanted)):
-                    log.info("%s changed here while it was downloaded from %s; keeping this version", rel,
-                             self.remote.display)
-                    continue
-                if place(self.data_dir, staged, rel):
-                    size = (len(os.fsencode(os.readlink(self.data_dir / rel))) if stat.S_ISLNK(staged_st.st_mode)
-                            else staged_st.st_size)
-                    placed[encode_name(rel) + suffix] = (size, staged_st.st_mtime_ns)
-                    if rel == local_name(key):
-                        self.known[key] = Known(size, staged_st.st_mtime_ns, (listing or {}).get(key))
-                        self.manifest.apply(self.data_dir, key)
-                else:
-                    log.warning("WARNING: not writing %s: a folder on its way is a link or a file; it stays in %s",
-                                rel, self.remote.display)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return placed
+    def push(self, batch: Batch) -> PushResult:
+        """Make the bucket hold what the data folder holds for the paths in `batch`."""
+        return self.mode.push(batch)
+
+    def reconcile(self, changed_here: Callable[[str], bool] = lambda _key: False, *,
+                  walk: bool = False) -> PushResult:
+        """Bring in what changed elsewhere; `changed_here(path)`: never overwrite or delete that path here."""
+        return self.mode.reconcile(changed_here, walk=walk)
+
+    def plan(self, pending: set[str] = frozenset()) -> list[str]:
+        """What a `sync --once` would do now (`pending`: paths changed here, not pushed yet). Changes nothing."""
+        return self.mode.plan(set(pending))
 
 
-# -- helpers -----------------------------------------------------------------------------------------------
-
-
-def _new_folders(keys: list[str], known: dict[str, Known]) -> tuple[list[str], list[str]]:
-    """Group names by the topmost folder on their way that holds no known object; the rest stay names."""
-    known_dirs: set[str] = set()
-    for key in known:
-        parts = key.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            known_dirs.add("/".join(parts[:i]))
-    folders: set[str] = set()
-    rest = []
-    for key in keys:
-        parts = key.split("/")[:-1]
-        top = next(("/".join(parts[:i]) for i in range(1, len(parts) + 1) if "/".join(parts[:i]) not in known_dirs),
-                   None)
-        if top is None:
-            rest.append(key)
-        else:
-            folders.add(top)
-    # A folder inside another new one is listed with it.
-    tops = sorted(f for f in folders if not any(f.startswith(o + "/") for o in folders))
-    return tops, rest
-
-
-def _versions_of(entries: list[dict]) -> dict[str, Version]:
-    """Given listing entries (lsjson's, or the rc's operations/list), return {path: (size, mtime_ns)}."""
-    return {e["Path"]: entry_version(e) for e in entries if not e.get("IsDir")}
+MODES: dict[str, Callable[[Engine], Mode]] = {
+    TARGETED: lambda e: Targeted(e.restorer, e.pusher, e.reconciler),
+    BISYNC: lambda e: BisyncMode(e.bisync),
+}

@@ -10,13 +10,13 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (LINK_SUFFIX, Version, key_of, local_version, not_an_object,  # noqa: F401 (unrepresentable's
-                                        unrepresentable, unsaveable)  # home was here)
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, key_of, local_version,  # noqa: F401 (unrepresentable's
+                                        not_an_object, unrepresentable, unsaveable)  # home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -114,42 +114,33 @@ def place(root: Path, staged: Path, rel: str) -> bool:
 MAX_LINK_TARGET = 4095  # bytes: PATH_MAX less the NUL; a longer link target cannot be made
 
 
-def cannot_hold(entries: list[dict]) -> dict[str, str]:
-    """{object name: why} for the listing's objects the data folder cannot hold, whatever else the bucket has.
+def cannot_hold(sizes: Mapping[str, int]) -> dict[str, str]:
+    """{object name: why} for the objects of a listing ({name: size}) the data folder cannot hold, whatever else
+    the bucket has.
 
     A bad name (unrepresentable), an object below a link object, a file whose name other objects use as a
     folder (`x` beside `x/y.txt`: the folder wins, it holds more), a link object whose target is empty or
     longer than a link can be. Each one is skipped, never fatal: the rest is restored.
     """
-    names = {entry["Path"] for entry in entries}
-    links = {name[: -len(LINK_SUFFIX)] for name in names if name.endswith(LINK_SUFFIX)}
-    folders = {name[:end] for name in names for end in _slashes(name)}
+    links = {name[: -len(LINK_SUFFIX)] for name in sizes if name.endswith(LINK_SUFFIX)}
+    folders = {folder for name in sizes for folder in ancestors(name)}
     out: dict[str, str] = {}
-    for entry in entries:
-        name = entry["Path"]
+    for name, size in sizes.items():
         why = unrepresentable(name) or below_link(name, links)
         if not why and name in folders:
             why = f"other objects use it as a folder ({name}/...), which is what is restored"
-        if not why and name.endswith(LINK_SUFFIX) and not 0 < int(entry.get("Size") or 0) <= MAX_LINK_TARGET:
-            why = f"a link object must hold a target of 1 to {MAX_LINK_TARGET:,} bytes; it has {entry.get('Size')}"
+        if not why and name.endswith(LINK_SUFFIX) and not 0 < size <= MAX_LINK_TARGET:
+            why = f"a link object must hold a target of 1 to {MAX_LINK_TARGET:,} bytes; it has {size}"
         if why:
             out[name] = why
     return out
 
 
-def _slashes(name: str):
-    end = name.find("/")
-    while end != -1:
-        yield end
-        end = name.find("/", end + 1)
-
-
 def below_link(key: str, links: set[str]) -> str | None:
     """Why an object cannot be restored because a link object names a folder on its way, or None."""
-    parts = key.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        if "/".join(parts[:i]) in links:
-            return f"{'/'.join(parts[:i])} is a symbolic link in the bucket folder (nothing is written through one)"
+    for folder in ancestors(key):
+        if folder in links:
+            return f"{folder} is a symbolic link in the bucket folder (nothing is written through one)"
     return None
 
 
