@@ -136,16 +136,21 @@ def test_sync_once_without_a_running_start(s3, daemons, tmp_path):
 
 def test_status_json(s3, daemons, tmp_path):
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_QUIET_PERIOD": "60", "RCLONE_JUPYTER_MAX_DELAY": "120"}).start()
-    (daemon.data / "waiting.txt").write_text("pending")
+    # Still open for writing: it waits for the quiet period (60 s). A closed file is due 50 ms after its last
+    # event, and the status (written at most every 0.25 s) may never show it pending.
+    waiting = open(daemon.data / "waiting.txt", "w")
+    waiting.write("pending")
+    waiting.flush()
     status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 1 and s,
                         message="one pending path")
     assert status["running"] is True
     assert status["last_error"] is None
     assert status["last_sync"] is not None  # the baseline counts
     assert status["pending_paths"] == ["waiting.txt"]
+    waiting.close()
     daemon.cli("sync", "--once")
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    assert status["pending"] == 0
+    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 0 and s,
+                        message="nothing pending after sync --once")
     assert set(status) >= {"last_sync", "pending", "last_error"}
     human = daemon.cli("status")
     assert human.returncode == 0 and "Pending changes: 0" in human.stdout
