@@ -20,6 +20,7 @@ from pathlib import Path
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.engine.bisync import Bisync
 from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.large import LargeUploads
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.modes import BisyncMode, Mode, Targeted
 from rclone_jupyter.engine.push import PushResult, Pusher
@@ -64,6 +65,9 @@ class Engine:
         self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
                              pending_here)
         self.mode: Mode = MODES[mode](self)
+        # The large lane's uploads (daemon/lanes.py); bisync mode has none: its bisync run carries every file.
+        self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
+                      if mode == TARGETED else None)
 
     # -- the start phases -----------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ run; a dead or killed rcd fails the call as retryable and the next call starts a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import http.client
+import itertools
 import json
 import logging
 import os
@@ -92,6 +94,27 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
     return removed
 
 
+# rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
+CHANGED_WHILE_READ = ("source file is being updated", "corrupted on transfer")
+# rclone's errors for a background job we stopped ourselves (a newer version replaces it), and for a job asked
+# about in a new rcd after the old one died (the large lane then sends the file again).
+CANCELLED = ("context canceled", "job not found")
+
+
+def changed_while_read(text: str) -> bool:
+    return any(marker in text for marker in CHANGED_WHILE_READ)
+
+
+def error_level(text: str) -> int:
+    """The level of one of rclone's error lines in our log: a file still being written, or an upload we
+    stopped, is not something a user must look at."""
+    if any(marker in text for marker in CANCELLED):
+        return logging.DEBUG
+    if changed_while_read(text):
+        return logging.INFO
+    return logging.WARNING
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str):
         super().__init__("localhost")
@@ -131,6 +154,7 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
+        self._groups = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -188,7 +212,7 @@ class RcDaemon:
             text, record = decoded
             self._tail.append(text)
             if record is not None and record.get("level") in ("error", "critical"):
-                log.warning("rclone: %s", text)
+                log.log(error_level(text), "rclone: %s", text)
             else:
                 log.debug("rclone rcd: %s", text)
 
@@ -226,6 +250,11 @@ class RcDaemon:
                 self._terminate(self._proc)
             self._cleanup()
 
+    def alive(self) -> bool:
+        """The rcd runs (its background jobs with it)."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
     def kill(self) -> None:
         """Kill the rcd now, failing the call in flight (the shutdown deadline passed)."""
         proc = self._proc
@@ -251,7 +280,30 @@ class RcDaemon:
     # -- calls ----------------------------------------------------------------------------------------
 
     def call(self, method: str, params: dict, *, what: str) -> dict:
-        """POST one rc method; return its JSON answer. Raise RcloneError on any failure."""
+        """POST one rc method; return its JSON answer. Raise RcloneError on any failure.
+
+        Some calls answer 200 although a file failed: with a list of files (`--files-from`), rclone logs a
+        file it could not look up ("--files-from failed to read file": a HEAD refused, the bucket down) and
+        leaves it out, as if it did not exist. So each call counts its errors in a stats group of its own,
+        and any error fails the call: a missing answer must never read as "no such object".
+        """
+        if params.get("_async"):
+            return self._post(method, params, what=what)  # a job: its own status says how it ended
+        group = f"rj-call-{next(self._groups)}"
+        try:
+            answer = self._post(method, {**params, "_group": group}, what=what)
+            stats = self._post("core/stats", {"group": group}, what=what)
+        finally:
+            with contextlib.suppress(RcloneError):  # the rcd is gone: so are its stats
+                self._post("core/stats-delete", {"group": group}, what=what)
+        if stats.get("errors"):
+            error = secret_mask.mask(str(stats.get("lastError") or "an error was logged"))
+            retryable, reason = self._classify(None, error)
+            raise RcloneError(f"{what} failed: {reason}: {error[:400]}", exit_code=None, retryable=retryable,
+                              output_tail=error)
+        return answer
+
+    def _post(self, method: str, params: dict, *, what: str) -> dict:
         with self._lock:
             sock = self._ensure_started()
             self._in_flight += 1
