@@ -281,8 +281,14 @@ def _print_status(data: dict) -> None:
             click.echo(f"  oldest unsaved change: {remote['oldest_pending']}")
         if remote.get("last_error"):
             click.echo(f"  last error: {remote['last_error']} ({remote.get('last_error_at') or 'time unknown'})")
-        for object_name, why in (remote.get("skipped") or {}).items():
+        skipped = remote.get("skipped") or {}
+        if len(skipped) < (remote.get("skipped_count") or 0):
+            click.echo(f"  {remote['skipped_count']} objects skipped (not restored); the first {len(skipped)} below, "
+                       f"all of them in {remote.get('skipped_file')}")
+        for object_name, why in skipped.items():
             click.echo(f"  skipped (not restored): {object_name!r}: {why}")
+        for path, why in (remote.get("not_saved") or {}).items():
+            click.echo(f"  NOT saved: {path}: {why}")
 
 
 @cli.command(context_settings=CONTEXT)

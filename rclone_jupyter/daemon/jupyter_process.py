@@ -36,7 +36,7 @@ def server_config(settings: Settings, password_hash: str) -> dict:
             # The sync status item and panel (jupyterlab/extension.py); on even if the package's
             # jupyter_server_config.d file was not installed (an editable install).
             "jpserver_extensions": {"rclone_jupyter.jupyterlab.extension": True},
-            "tornado_settings": {"rclone_jupyter_login": {"lockout": settings.login_lockout}},
+            "tornado_settings": {"rclone_jupyter_login": {"max_delay": settings.login_lockout}},
         },
         "IdentityProvider": {"token": ""},
         "PasswordIdentityProvider": {

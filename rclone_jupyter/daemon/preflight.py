@@ -33,6 +33,7 @@ from rclone_jupyter.model.stamps import stamp_ns
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.filters import BUCKET_ONLY, is_noise
+from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
 from rclone_jupyter.rclone.retry import RetryPolicy, retrying
 from rclone_jupyter.rclone.runner import Rclone
@@ -178,11 +179,12 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
     entries = json.loads(run.output or "[]")
+    skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
     for entry in entries:
         path = entry["Path"]
         if path.startswith(NODES_FOLDER + "/") and path.endswith(".json"):
             nodes[path[len(NODES_FOLDER) + 1:-len(".json")]] = stamp_ns(entry["ModTime"])
-        elif not is_noise(path):
+        elif not is_noise(path) and path not in skipped:
             files[path] = int(entry["Size"])
     report.add(name, OK, f"{remote.display} answers: {len(files)} files, {human_size(sum(files.values()))}.")
     return _Listing(files, nodes, entries)

@@ -375,7 +375,7 @@ class Supervisor:
             for index, engine in enumerate(self.engines):
                 engine.establish(merged=index > 0, several=len(self.engines) > 1)
                 self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
-                                  skipped=dict(sorted(engine.skipped.items())[:50]))
+                                  not_saved=engine.not_saved_shown(), **engine.skipped_shown())
             self._set_restore_state("done")
         except RcloneError as exc:
             # Name the cloud: with several configured, "the restore failed" alone does not say which.
@@ -460,6 +460,11 @@ class Supervisor:
                                  f"{self.settings.timing.flush_deadline:g} s) passed")
         else:
             log.info("every change is saved%s", "" if self.syncers else " (no bucket configured)")
+            for engine in self.engines:
+                if engine.not_saved:
+                    log.warning("%d file(s) in %s were never saved to %s (their names cannot be): %s",
+                                len(engine.not_saved), self.settings.data_dir, engine.remote.display,
+                                ", ".join(engine.not_saved_shown(20)))
         self.board.set_phase(Phase.STOPPED)
         if jupyter_code is not None:
             return jupyter_code if ok or jupyter_code else 1

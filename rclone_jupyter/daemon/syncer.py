@@ -37,6 +37,8 @@ from rclone_jupyter.daemon.status import StatusBoard, iso, now_iso
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 60.0
+# Shown as pending while the watcher lost track (a rescan is due): nothing counts as saved until it ran.
+RESCAN = "(the whole data folder: changes may have been missed; rescanning)"
 LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
 STOPPING = "rclone-jupyter is stopping: its final flush saves what is pending"
 
@@ -96,6 +98,7 @@ class RemoteSyncer(threading.Thread):
         with self._cond:
             self.debouncer.note()
             self._cond.notify()
+        self._publish()
 
     def request_full_sync(self) -> Future:
         """Push everything pending, then reconcile; the future's result is None or the error text."""
@@ -337,7 +340,8 @@ class RemoteSyncer(threading.Thread):
         self._failures = 0
         self._retry_at = None
         self._retry_wait = self.timing.retry_interval
-        fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok"}
+        fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok",
+                  "not_saved": self.engine.not_saved_shown(), **self.engine.skipped_shown()}
         if result is not None and result.reconciled:
             fields["last_reconcile"] = fields["last_sync"]
             self._next_reconcile = self._reconcile_after()
@@ -345,7 +349,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest(),
                           **fields)
 
     def _changed_while_read(self, batch, exc: RcloneError, took: float) -> None:
@@ -372,8 +376,9 @@ class RemoteSyncer(threading.Thread):
         log.log(level, "%s: sync with %s failed (%s); %d change(s) kept pending, next try in %.1f s%s",
                 logging.getLevelName(level), self.engine.remote.display, exc, len(pending), wait,
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
-        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
-                          state="retrying" if retryable else "error", oldest_pending=self._oldest())
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, last_error=str(exc),
+                          last_error_at=now_iso(), state="retrying" if retryable else "error",
+                          oldest_pending=self._oldest())
 
     def _plan(self) -> None:
         with self._cond:
@@ -409,4 +414,10 @@ class RemoteSyncer(threading.Thread):
         return iso(oldest) if oldest is not None else None
 
     def _publish(self) -> None:
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest())
+        # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
+        # N new files costs O(N), not O(N^2) (daemon/status.py).
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest())
+
+    def _pending_shown(self) -> set[str]:
+        pending = self.changes.pending()
+        return pending | {RESCAN} if self.changes.unknown() else pending

@@ -147,9 +147,10 @@ def test_status_json(s3, daemons, tmp_path):
     assert status["last_error"] is None
     assert status["last_sync"] is not None  # the baseline counts
     assert status["pending_paths"] == ["waiting.txt"]
+    waiting.close()
     daemon.cli("sync", "--once")
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    assert status["pending"] == 0
+    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 0 and s,
+                        message="nothing pending after sync --once")
     assert set(status) >= {"last_sync", "pending", "last_error"}
     human = daemon.cli("status")
     assert human.returncode == 0 and "Pending changes: 0" in human.stdout

@@ -70,6 +70,15 @@ class FakeEngine:
     def establish(self, merged: bool = False, several: bool = False) -> None:
         self.journal.append(f"establish {self.remote.name}")
 
+    # What the status shows of this remote after the baseline (nothing skipped, everything savable).
+    not_saved: dict = {}
+
+    def not_saved_shown(self, limit: int = 50) -> dict:
+        return {}
+
+    def skipped_shown(self, limit: int = 50) -> dict:
+        return {"skipped": {}, "skipped_count": 0, "skipped_file": None}
+
 
 class FakeThreadPart:
     """A started-and-stopped part (syncer, disk monitor): journals its first stop only."""
