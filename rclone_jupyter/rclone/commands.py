@@ -246,6 +246,37 @@ def folder_listing(remote_path: str) -> tuple[str, ...]:
             "--use-server-modtime", *RETRIES)
 
 
+# The trash (model/trash.py, engine/trash.py): kept versions are listed with folder_listing.
+def copy_listed(src_folder: str, dst_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Copy the listed objects (names relative to both folders) from one folder of a remote to another of the
+    same remote: server-side copies (no byte crosses this machine's link), which keep rclone's modtime.
+
+    --no-check-dest: every listed object is copied over whatever is there (the caller has kept that first);
+    --s3-no-head: no HEAD after each copy.
+    """
+    return ("copy", as_folder(src_folder), as_folder(dst_folder), "--files-from-raw", str(files_from),
+            "--no-traverse", "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+
+
+def keep_copies(remote_path: str, trash_folder: str, files_from: Path) -> tuple[str, dict]:
+    """Copy the listed objects of the bucket folder into a trash folder under the same names: server-side
+    copies (rc, for the push path). On S3 rclone makes three requests a copy: a HEAD of the source, the
+    CopyObject, and a HEAD of the copy (which --s3-no-head does not skip), measured on moto."""
+    return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": as_folder(trash_folder),
+                         **_listed(files_from, NoCheckDest=True)}
+
+
+def copy_object(src_file: str, dst_file: str) -> tuple[str, ...]:
+    """Copy one object to another name of the same remote: one server-side copy (a conflict copy in the bucket)."""
+    return ("copyto", src_file, dst_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+
+
+def download_listed(remote_folder: str, staging: Path, files_from: Path) -> tuple[str, ...]:
+    """Download the listed objects of a folder into a staging folder (link objects become links there)."""
+    return ("copy", as_folder(remote_folder), str(staging), "--files-from-raw", str(files_from), "--no-traverse",
+            "--links", *COMMON, *RETRIES)
+
+
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
     """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
     return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
@@ -258,6 +289,11 @@ def probe_read(remote_folder: str, files_from: Path) -> tuple[str, ...]:
 
 
 def probe_delete(remote_folder: str, files_from: Path) -> tuple[str, ...]:
+    """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
+    return delete_listed(remote_folder, files_from)
+
+
+def delete_listed(remote_folder: str, files_from: Path) -> tuple[str, ...]:
     """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
     return ("delete", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
             "--s3-no-head-object", *COMMON, *RETRIES)
