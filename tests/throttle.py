@@ -1,0 +1,160 @@
+"""A residential link in front of a local server: a TCP proxy on 127.0.0.1 with one token bucket per direction.
+
+Every connection through the proxy shares the same two buckets, as every upload of a home computer shares its
+one uplink: two parallel uploads get half the rate each, and a small request waits behind a large one unless
+the client itself lets it pass (that is what the tests look at). Each direction can also hold every chunk for
+a fixed one-way delay, which gives the link a round-trip time without lowering its throughput. Bytes are
+counted per direction.
+
+"Up" is client -> server (what a node uploads), "down" is server -> client.
+
+    with ThrottledLink(target_port, up=2 * MiB, down=8 * MiB, rtt=0.06) as link:
+        endpoint = link.url        # http://127.0.0.1:PORT
+        ...
+        link.bytes_up              # what crossed the uplink so far
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+MiB = 1024 * 1024
+CHUNK = 16 * 1024  # the bucket's granularity: a small request is never stuck behind one huge write
+
+
+class TokenBucket:
+    """`rate` bytes per second with a burst of a few chunks; None is an unlimited link."""
+
+    def __init__(self, rate: float | None, burst: int = 4 * CHUNK):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.lock = asyncio.Lock()  # FIFO: connections take turns, as packets of one uplink do
+
+    async def take(self, n: int) -> None:
+        if self.rate is None:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens < n:
+                await asyncio.sleep((n - self.tokens) / self.rate)
+                self.last = time.monotonic()
+                self.tokens = 0.0
+            else:
+                self.tokens -= n
+
+
+class ThrottledLink:
+    def __init__(self, target_port: int, *, up: float | None = None, down: float | None = None,
+                 rtt: float = 0.0, target_host: str = "127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.rates = (up, down)
+        self.one_way = rtt / 2
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- lifetime ---------------------------------------------------------------------------------------
+
+    def start(self) -> ThrottledLink:
+        self._thread = threading.Thread(target=self._run, name="throttled-link", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the throttled link did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> ThrottledLink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        self._up = TokenBucket(self.rates[0])
+        self._down = TokenBucket(self.rates[1])
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stopped.wait()
+        server.close()
+        # Connections still open (a client that keeps its connection alive) end with the link.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the pipes --------------------------------------------------------------------------------------
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(self._pipe(client_r, server_w, self._up, "up"),
+                             self._pipe(server_r, client_w, self._down, "down"), return_exceptions=True)
+
+    async def _pipe(self, reader, writer, bucket: TokenBucket, direction: str) -> None:
+        """Read, pay the bucket, then deliver after the one-way delay, in order (a queue keeps the throughput)."""
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, chunk = await queue.get()
+                if chunk is None:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                writer.write(chunk)
+                await writer.drain()
+
+        sender = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                chunk = await reader.read(CHUNK)
+                if not chunk:
+                    break
+                await bucket.take(len(chunk))
+                if direction == "up":
+                    self.bytes_up += len(chunk)
+                else:
+                    self.bytes_down += len(chunk)
+                await queue.put((time.monotonic() + self.one_way, chunk))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            await queue.put((0.0, None))
+            try:
+                await sender
+                writer.write_eof() if writer.can_write_eof() else None
+            except (ConnectionError, OSError):
+                pass
+            writer.close()
