@@ -108,3 +108,132 @@ def test_recover_of_nothing_kept_is_an_error_that_points_at_history(s3, tmp_path
 def test_bad_arguments_exit_2_and_say_why(s3, tmp_path, args, what):
     result = cli(shell_env(s3, tmp_path), *args)
     assert result.returncode == 2 and what in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the push keeps what it replaces ------------------------------------------------------------------------
+
+def history_of(daemon, rel: str = "") -> list[dict]:
+    result = daemon.cli("history", rel, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def trash_objects(bucket: Bucket) -> dict[str, bytes]:
+    return {k: v for k, v in bucket._snapshot().items() if k.startswith(TRASH + "/")}
+
+
+def test_delete_then_history_lists_it_then_recover_brings_it_back_byte_for_byte_with_its_mode(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    script = daemon.data / "bin/train.sh"
+    script.parent.mkdir()
+    payload = b"#!/bin/sh\n" + os.urandom(300_000)
+    script.write_bytes(payload)
+    script.chmod(0o755)
+    daemon.wait_synced()
+    wait_until(lambda: bucket.files().get("bin/train.sh") == payload, message="the script in the bucket")
+    mtime = script.stat().st_mtime_ns
+    script.unlink()
+    wait_until(lambda: "bin/train.sh" not in bucket.files(), message="the delete in the bucket")
+    records = history_of(daemon, "bin")
+    assert [(r["path"], r["kind"], r["size"], r["mode"]) for r in records] == [
+        ("bin/train.sh", DELETED, len(payload), "0755")]
+    result = daemon.cli("recover", "bin/train.sh")
+    assert result.returncode == 0, result.stderr
+    assert script.read_bytes() == payload and mode_of(script) == 0o755
+    assert abs(script.stat().st_mtime_ns - mtime) <= 1_000_000  # the time it had, to the millisecond
+    wait_until(lambda: bucket.files().get("bin/train.sh") == payload, message="the recovered script saved again")
+
+
+def test_three_overwrites_within_keep_every_keep_one_version(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    target = daemon.data / "results.csv"
+    for n in range(4):
+        target.write_text(f"version {n}\n")
+        wait_until(lambda n=n: bucket.files().get("results.csv") == f"version {n}\n".encode(),
+                   message=f"version {n} in the bucket")
+    assert list(trash_objects(bucket).values()) == [b"version 0\n"]  # the first overwrite's; not 1 nor 2
+
+
+def test_overwrites_further_apart_than_keep_every_each_keep_a_version(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_EVERY": "1"}).start()
+    target = daemon.data / "results.csv"
+    target.write_text("version 0\n")
+    wait_until(lambda: "results.csv" in bucket.files(), message="version 0 in the bucket")
+    for n in (1, 2, 3):
+        # The rule's own condition: KEEP_EVERY has passed since the last kept version (none: at once).
+        kept = history_of(daemon, "results.csv")
+        if kept:
+            wait_until(lambda: time.time() > max(trash_time(r) for r in kept) + 1.05, message="KEEP_EVERY passed")
+        target.write_text(f"version {n}\n")
+        wait_until(lambda n=n: len(trash_objects(bucket)) == n, message=f"{n} kept version(s)")
+    assert sorted(trash_objects(bucket).values()) == [b"version 0\n", b"version 1\n", b"version 2\n"]
+
+
+def reconciles(daemon) -> set[str]:
+    return {r.get("last_reconcile") for r in ((daemon.status() or {}).get("remotes") or {}).values()} - {None}
+
+
+def wait_for_reconciles(daemon, n: int) -> None:
+    """Wait until the status shows `n` more reconciles (their times) than now."""
+    seen: set[str] = set(reconciles(daemon))
+    start = len(seen)
+
+    def more() -> bool:
+        seen.update(reconciles(daemon))
+        return len(seen) >= start + n
+
+    wait_until(more, timeout=30, message=f"{n} reconciles")
+
+
+def trash_time(record: dict) -> float:
+    from rclone_jupyter.model import trash
+
+    return trash.parse(record["object"][len(TRASH) + 1:]).at_ns / S
+
+
+def test_rm_rf_of_a_500_file_folder_is_recovered_with_one_command(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    project = daemon.data / "project"
+    content = {f"project/part{i % 5}/file{i:03d}.txt": f"content {i}\n".encode() for i in range(500)}
+    for rel, data in content.items():
+        (daemon.data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (daemon.data / rel).write_bytes(data)
+    (daemon.data / "project/part0/file000.txt").chmod(0o750)
+    (daemon.data / "keep.txt").write_text("not in the folder")
+    wait_until(lambda: len(bucket.files()) == 501, timeout=120, message="501 files in the bucket")
+    subprocess.run(["rm", "-rf", str(project)], check=True)
+    wait_until(lambda: list(bucket.files()) == ["keep.txt"], timeout=120, message="the rm -rf in the bucket")
+    daemon.wait_synced()
+    result = daemon.cli("recover", "project")
+    assert result.returncode == 0, result.stderr
+    assert "Recovered 500 file(s)" in result.stdout
+    assert synced_tree(daemon.data) == {**content, "keep.txt": b"not in the folder"}
+    assert mode_of(daemon.data / "project/part0/file000.txt") == 0o750
+    wait_until(lambda: len(bucket.files()) == 501, timeout=120, message="the recovered folder saved again")
+
+
+def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    first = daemons(s3.env(), name="first").start()
+    for n in range(3):
+        (first.data / f"f{n}.txt").write_text(f"file {n}")
+    wait_until(lambda: len(bucket.files()) == 3, message="3 files in the bucket")
+    (first.data / "f0.txt").unlink()
+    (first.data / "f1.txt").unlink()
+    wait_until(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
+    first.stop()
+    kept = trash_objects(bucket)
+    second = daemons({**s3.env(), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "0.5"}, name="second")
+    second.data.mkdir()
+    second.start()
+    assert synced_tree(second.data) == {"f2.txt": b"file 2"}
+    assert not (second.data / ".rclone-jupyter").exists()
+    wait_for_reconciles(second, 2)
+    (second.data / "f3.txt").write_text("a change after a few reconciles")
+    wait_until(lambda: "f3.txt" in bucket.files(), message="the new file")
+    assert trash_objects(bucket) == kept  # nothing restored, nothing deleted, nothing "vanished"
+    assert "disappeared" not in second.log()

@@ -52,7 +52,7 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
 def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None) -> list[Engine]:
     return [
         Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
-               push_mode=settings.push_mode)
+               push_mode=settings.push_mode, keep=settings.keep)
         for remote in settings.remotes
     ]
 

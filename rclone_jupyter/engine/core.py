@@ -27,6 +27,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 from rclone_jupyter.rclone import commands
 from rclone_jupyter.engine.bisync import BisyncMode
+from rclone_jupyter.engine.keeper import Keeper
+from rclone_jupyter.engine.trash import TrashFolder
+from rclone_jupyter.config.settings import Keep
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, encode_name, entry_version, local_name,
@@ -69,7 +72,7 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
     engine/restore.py, engine/push.py and engine/reconcile.py."""
 
     def __init__(self, rclone: Rclone, remote: Remote, data_dir: Path, state: StateDir, *,
-                 push_mode: str = "targeted", retry: RetryPolicy = RetryPolicy()):
+                 push_mode: str = "targeted", retry: RetryPolicy = RetryPolicy(), keep: Keep = Keep()):
         self.rclone = rclone
         self.remote = remote
         self.data_dir = data_dir
@@ -96,6 +99,8 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         self._manifest_size: int | None = None
         self._preset_entries: list[dict] | None = None
         self.bisync = BisyncMode(self)
+        # What the push replaces is kept in the bucket folder's trash first (engine/keeper.py).
+        self.keeper = Keeper(TrashFolder(rclone, remote, state.scratch()), keep)
 
     def _run(self, argv, what: str, **kwargs):
         with self.lock.held():

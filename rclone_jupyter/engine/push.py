@@ -59,6 +59,7 @@ class PushPhase:
         started = time.monotonic()
         result = PushResult()
         uploads, deletes, folders = self._plan(paths)
+        replaced_modes = {key: self.manifest.wanted(key) for key in uploads}  # before the new modes are noted
         for key in uploads:  # a chmod alone (no new content) changes only the manifest
             self.manifest.note(key, file_mode(self.data_dir, key))
         local = {key: local_version(self.data_dir, key) for key in uploads}
@@ -67,6 +68,7 @@ class PushPhase:
                    and not (key in self.known and same(local[key], self.known[key].version))]
         result.skipped = len(local) - len(uploads)
         conflicts: dict[str, Version] = {}
+        remote_now: dict[str, Version] = {}
         if uploads:
             remote_now = self._stat_remote(uploads)
             for key in uploads:
@@ -81,6 +83,8 @@ class PushPhase:
                 key in self.known and same(local[key], self.known[key].version))]
         partly: PartlyPushed | None = None
         if uploads:
+            # The bucket's version of a file about to be replaced goes to the trash first (engine/keeper.py).
+            self.keeper.before_overwrite({key: replaced_modes[key] for key in uploads if key in remote_now})
             try:
                 self._upload(uploads, local)
             except PartlyPushed as exc:
@@ -100,6 +104,7 @@ class PushPhase:
                     result.pulled += len(self._download({key: local_name(key) for key in changed},
                                                          expect={local_name(key): None for key in changed}))
             if doomed:
+                self.keeper.before_delete({key: self.manifest.wanted(key) for key in doomed})
                 self._delete_known(doomed)
                 result.deleted = len(doomed)
                 for key in doomed:

@@ -68,6 +68,7 @@ class ReconcilePhase:
         if plan.push:
             pushed = self._push_paths(local_name(key) for key in plan.push)
             result.uploaded = pushed.uploaded
+        self.keeper.expire()  # versions kept longer than KEEP_DAYS (a LIST only when one may be due)
         if plan.changes_here():
             log.info("%d change(s) made in %s from elsewhere brought here: %d new or changed, %d deleted, %d kept "
                      "twice", plan.changes_here(), self.remote.display, result.pulled, result.deleted,
