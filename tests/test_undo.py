@@ -237,3 +237,81 @@ def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, t
     wait_until(lambda: "f3.txt" in bucket.files(), message="the new file")
     assert trash_objects(bucket) == kept  # nothing restored, nothing deleted, nothing "vanished"
     assert "disappeared" not in second.log()
+
+
+# -- expiry ------------------------------------------------------------------------------------------------
+
+def test_versions_expire_after_keep_days_on_a_clock_we_set(s3, tmp_path):
+    from conftest import make_engine
+    from rclone_jupyter.config.settings import Keep
+    from rclone_jupyter.engine.keeper import Keeper
+
+    day = 86_400 * S
+    bucket = Bucket(tmp_path, s3.env())
+    bucket.put("a.txt", b"a")
+    bucket.put("b.txt", b"b")
+    engine = make_engine(s3.env(), tmp_path)
+    now = [time.time_ns()]
+    keeper = Keeper(engine.keeper.folder, Keep(days=7, every=600), clock=lambda: now[0])
+    try:
+        keeper.before_delete({"a.txt": 0o644})
+        now[0] += 3 * day
+        keeper.before_delete({"b.txt": 0o644})
+        assert sorted(trash_objects(bucket).values()) == [b"a", b"b"]
+        now[0] += 4 * day - S  # a is 7 days less a second old
+        assert keeper.expire() == 0 and len(trash_objects(bucket)) == 2
+        now[0] += 2 * S  # a is older than 7 days now
+        assert keeper.expire() == 1
+        assert list(trash_objects(bucket).values()) == [b"b"]
+        now[0] += 3 * day + 2 * S
+        assert keeper.expire() == 1 and trash_objects(bucket) == {}
+        assert bucket.files() == {"a.txt": b"a", "b.txt": b"b"}  # the user's files are never touched
+    finally:
+        engine.rclone.close()
+
+
+def test_an_expiry_with_nothing_due_sends_no_request(tmp_path):
+    from conftest import MotoS3, make_engine
+    from rclone_jupyter.config.settings import Keep
+    from rclone_jupyter.engine.keeper import Keeper
+
+    moto = MotoS3(tmp_path / "moto").start()
+    try:
+        Bucket(tmp_path, moto.env()).put("a.txt", b"a")
+        engine = make_engine(moto.env(), tmp_path)
+        now = [time.time_ns()]
+        keeper = Keeper(engine.keeper.folder, Keep(days=7, every=600), clock=lambda: now[0])
+        keeper.before_delete({"a.txt": 0o644})
+        keeper.expire()  # the first one lists the trash
+        moto.mark()
+        now[0] += 6 * 86_400 * S
+        assert keeper.expire() == 0
+        assert sum(moto.counts().values()) == 0
+        engine.rclone.close()
+    finally:
+        moto.stop()
+
+
+def test_the_periodic_reconcile_removes_expired_versions(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    # 0.00004 days is 3.5 s: the reconcile every 0.5 s removes a version that old.
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_DAYS": "0.00004",
+                      "RCLONE_JUPYTER_RECONCILE_INTERVAL": "0.5"}).start()
+    (daemon.data / "a.txt").write_text("a")
+    wait_until(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
+    (daemon.data / "a.txt").unlink()
+    wait_until(lambda: len(trash_objects(bucket)) == 1, message="the delete kept")
+    wait_until(lambda: trash_objects(bucket) == {}, timeout=30, message="the kept version expired")
+    wait_until(lambda: "removed 1 version(s)" in daemon.log(), message="the expiry's log line")  # after its run
+
+
+def test_keep_days_zero_keeps_nothing(s3, daemons, tmp_path):
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_DAYS": "0"}).start()
+    (daemon.data / "a.txt").write_text("a")
+    wait_until(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
+    (daemon.data / "a.txt").write_text("b")
+    wait_until(lambda: bucket.files().get("a.txt") == b"b", message="the overwrite")
+    (daemon.data / "a.txt").unlink()
+    wait_until(lambda: bucket.files() == {}, message="the delete")
+    assert trash_objects(bucket) == {}
