@@ -315,3 +315,78 @@ def test_keep_days_zero_keeps_nothing(s3, daemons, tmp_path):
     (daemon.data / "a.txt").unlink()
     wait_until(lambda: bucket.files() == {}, message="the delete")
     assert trash_objects(bucket) == {}
+
+
+# -- what keeping costs in requests (moto's log) ----------------------------------------------------------
+
+def test_a_kept_version_is_one_server_side_copy_and_no_byte_goes_down_or_up_twice(tmp_path, daemons):
+    from conftest import MotoS3
+
+    moto = MotoS3(tmp_path / "moto").start()
+    try:
+        bucket = Bucket(tmp_path, moto.env())
+        daemon = daemons({**moto.env(), "RCLONE_JUPYTER_HEARTBEAT_INTERVAL": "0"}).start()
+        target = daemon.data / "results.csv"
+        target.write_bytes(b"1" * 100_000)
+        wait_until(lambda: "results.csv" in bucket.files(), message="the first version")
+        daemon.wait_synced()
+        counts = []
+        for content in (b"2" * 100_000, b"3" * 100_000):  # kept, then within KEEP_EVERY: not kept
+            moto.mark()
+            target.write_bytes(content)
+            wait_until(lambda content=content: bucket.files().get("results.csv") == content, message="the overwrite")
+            daemon.wait_synced()
+            counts.append(moto.counts())
+        moto.mark()
+        target.unlink()
+        wait_until(lambda: "results.csv" not in bucket.files(), message="the delete")
+        daemon.wait_synced()
+        counts.append(moto.counts())
+        kept, not_kept, deleted = counts
+        # rclone's server-side copy on S3 is a HEAD of the source, the CopyObject and a HEAD of the copy.
+        assert (kept["COPY"], kept["PUT"], kept["GET"], kept["HEAD"]) == (1, 1, 0, 3), kept
+        assert (not_kept["COPY"], not_kept["PUT"], not_kept["GET"], not_kept["HEAD"]) == (0, 1, 0, 1), not_kept
+        assert (deleted["COPY"], deleted["DELETE"], deleted["GET"], deleted["PUT"]) == (1, 1, 0, 0), deleted
+        assert sorted(trash_objects(bucket).values()) == [b"1" * 100_000, b"3" * 100_000]
+    finally:
+        moto.stop()
+
+
+# -- the server-side copies on Azure and Google Cloud Storage ------------------------------------------------
+
+@pytest.fixture(params=["azure", "gcs-json"])
+def cloud(request, clouds):  # noqa: F811 - the fixture imported below
+    return clouds(request.param)
+
+
+def test_keep_and_recover_through_server_side_copies_on_other_clouds(cloud, daemons, tmp_path):
+    env = cloud.env()
+    bucket = Bucket(tmp_path, env)
+    daemon = daemons(env).start()
+    (daemon.data / "nb.ipynb").write_text('{"cells": [1]}')
+    wait_until(lambda: "nb.ipynb" in bucket.files(), timeout=40, message="the notebook in the bucket")
+    (daemon.data / "nb.ipynb").write_text('{"cells": []}')  # emptied by a crash, and autosaved
+    wait_until(lambda: bucket.files().get("nb.ipynb") == b'{"cells": []}', timeout=40, message="the overwrite")
+    (daemon.data / "run.sh").write_text("#!/bin/sh\n")
+    (daemon.data / "run.sh").chmod(0o755)
+    wait_until(lambda: "run.sh" in bucket.files(), timeout=40, message="run.sh in the bucket")
+    (daemon.data / "run.sh").unlink()
+    wait_until(lambda: "run.sh" not in bucket.files(), timeout=40, message="the delete")
+    assert sorted(trash_objects(bucket).values()) == [b"#!/bin/sh\n", b'{"cells": [1]}']
+    daemon.stop()
+    # No start running: back in the bucket, by server-side copies; the current notebook kept beside it.
+    shell = clean_env(HOME=str(tmp_path / "shell"), RCLONE_JUPYTER_STATE_DIR=str(tmp_path / "shell-state"),
+                      RCLONE_JUPYTER_DATA_DIR=str(tmp_path / "shell-data"), **env)
+    assert cli(shell, "recover", "nb.ipynb").returncode == 0
+    assert cli(shell, "recover", "run.sh").returncode == 0
+    assert bucket.files() == {"nb.ipynb": b'{"cells": [1]}', "nb.conflict1.ipynb": b'{"cells": []}',
+                              "run.sh": b"#!/bin/sh\n"}
+    fresh = daemons(env, name="fresh")
+    fresh.data.mkdir()
+    fresh.start()
+    assert synced_tree(fresh.data) == bucket.files()
+    assert mode_of(fresh.data / "run.sh") == 0o755
+    assert not (fresh.data / ".rclone-jupyter").exists()
+
+
+from cloud_servers import azurite, clouds, fake_gcs  # noqa: E402,F401 - fixtures

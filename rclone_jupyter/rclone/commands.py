@@ -255,7 +255,8 @@ def copy_listed(src_folder: str, dst_folder: str, files_from: Path) -> tuple[str
     --s3-no-head: no HEAD after each copy.
     """
     return ("copy", as_folder(src_folder), as_folder(dst_folder), "--files-from-raw", str(files_from),
-            "--no-traverse", "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+            "--no-traverse", "--no-check-dest", "--s3-no-head", "--transfers", "16", "--checkers", "16",
+            *COMMON, *RETRIES)
 
 
 def keep_copies(remote_path: str, trash_folder: str, files_from: Path) -> tuple[str, dict]:
@@ -263,7 +264,7 @@ def keep_copies(remote_path: str, trash_folder: str, files_from: Path) -> tuple[
     copies (rc, for the push path). On S3 rclone makes three requests a copy: a HEAD of the source, the
     CopyObject, and a HEAD of the copy (which --s3-no-head does not skip), measured on moto."""
     return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": as_folder(trash_folder),
-                         **_listed(files_from, NoCheckDest=True)}
+                         **_listed(files_from, NoCheckDest=True, Transfers=16, Checkers=16)}
 
 
 def copy_object(src_file: str, dst_file: str) -> tuple[str, ...]:
@@ -274,7 +275,7 @@ def copy_object(src_file: str, dst_file: str) -> tuple[str, ...]:
 def download_listed(remote_folder: str, staging: Path, files_from: Path) -> tuple[str, ...]:
     """Download the listed objects of a folder into a staging folder (link objects become links there)."""
     return ("copy", as_folder(remote_folder), str(staging), "--files-from-raw", str(files_from), "--no-traverse",
-            "--links", *COMMON, *RETRIES)
+            "--links", "--transfers", "16", "--checkers", "16", *COMMON, *RETRIES)
 
 
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
