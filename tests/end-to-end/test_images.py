@@ -624,7 +624,7 @@ def test_the_sync_status_extension_is_installed_enabled_and_answers(containers):
     assert re.search(r"rclone-jupyter v[\d.]+ .*enabled.*OK", labs.stdout + labs.stderr), labs.stdout + labs.stderr
     servers = subprocess.run(["jupyter", "server", "extension", "list"], env=run.env, capture_output=True,
                              text=True, timeout=60)
-    assert re.search(r"rclone_jupyter\.jupyter_extension .*enabled", servers.stdout + servers.stderr), servers.stderr
+    assert re.search(r"rclone_jupyter\.jupyterlab\.extension .*enabled", servers.stdout + servers.stderr), servers.stderr
     # The image sets no state dir: the extension still finds the one `start` defaulted.
     base = f"http://127.0.0.1:{run.port}"
     session = requests.Session()
