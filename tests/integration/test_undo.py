@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from cloud_servers import azurite, clouds, fake_gcs  # noqa: F401 - fixtures
 from conftest import CLI, Bucket, clean_env, synced_tree, wait_until
 from rclone_jupyter.model.trash import DELETED, REPLACED, TRASH, Kept
 
@@ -108,6 +109,14 @@ def test_recover_of_nothing_kept_is_an_error_that_points_at_history(s3, tmp_path
 def test_bad_arguments_exit_2_and_say_why(s3, tmp_path, args, what):
     result = cli(shell_env(s3, tmp_path), *args)
     assert result.returncode == 2 and what in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_keep_days_exits_2_naming_it_without_a_traceback(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RCLONE_JUPYTER_STATE_DIR": str(tmp_path / "state"),
+           "RCLONE_JUPYTER_DATA_DIR": str(tmp_path / "data"), "RCLONE_JUPYTER_KEEP_DAYS": "a week"}
+    result = subprocess.run([CLI, "history"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "RCLONE_JUPYTER_KEEP_DAYS" in result.stderr and "Traceback" not in result.stderr
 
 
 # -- the push keeps what it replaces ------------------------------------------------------------------------
@@ -388,5 +397,3 @@ def test_keep_and_recover_through_server_side_copies_on_other_clouds(cloud, daem
     assert mode_of(fresh.data / "run.sh") == 0o755
     assert not (fresh.data / ".rclone-jupyter").exists()
 
-
-from cloud_servers import azurite, clouds, fake_gcs  # noqa: E402,F401 - fixtures

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
+from rclone_jupyter.config.settings import Keep
 from rclone_jupyter.undo import data_path
 
 DATA = Path("/root/data")
@@ -40,3 +42,12 @@ def test_a_path_outside_the_data_folder_is_refused(given, cwd):
 def test_rclone_jupyters_own_folder_is_refused():
     with pytest.raises(ValueError, match="own folder"):
         data_path(DATA, ".rclone-jupyter/trash", cwd="/tmp")
+
+
+def test_the_versioning_lifecycle_rule_keeps_as_long_as_the_trash_and_only_in_the_folder():
+    import json
+
+    text = (ROOT / "provisioning" / "aws-versioning-lifecycle.json").read_text()
+    (rule,) = json.loads(text.replace("<FOLDER>", "jupyterlab/alice"))["Rules"]
+    assert rule["Filter"] == {"Prefix": "jupyterlab/alice/"} and rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == Keep.days
