@@ -48,7 +48,16 @@ class Keeper:
 
     def _copy(self, modes: dict[str, int], kind: str, now: int | None = None) -> list[trash.Kept]:
         at = self.clock() if now is None else now
-        kept = self.folder.keep([trash.Kept(at, key, kind, mode) for key, mode in sorted(modes.items())])
+        try:
+            kept = self.folder.keep([trash.Kept(at, key, kind, mode) for key, mode in sorted(modes.items())])
+        except RcloneError as exc:
+            # Nothing is replaced that could not be kept: the change stays pending, and the status says why.
+            if exc.retryable:
+                raise
+            raise RcloneError(f"cannot keep the version it replaces in {trash.TRASH}/ before the sync deletes "
+                              f"or overwrites it ({exc}); allow writing under the bucket folder's {trash.TRASH}/, "
+                              "or set RCLONE_JUPYTER_KEEP_DAYS=0 to keep nothing", exit_code=exc.rclone_exit_code,
+                              retryable=False, output_tail=exc.output_tail) from exc
         if kept and self.oldest_ns is not None:
             self.oldest_ns = min(self.oldest_ns, at)
         return kept

@@ -248,6 +248,33 @@ def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, t
     assert "disappeared" not in second.log()
 
 
+def test_nothing_is_deleted_or_overwritten_that_could_not_be_kept(tmp_path, daemons):
+    from conftest import S3Server
+
+    server = S3Server(tmp_path / "s3root").start()  # its objects are files in a folder we can break
+    try:
+        bucket = Bucket(tmp_path, server.env())
+        daemon = daemons(server.env()).start()
+        (daemon.data / "a.txt").write_text("precious")
+        (daemon.data / "b.txt").write_text("first")
+        wait_until(lambda: len(bucket.files()) == 2, message="both files in the bucket")
+        daemon.wait_synced()
+        # A file where the trash folder must be: every copy into the trash fails.
+        blocker = tmp_path / "s3root" / server.bucket / "team/alice" / TRASH
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("in the way")
+        (daemon.data / "a.txt").unlink()
+        (daemon.data / "b.txt").write_text("second")
+        wait_until(lambda: (daemon.status() or {}).get("last_error"), timeout=30, message="the error in the status")
+        assert bucket.files() == {"a.txt": b"precious", "b.txt": b"first"}
+        assert (daemon.status() or {}).get("pending") == 2
+        blocker.unlink()  # fixed: the pending changes land, and what they replaced is kept
+        wait_until(lambda: bucket.files() == {"b.txt": b"second"}, timeout=60, message="the changes after the fix")
+        assert sorted(trash_objects(bucket).values()) == [b"first", b"precious"]
+    finally:
+        server.stop()
+
+
 # -- expiry ------------------------------------------------------------------------------------------------
 
 def test_versions_expire_after_keep_days_on_a_clock_we_set(s3, tmp_path):
