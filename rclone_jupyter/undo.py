@@ -23,7 +23,8 @@ from rclone_jupyter.model import trash
 from rclone_jupyter.model.filters import BUCKET_ONLY
 from rclone_jupyter.model.known import keys_for
 from rclone_jupyter.rclone.runner import Rclone, find_binary
-from rclone_jupyter.state import StateDir, holder_pid, write_private
+from rclone_jupyter.rclone.store import RcloneStore
+from rclone_jupyter.state import FileLock, StateDir, holder_pid, write_private
 
 
 def data_path(data_dir: Path, given: str, cwd: str | None = None) -> str:
@@ -65,19 +66,23 @@ def _relative(root: Path, path: Path) -> str | None:
 
 @contextlib.contextmanager
 def trash_folders(settings: Settings) -> Iterator[list[TrashFolder]]:
-    """One TrashFolder per configured remote, with a private rclone config in a temporary folder (0700) that
-    is gone afterwards (the running `start`'s state is not touched)."""
+    """One TrashFolder per configured remote, over a store with a private rclone config in a temporary folder
+    (0700) that is gone afterwards: the running `start`'s state is not touched (its remote locks are taken)."""
     if not settings.persistent:
         raise ConfigError(["no bucket is configured (AWS_S3_BUCKET_FOLDER, AZURE_CONTAINER_URL or "
                            "GOOGLE_BUCKET_FOLDER): there is no trash to read."])
     secret_mask.add(*settings.secrets())
     binary = find_binary()
+    state = StateDir(settings.state_dir)
     with tempfile.TemporaryDirectory(prefix="rj-undo-") as scratch:
         config = Path(scratch) / "rclone.conf"
         write_private(config, render_config(settings.remotes))
         rclone = Rclone(binary, config)
+        locks = state.path if state.path.exists() else Path(scratch)  # shared with `start` when it has one
         try:
-            yield [TrashFolder(rclone, remote, Path(scratch)) for remote in settings.remotes]
+            yield [TrashFolder(RcloneStore(rclone, remote, FileLock(locks / f"remote-{remote.name}.lock"),
+                                           lambda: Path(scratch)), remote.root)
+                   for remote in settings.remotes]
         finally:
             rclone.close()
 

@@ -78,11 +78,11 @@ class Keeper:
             # Never a reason to hold back the sync: the versions wait for the next reconcile.
             if exc.retryable:
                 log.warning("removing expired versions from %s failed (%s); trying again at the next reconcile",
-                            self.folder.remote.display, exc)
+                            self.folder.store.display, exc)
             elif not self._told_refused:  # a no-delete policy, say: say it once
                 log.warning("cannot remove versions older than %g days from the trash of %s (%s); allow deleting "
                             "objects under the bucket folder, or remove %s yourself", self.keep.days,
-                            self.folder.remote.display, exc, trash.TRASH)
+                            self.folder.store.display, exc, trash.TRASH)
                 self._told_refused = True
             return 0
         for key, at in trash.newest_overwrites(versions).items():

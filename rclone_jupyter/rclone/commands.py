@@ -66,7 +66,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missi
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
     data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
-    symbolic links again. `excludes`: object names the data folder cannot hold (engine.unrepresentable).
+    symbolic links again. `excludes`: object names the data folder cannot hold (local/tree.py, unrepresentable).
     One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
     """
     skipped: list[str] = []
@@ -85,7 +85,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missi
 
 
 def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
-           resync_mode: str = "newer") -> tuple[str, ...]:
+           resync_mode: str = "newer", dry_run: bool = False) -> tuple[str, ...]:
     """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
 
     `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
@@ -107,6 +107,8 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
         argv += ["--resync", "--resync-mode", resync_mode]
     if force:
         argv.append("--force")
+    if dry_run:  # says what it would do (records with "skipped"), changes nothing; its listings stay as they are
+        argv.append("--dry-run")
     return tuple(argv)
 
 
@@ -141,8 +143,9 @@ def cat(remote_file: str) -> tuple[str, ...]:
     return ("cat", remote_file, *COMMON, *RETRIES)
 
 
-def upload_manifest(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
-    """Upload the manifest from a scratch folder that mirrors its place in the bucket folder: one PUT."""
+def upload_small(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Upload small objects (the manifest) from a scratch folder that mirrors their place in the bucket
+    folder: one PUT each."""
     return "sync/copy", {"srcFs": str(scratch), "dstFs": as_folder(remote_path),
                          **_listed(files_from, NoCheckDest=True)}
 
@@ -220,6 +223,31 @@ def delete_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
     return "operations/delete", {"fs": as_folder(remote_path), **_listed(files_from)}
 
 
+def copy_object(remote_path: str, source: str, target: str) -> tuple[str, dict]:
+    """A server-side copy of one object to another name in the same bucket folder (no download)."""
+    return "operations/copyfile", {"srcFs": as_folder(remote_path), "srcRemote": source,
+                                   "dstFs": as_folder(remote_path), "dstRemote": target}
+
+
+def transfer_file(source_fs: str, source: str, target_fs: str, target: str) -> tuple[str, dict]:
+    """One (large) file copied as a background job of the rcd: the answer is a job id at once (`_async`)."""
+    return "operations/copyfile", {"srcFs": as_folder(source_fs), "srcRemote": source,
+                                   "dstFs": as_folder(target_fs), "dstRemote": target, "_async": True}
+
+
+def job_status(job_id: int) -> tuple[str, dict]:
+    return "job/status", {"jobid": job_id}
+
+
+def job_stats(job_id: int) -> tuple[str, dict]:
+    """The transfer statistics of one job (its bytes so far and in all): rclone's stats group `job/<id>`."""
+    return "core/stats", {"group": f"job/{job_id}"}
+
+
+def job_stop(job_id: int) -> tuple[str, dict]:
+    return "job/stop", {"jobid": job_id}
+
+
 def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:
     """Upload one local file as one object (the presence heartbeat, daemon/presence.py)."""
     return ("copyto", str(local_file), remote_file, *COMMON, *RETRIES)
@@ -246,36 +274,24 @@ def folder_listing(remote_path: str) -> tuple[str, ...]:
             "--use-server-modtime", *RETRIES)
 
 
-# The trash (model/trash.py, engine/trash.py): kept versions are listed with folder_listing.
-def copy_listed(src_folder: str, dst_folder: str, files_from: Path) -> tuple[str, ...]:
-    """Copy the listed objects (names relative to both folders) from one folder of a remote to another of the
-    same remote: server-side copies (no byte crosses this machine's link), which keep rclone's modtime.
-
-    --no-check-dest: every listed object is copied over whatever is there (the caller has kept that first);
-    --s3-no-head: no HEAD after each copy.
-    """
-    return ("copy", as_folder(src_folder), as_folder(dst_folder), "--files-from-raw", str(files_from),
-            "--no-traverse", "--no-check-dest", "--s3-no-head", "--transfers", "16", "--checkers", "16",
-            *COMMON, *RETRIES)
+# The trash (model/trash.py, engine/trash.py).
+def list_sizes(remote_path: str, folder: str) -> tuple[str, dict]:
+    """Every object under a folder with its size, from LIST requests alone: no modtime (on S3 rclone's
+    modtime is a HEAD per object; a kept version's name says its time)."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": folder,
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True, "noModTime": True}}
 
 
-def keep_copies(remote_path: str, trash_folder: str, files_from: Path) -> tuple[str, dict]:
-    """Copy the listed objects of the bucket folder into a trash folder under the same names: server-side
-    copies (rc, for the push path). On S3 rclone makes three requests a copy: a HEAD of the source, the
-    CopyObject, and a HEAD of the copy (which --s3-no-head does not skip), measured on moto."""
-    return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": as_folder(trash_folder),
+def copy_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path) -> tuple[str, dict]:
+    """Copy the listed objects of one folder of the bucket folder into another, under the same names:
+    server-side copies (no byte crosses this machine's link), 16 at a time. On S3 rclone makes three requests
+    a copy: a HEAD of the source, the CopyObject, and a HEAD of the copy (--s3-no-head does not skip it;
+    measured on moto). NoCheckDest: whatever is at a target name is replaced (the caller kept it first)."""
+    def folder(rel: str) -> str:
+        return as_folder(f"{remote_path}/{rel}" if rel else remote_path)
+
+    return "sync/copy", {"srcFs": folder(source_folder), "dstFs": folder(target_folder),
                          **_listed(files_from, NoCheckDest=True, Transfers=16, Checkers=16)}
-
-
-def copy_object(src_file: str, dst_file: str) -> tuple[str, ...]:
-    """Copy one object to another name of the same remote: one server-side copy (a conflict copy in the bucket)."""
-    return ("copyto", src_file, dst_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
-
-
-def download_listed(remote_folder: str, staging: Path, files_from: Path) -> tuple[str, ...]:
-    """Download the listed objects of a folder into a staging folder (link objects become links there)."""
-    return ("copy", as_folder(remote_folder), str(staging), "--files-from-raw", str(files_from), "--no-traverse",
-            "--links", "--transfers", "16", "--checkers", "16", *COMMON, *RETRIES)
 
 
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
@@ -290,11 +306,6 @@ def probe_read(remote_folder: str, files_from: Path) -> tuple[str, ...]:
 
 
 def probe_delete(remote_folder: str, files_from: Path) -> tuple[str, ...]:
-    """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
-    return delete_listed(remote_folder, files_from)
-
-
-def delete_listed(remote_folder: str, files_from: Path) -> tuple[str, ...]:
     """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
     return ("delete", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
             "--s3-no-head-object", *COMMON, *RETRIES)
