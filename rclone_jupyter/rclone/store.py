@@ -130,12 +130,15 @@ class RcloneStore:
     def sizes(self, folder: str) -> dict[str, int]:
         """{name: size} of every object under `folder` (named from the bucket folder's root), LIST requests
         only: no modtime, so no HEAD per object on S3. A folder that is not there is an empty one."""
+        call, what = commands.list_sizes(self.remote.path(), folder), "listing the bucket folder"
         try:
-            answer = self.rc(commands.list_sizes(self.remote.path(), folder), "listing the bucket folder")
+            with self.lock.held():
+                answer = self.rclone.rc(call, what=what)
         except RcloneError as exc:
-            if missing(exc):
+            # Bucket stores list a missing folder as empty; stores with real folders (local, SFTP) say so.
+            if missing(exc) or "directory not found" in str(exc):
                 return {}
-            raise
+            answer = self.rc(call, what)  # anything else is retried as every call is
         return {e["Path"]: int(e["Size"]) for e in answer.get("list") or [] if not e.get("IsDir")}
 
     def stat(self, names: Iterable[str]) -> dict[str, Version]:
