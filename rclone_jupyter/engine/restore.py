@@ -128,7 +128,7 @@ class Restorer:
                 why = "a link in the data folder is on its way"
             if why:
                 if name not in skipped:
-                    # The level in the text too: users grep their logs for it (tests/test_fidelity.py).
+                    # The level in the text too: users grep their logs for it (tests/integration/test_fidelity.py).
                     log.warning("WARNING: not restoring %r from %s: %s. It stays in the bucket; rename it there to "
                                 "get it here.", name, self.store.display, why)
                 skipped[name] = why

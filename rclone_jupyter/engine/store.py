@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rclone_jupyter.model.known import Version
 
 
+@runtime_checkable
 class Job(Protocol):
-    """One background transfer of a large file."""
+    """One background transfer of a large file. Until it is waited for (or cancelled) it keeps its transport
+    alive; wait for it, or ask its progress, at least once a minute (rclone forgets a finished job after 60 s)."""
 
     id: int
 
@@ -31,6 +33,7 @@ class Job(Protocol):
         """Return when the transfer is done; raise RcloneError if it failed."""
 
 
+@runtime_checkable
 class Store(Protocol):
     display: str  # what the user sees for it (no secret)
 

@@ -10,8 +10,10 @@ run; a dead or killed rcd fails the call as retryable and the next call starts a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import http.client
+import itertools
 import json
 import logging
 import os
@@ -131,6 +133,7 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
+        self._groups = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -235,10 +238,46 @@ class RcDaemon:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    # -- background jobs ------------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """A background job (`_async`) runs in the rcd: it must not be stopped for idleness meanwhile."""
+        with self._lock:
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """The background job of a `hold` ended (done, failed, stopped, or lost with a dead rcd)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._last_used = time.monotonic()
+
     # -- calls ----------------------------------------------------------------------------------------
 
     def call(self, method: str, params: dict, *, what: str) -> dict:
-        """POST one rc method; return its JSON answer. Raise RcloneError on any failure."""
+        """POST one rc method; return its JSON answer. Raise RcloneError on any failure.
+
+        Some calls answer 200 although a file failed: with a list of files (`--files-from`), rclone logs a
+        file it could not look up ("--files-from failed to read file": a HEAD refused, the bucket down) and
+        leaves it out, as if it did not exist. So each call counts its errors in a stats group of its own,
+        and any error fails the call: a missing answer must never read as "no such object".
+        """
+        if params.get("_async"):
+            return self._post(method, params, what=what)  # a job: its own status says how it ended
+        group = f"rj-call-{next(self._groups)}"
+        try:
+            answer = self._post(method, {**params, "_group": group}, what=what)
+            stats = self._post("core/stats", {"group": group}, what=what)
+        finally:
+            with contextlib.suppress(RcloneError):  # the rcd is gone: so are its stats
+                self._post("core/stats-delete", {"group": group}, what=what)
+        if stats.get("errors"):
+            error = secret_mask.mask(str(stats.get("lastError") or "an error was logged"))
+            retryable, reason = self._classify(None, error)
+            raise RcloneError(f"{what} failed: {reason}: {error[:400]}", exit_code=None, retryable=retryable,
+                              output_tail=error)
+        return answer
+
+    def _post(self, method: str, params: dict, *, what: str) -> dict:
         with self._lock:
             sock = self._ensure_started()
             self._in_flight += 1

@@ -35,11 +35,22 @@ def missing(exc: RcloneError) -> bool:
 
 @dataclasses.dataclass
 class RcloneJob:
-    """One background transfer in the rcd (`_async`): its job id, and progress, cancel and wait."""
+    """One background transfer in the rcd (`_async`): its job id, and progress, cancel and wait.
+
+    While it runs, the rcd is held (not stopped for idleness); `wait` or `cancel` releases it. It runs outside
+    the remote's lock. rclone forgets a finished job after --rc-job-expire-duration (60 s by default): wait
+    for it, or ask its status, within that time.
+    """
 
     store: RcloneStore
     id: int
     what: str
+    _held: bool = True
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self.store.rclone.rcd.release()
 
     def status(self) -> dict:
         return self.store.rc(commands.job_status(self.id), self.what)
@@ -50,14 +61,22 @@ class RcloneJob:
         return int(stats.get("bytes", 0)), int(stats.get("totalBytes", 0))
 
     def cancel(self) -> None:
-        self.store.rc(commands.job_stop(self.id), self.what)
+        try:
+            self.store.rc(commands.job_stop(self.id), self.what)
+        finally:
+            self._release()
 
     def wait(self, timeout: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """Wait for the job to end; raise RcloneError if it failed (or TimeoutError after `timeout`)."""
         deadline = None if timeout is None else clock() + timeout
         while True:
-            status = self.status()
+            try:
+                status = self.status()
+            except RcloneError:
+                self._release()  # the rcd died, or forgot the job: it is not running any more
+                raise
             if status.get("finished"):
+                self._release()
                 if not status.get("success"):
                     raise RcloneError(f"{self.what} failed: {status.get('error') or 'the job failed'}",
                                       exit_code=None, retryable=True)
@@ -202,13 +221,21 @@ class RcloneStore:
 
     def start_upload(self, source: Path, name: str) -> RcloneJob:
         """Upload one (large) file from the folder `source` as a background job; return at once."""
-        answer = self.rc(commands.transfer_file(str(source), name, self.remote.path(), name), "large upload")
-        return RcloneJob(self, int(answer["jobid"]), f"uploading {name}")
+        return self._start(commands.transfer_file(str(source), name, self.remote.path(), name), f"uploading {name}")
 
     def start_download(self, name: str, into: Path) -> RcloneJob:
         """Download one (large) object into the folder `into` as a background job; return at once."""
-        answer = self.rc(commands.transfer_file(self.remote.path(), name, str(into), name), "large download")
-        return RcloneJob(self, int(answer["jobid"]), f"downloading {name}")
+        return self._start(commands.transfer_file(self.remote.path(), name, str(into), name),
+                           f"downloading {name}")
+
+    def _start(self, call: tuple[str, dict], what: str) -> RcloneJob:
+        self.rclone.rcd.hold()
+        try:
+            answer = self.rc(call, what)
+        except BaseException:
+            self.rclone.rcd.release()
+            raise
+        return RcloneJob(self, int(answer["jobid"]), what)
 
     # -- what the restore needs besides ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The engine's rules, in-process, against rclone's local backend (tests/engine_local.py): restore, push and
+"""The engine's rules, in-process, against rclone's local backend (engine_local.py): restore, push and
 reconcile, each rule with a test that fails if the rule is broken. The same rules run against real S3 servers
 in test_sync_s3.py, test_faults.py and test_fidelity.py."""
 

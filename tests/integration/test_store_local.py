@@ -3,9 +3,13 @@ what engine/store.py promises for each, including the server-side copy and the b
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from conftest import wait_until
 from engine_local import local_engine
+from rclone_jupyter.engine.store import Job, Store
 from rclone_jupyter.errors import RcloneError
 
 
@@ -15,6 +19,15 @@ def setup(tmp_path):
     engine.data_dir.mkdir()
     yield engine.store, bucket, engine.data_dir
     engine.rclone.close()
+
+
+def test_the_rclone_store_is_a_store_and_its_jobs_are_jobs(setup):
+    store, _, data = setup
+    assert isinstance(store, Store)
+    (data / "f").write_bytes(b"f")
+    job = store.start_upload(data, "f")
+    assert isinstance(job, Job)
+    job.wait(timeout=60)
 
 
 def test_upload_stat_list_download_delete(setup, tmp_path):
@@ -80,3 +93,18 @@ def test_a_failed_background_job_raises_on_wait(setup):
     job = store.start_upload(data, "not-there.bin")
     with pytest.raises(RcloneError, match="not-there.bin"):
         job.wait(timeout=60)
+
+
+def test_a_running_background_job_holds_the_rcd_until_it_is_waited_for(setup):
+    store, bucket, data = setup
+    rcd = store.rclone.rcd
+    rcd.idle_seconds = 0.2
+    (data / "big.bin").write_bytes(b"x" * 1024)
+    job = store.start_upload(data, "big.bin")
+    proc = rcd._proc
+    # No call from us for several idle periods: without the hold, the rcd (and the transfer) would be stopped.
+    time.sleep(rcd.idle_seconds * 5)
+    assert proc.poll() is None
+    job.wait(timeout=60)
+    assert bucket.files() == {"big.bin": b"x" * 1024}
+    wait_until(lambda: proc.poll() is not None, timeout=10, message="the idle rcd to stop once the job is done")
