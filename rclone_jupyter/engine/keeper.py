@@ -30,10 +30,15 @@ class Keeper:
         self.oldest_ns: int | None = None  # the oldest version in the trash; None: not listed yet
         self._told_refused = False
 
-    def before_delete(self, modes: dict[str, int]) -> None:
-        """Keep the bucket's version of every object about to be deleted ({key: its mode})."""
-        if self.keep.on and modes:
-            self._copy(modes, trash.DELETED)
+    def delete(self, modes: dict[str, int]) -> None:
+        """Delete these objects ({key: its mode}), each kept in the trash (moved there) unless keeping is off
+        or its trash name would be too long."""
+        if not modes:
+            return
+        kept = {v.key for v in self._copy(modes, trash.DELETED, move=True)} if self.keep.on else set()
+        rest = [key for key in modes if key not in kept]
+        if rest:
+            self.folder.store.delete(rest)
 
     def before_overwrite(self, modes: dict[str, int]) -> None:
         """Keep the bucket's version of the objects about to be uploaded over ({key: the replaced version's
@@ -46,10 +51,12 @@ class Keeper:
             for version in self._copy({k: modes[k] for k in chosen}, trash.REPLACED, now):
                 self.last_kept[version.key] = version.at_ns
 
-    def _copy(self, modes: dict[str, int], kind: str, now: int | None = None) -> list[trash.Kept]:
+    def _copy(self, modes: dict[str, int], kind: str, now: int | None = None, *, move: bool = False
+              ) -> list[trash.Kept]:
         at = self.clock() if now is None else now
         try:
-            kept = self.folder.keep([trash.Kept(at, key, kind, mode) for key, mode in sorted(modes.items())])
+            kept = self.folder.keep([trash.Kept(at, key, kind, mode) for key, mode in sorted(modes.items())],
+                                    move=move)
         except RcloneError as exc:
             # Nothing is replaced that could not be kept: the change stays pending, and the status says why.
             if exc.retryable:

@@ -139,8 +139,9 @@ class Pusher:
             result.pulled += len(self.transfers.download({key: local_name(key) for key in deletes.bring_back},
                                                          expect={local_name(key): None for key in deletes.bring_back}))
         if deletes.delete:
-            self.keeper.before_delete({key: self.manifest.manifest.wanted(key) for key in deletes.delete})
-            self.delete_known(deletes.delete)
+            # Each deleted object moves into the trash (engine/keeper.py), or is deleted when keeping is off.
+            self.keeper.delete({key: self.manifest.manifest.wanted(key) for key in deletes.delete})
+            self.baseline.forget(deletes.delete)
             result.deleted = len(deletes.delete)
             for key in deletes.delete:
                 self.manifest.manifest.forget(key)

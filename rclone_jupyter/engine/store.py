@@ -69,6 +69,9 @@ class Store(Protocol):
         """Server-side copies of `source_folder/name` to `target_folder/name` for each name ("" is the bucket
         folder itself): the trash's way in and out (engine/trash.py)."""
 
+    def move_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """copy_many, then each source object deleted (a delete that keeps what it deletes)."""
+
     def start_upload(self, source: Path, name: str) -> Job:
         """Upload one large file from the folder `source` in the background."""
 

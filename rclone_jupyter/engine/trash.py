@@ -42,9 +42,10 @@ class TrashFolder:
                 out.append(kept)
         return out
 
-    def keep(self, versions: Iterable[trash.Kept]) -> list[trash.Kept]:
-        """Keep the bucket's current object of each version under its trash name, by server-side copies.
-        Return the versions kept; one whose name would be too long for the storage is not, and is logged."""
+    def keep(self, versions: Iterable[trash.Kept], *, move: bool = False) -> list[trash.Kept]:
+        """Keep the bucket's current object of each version under its trash name, by server-side copies
+        (`move`: the object is deleted once kept). Return the versions kept; one whose name would be too long
+        for the storage is not (nor moved), and is logged."""
         fitting: list[trash.Kept] = []
         for version in versions:
             if trash.fits(self.root, version):
@@ -53,7 +54,8 @@ class TrashFolder:
                 log.warning("%s is not kept in the trash before it is replaced: its name would be longer than "
                             "the storage allows", version.path)
         for folder, group in _by_folder(fitting).items():
-            self.store.copy_many([v.key for v in group], "", f"{trash.TRASH}/{folder}")
+            verb = self.store.move_many if move else self.store.copy_many
+            verb([v.key for v in group], "", f"{trash.TRASH}/{folder}")
         return fitting
 
     def bucket_names(self) -> set[str]:

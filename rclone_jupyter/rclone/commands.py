@@ -294,6 +294,13 @@ def copy_many(remote_path: str, source_folder: str, target_folder: str, files_fr
                          **_listed(files_from, NoCheckDest=True, Transfers=16, Checkers=16)}
 
 
+def move_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path) -> tuple[str, dict]:
+    """copy_many, then each source deleted: a delete that keeps what it deletes. On S3 four requests an object
+    (HEAD, CopyObject, HEAD of the copy, DELETE), where a copy and then a delete were six (measured on moto)."""
+    _method, params = copy_many(remote_path, source_folder, target_folder, files_from)
+    return "sync/move", params
+
+
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
     """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
     return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)

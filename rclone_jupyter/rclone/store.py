@@ -219,6 +219,11 @@ class RcloneStore:
         files = self.names_file("copy", names)
         self.rc(commands.copy_many(self.remote.path(), source_folder, target_folder, files), "copying in the bucket")
 
+    def move_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """Server-side moves of `source_folder/name` to `target_folder/name` (a copy, then the source deleted)."""
+        files = self.names_file("move", names)
+        self.rc(commands.move_many(self.remote.path(), source_folder, target_folder, files), "deleting into the trash")
+
     def start_upload(self, source: Path, name: str) -> RcloneJob:
         """Upload one (large) file from the folder `source` as a background job; return at once."""
         return self._start(commands.transfer_file(str(source), name, self.remote.path(), name), f"uploading {name}")

@@ -290,9 +290,9 @@ def test_versions_expire_after_keep_days_on_a_clock_we_set(s3, tmp_path):
     now = [time.time_ns()]
     keeper = Keeper(engine.keeper.folder, Keep(days=7, every=600), clock=lambda: now[0])
     try:
-        keeper.before_delete({"a.txt": 0o644})
+        keeper.before_overwrite({"a.txt": 0o644})
         now[0] += 3 * day
-        keeper.before_delete({"b.txt": 0o644})
+        keeper.before_overwrite({"b.txt": 0o644})
         assert sorted(trash_objects(bucket).values()) == [b"a", b"b"]
         now[0] += 4 * day - S  # a is 7 days less a second old
         assert keeper.expire() == 0 and len(trash_objects(bucket)) == 2
@@ -317,7 +317,7 @@ def test_an_expiry_with_nothing_due_sends_no_request(tmp_path):
         engine = make_engine(moto.env(), tmp_path)
         now = [time.time_ns()]
         keeper = Keeper(engine.keeper.folder, Keep(days=7, every=600), clock=lambda: now[0])
-        keeper.before_delete({"a.txt": 0o644})
+        keeper.before_overwrite({"a.txt": 0o644})
         keeper.expire()  # the first one lists the trash
         moto.mark()
         now[0] += 6 * 86_400 * S
@@ -382,7 +382,9 @@ def test_a_kept_version_is_one_server_side_copy_and_no_byte_goes_down_or_up_twic
         # rclone's server-side copy on S3 is a HEAD of the source, the CopyObject and a HEAD of the copy.
         assert (kept["COPY"], kept["PUT"], kept["GET"], kept["HEAD"]) == (1, 1, 0, 3), kept
         assert (not_kept["COPY"], not_kept["PUT"], not_kept["GET"], not_kept["HEAD"]) == (0, 1, 0, 1), not_kept
-        assert (deleted["COPY"], deleted["DELETE"], deleted["GET"], deleted["PUT"]) == (1, 1, 0, 0), deleted
+        # A delete is a move into the trash: our HEAD, then rclone's HEAD, CopyObject, HEAD of the copy, DELETE.
+        assert (deleted["COPY"], deleted["DELETE"], deleted["GET"], deleted["PUT"], deleted["HEAD"]) == (
+            1, 1, 0, 0, 3), deleted
         assert sorted(trash_objects(bucket).values()) == [b"1" * 100_000, b"3" * 100_000]
     finally:
         moto.stop()
