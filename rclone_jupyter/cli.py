@@ -113,7 +113,8 @@ def check() -> None:
 
     from rclone_jupyter.daemon import preflight
     from rclone_jupyter.logs import secret_mask
-    from rclone_jupyter.rclone.runner import Rclone, find_binary
+    from rclone_jupyter.daemon.supervisor import rclone_for
+    from rclone_jupyter.rclone.runner import check_bwlimit, find_binary
     from rclone_jupyter.config.remotes import render_config
     from rclone_jupyter.state import write_private
 
@@ -126,11 +127,13 @@ def check() -> None:
                    "GOOGLE_BUCKET_FOLDER): nothing would be saved.")
     try:
         binary = find_binary()
+        check_bwlimit(binary, settings.bwlimit)
         # A private temporary folder (0700) for the config: `check` leaves nothing behind.
         with tempfile.TemporaryDirectory(prefix="rj-check-") as scratch:
             config = Path(scratch) / "rclone.conf"
             write_private(config, render_config(settings.remotes))
-            report = preflight.run(settings, Rclone(binary, config), Path(scratch))
+            report = preflight.run(settings, rclone_for(settings, binary, config), Path(scratch),
+                                   incomplete_uploads=True)
     except RcloneJupyterError as exc:
         _fail(exc)
     for line in report.checks:

@@ -22,7 +22,8 @@ from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model import trash
 from rclone_jupyter.model.filters import BUCKET_ONLY
 from rclone_jupyter.model.known import keys_for
-from rclone_jupyter.rclone.runner import Rclone, find_binary
+from rclone_jupyter.daemon.supervisor import rclone_for
+from rclone_jupyter.rclone.runner import find_binary
 from rclone_jupyter.rclone.store import RcloneStore
 from rclone_jupyter.state import FileLock, StateDir, holder_pid, write_private
 
@@ -77,7 +78,7 @@ def trash_folders(settings: Settings) -> Iterator[list[TrashFolder]]:
     with tempfile.TemporaryDirectory(prefix="rj-undo-") as scratch:
         config = Path(scratch) / "rclone.conf"
         write_private(config, render_config(settings.remotes))
-        rclone = Rclone(binary, config)
+        rclone = rclone_for(settings, binary, config)  # RCLONE_JUPYTER_BWLIMIT too
         locks = state.path if state.path.exists() else Path(scratch)  # shared with `start` when it has one
         try:
             yield [TrashFolder(RcloneStore(rclone, remote, FileLock(locks / f"remote-{remote.name}.lock"),

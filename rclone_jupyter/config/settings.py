@@ -71,6 +71,9 @@ class Settings:
     watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
     login_lockout: float = 60.0  # seconds a client waits after too many failed JupyterLab logins (jupyterlab/login.py)
     keep: Keep = Keep()
+    # RCLONE_JUPYTER_BWLIMIT, as rclone's --bwlimit takes it (`4M`, `4M:off`, a timetable); None: no limit.
+    # Its grammar is rclone's: rclone/runner.check_bwlimit asks rclone itself before anything starts.
+    bwlimit: str | None = None
 
     @property
     def persistent(self) -> bool:
@@ -237,6 +240,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
     login_lockout = _number(env, "RCLONE_JUPYTER_LOGIN_LOCKOUT", Settings.login_lockout, problems, minimum=1)
     keep = Keep(days=_number(env, "RCLONE_JUPYTER_KEEP_DAYS", Keep.days, problems, maximum=MAX_KEEP_DAYS, unit="days"),
                 every=_number(env, "RCLONE_JUPYTER_KEEP_EVERY", Keep.every, problems))
+    bwlimit = env.get("RCLONE_JUPYTER_BWLIMIT", "").strip() or None
     remotes = parse_remotes(env, problems)
     if problems:
         raise ConfigError(problems)
@@ -254,4 +258,5 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         watch_limit=watch_limit,
         login_lockout=login_lockout,
         keep=keep,
+        bwlimit=bwlimit,
     )

@@ -28,7 +28,8 @@ from rclone_jupyter.rclone.retry import ONE_ATTEMPT
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.rclone.rcd import die_with_parent
-from rclone_jupyter.rclone.runner import Rclone, find_binary
+from rclone_jupyter.rclone import commands
+from rclone_jupyter.rclone.runner import Rclone, check_bwlimit, find_binary
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.state import FileLock, StateDir, write_private
@@ -46,6 +47,7 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     """Create the private state dir and write the rclone config (0600). Return it and the rclone binary."""
     env = dict(os.environ if env is None else env)
     binary = find_binary(env)
+    check_bwlimit(binary, settings.bwlimit)  # before anything is written: a typo there is exit 2, at once
     state = StateDir(settings.state_dir).ensure()
     write_private(state.config_path, render_config(settings.remotes))
     write_kernel_files(settings.remotes, state.path)
@@ -57,12 +59,17 @@ def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | N
     """One engine per remote, in `mode` (the settings' push mode if None). With `changes` (a change set per
     remote name), a syncer will drive each engine: it owns retries once the start phases are done."""
     return [
-        Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
+        Engine(rclone_for(settings, binary, state.config_path, env), remote, settings.data_dir, state,
                mode=mode or settings.push_mode, keep=settings.keep,
                **({"pending_here": changes[remote.name].pending, "retry_after_start": ONE_ATTEMPT}
                   if changes is not None else {}))
         for remote in settings.remotes
     ]
+
+
+def rclone_for(settings: Settings, binary: str, config_path, env: dict | None = None) -> Rclone:
+    """An rclone runner with the flags the settings ask for on every run (the bandwidth limit)."""
+    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))
 
 
 class Supervisor:
@@ -118,8 +125,8 @@ class Supervisor:
 
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
         # Before anything touches the data folder or the bucket: stop at once on what would fail half-way.
-        checked = preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(),
-                                     self.board)
+        checked = preflight.at_start(settings, rclone_for(settings, binary, state.config_path, self.env),
+                                     state.scratch(), self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         changes = {remote.name: ChangeSet() for remote in settings.remotes}
         self.engines = make_engines(settings, state, binary, self.env, changes=changes)

@@ -13,6 +13,8 @@ to MAX_RETRY_WAIT, with the status saying `retrying` (a transient error) or `err
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,10 @@ from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.engine.push import PushResult
 from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.daemon.lanes import LargeLane
 from rclone_jupyter.daemon.presence import Presence
+from rclone_jupyter.model.lanes import is_large, retry_after, smallest_first
+from rclone_jupyter.rclone.rcd import changed_while_read
 from rclone_jupyter.config.settings import Timing
 from rclone_jupyter.daemon.status import StatusBoard, iso, now_iso
 
@@ -49,12 +54,20 @@ class RemoteSyncer(threading.Thread):
         self._cond = threading.Condition()
         self._stopping = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
+        # Full syncs done but for large files still on their way: answered when those (the paths pending when
+        # the push ran) have landed, or with the large lane's error.
+        self._awaiting_lane: list[tuple[Future, set[str]]] = []
         self._plans: list[Future] = []  # dry runs asked for (sync --once --dry-run)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
         self._failures = 0  # consecutive failed runs
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
+        # The large lane (daemon/lanes.py): one large file at a time as a background job, beside the pushes.
+        self.lane = LargeLane(engine, self.changes, clock, timing.retry_interval)
+        self._writing: set[str] = set()  # paths whose last event was not a finished write (still being written)
+        self._deferred: set[str] = set()  # due, but waiting after a cut-short attempt: they go when the wait ends
+        self._lane_waiting = False  # large files wait for the large lane to be free
         # A heartbeat in the bucket folder, so two containers on one folder see each other (daemon/presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None
@@ -66,6 +79,13 @@ class RemoteSyncer(threading.Thread):
         self.changes.add(rel)
         with self._cond:
             self.debouncer.note(rel, finished)
+            if finished:
+                self._writing.discard(rel)
+            else:
+                self._writing.add(rel)
+            if rel == self.lane.path:
+                self.lane.superseded = True  # a newer version: the job in flight is stopped (at its next poll)
+                self.lane.next_poll = self.clock()
             self._cond.notify()
         self._publish()
 
@@ -125,16 +145,22 @@ class RemoteSyncer(threading.Thread):
             while True:
                 now = self.clock()
                 retry_ready = self._retry_at is None or now >= self._retry_at
+                if self.lane.next_poll is not None and now >= self.lane.next_poll:
+                    return "lane"
                 if self._stopping:
-                    if not self.changes.has_queued():
+                    if not self.changes.has_queued() and self.lane.current is None:
                         self.flushed_ok = True
                         return "exit"
-                    if retry_ready:
+                    if retry_ready and self._startable(now, stopping=True):
                         return "push"
                 elif self._plans:
                     return "plan"
                 elif self._requests:
                     return "full"
+                elif retry_ready and self._held_due(now):
+                    return "push"  # a file that kept changing may be tried again (its wait is over)
+                elif retry_ready and self._lane_waiting and self.lane.ready(now):
+                    return "push"  # the large lane is free for the next large file
                 elif retry_ready and self.changes.has_queued() and (
                         self.debouncer.is_due() or self._retry_at is not None):
                     # After a failure the put-back changes are due at the retry time: no new write is needed
@@ -146,21 +172,108 @@ class RemoteSyncer(threading.Thread):
                     return "heartbeat"  # only while the bucket answers: never delays a retry of real changes
                 self._cond.wait(timeout=self._timeout(now))
 
+    def _startable(self, now: float, stopping: bool = False) -> bool:
+        """Something queued can be pushed or started now (the file in the large lane's flight waits for it)."""
+        for rel in self.changes.queued():
+            if rel == self.lane.path:
+                continue
+            if stopping or not self._held(rel, now):
+                if not self._large(rel) or self.lane.ready(now):
+                    return True
+        return False
+
+    def _held(self, rel: str, now: float) -> bool:
+        return rel in self._writing and self.lane.held(rel, now)
+
+    def _held_due(self, now: float) -> bool:
+        """A file that was due while it waited after a cut-short attempt, and whose wait is over."""
+        return any(not self._held(rel, now) for rel in self._deferred)
+
+    def _large(self, rel: str) -> bool:
+        if self.engine.large is None:
+            return False  # bisync mode: every change goes through its bisync run
+        try:
+            st = os.lstat(self.engine.data_dir / rel)
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and is_large(st.st_size)
+
     def _timeout(self, now: float) -> float:
-        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile, self._next_heartbeat)
+        holds = [self.lane.not_before[rel] for rel in self._deferred if rel in self.lane.not_before]
+        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile, self._next_heartbeat,
+                               self.lane.next_poll, self.lane.retry_at, min(holds, default=None))
                    if t is not None]
         if not moments:
             return 1.0
         return min(max(min(moments) - now, 0.01), 1.0)
 
+    def _poll_lane(self) -> None:
+        was = self.lane.path
+        self.lane.poll()
+        if was is not None and self.lane.path is None:
+            self._lane_waiting = True  # the next large file (or this one again, if it failed) may go now
+            pending, still = self.changes.pending(), []
+            for future, paths in self._awaiting_lane:
+                if self.lane.last_error is not None:
+                    future.set_result(self.lane.last_error)
+                elif paths & pending:
+                    still.append((future, paths & pending))
+                else:
+                    future.set_result(None)
+            self._awaiting_lane = still
+            self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+                              **({"last_sync": now_iso()} if self.lane.last_error is None else
+                                 {"last_error": self.lane.last_error, "last_error_at": now_iso()}))
+            with self._cond:
+                self._cond.notify()
+
+    def _leave_for_later(self) -> set[str]:
+        """Queued paths the small lane's batch must not take now: the file in the large lane's flight, files
+        that keep changing and wait after a cut-short attempt, and large files, which go to the large lane (the
+        smallest one starts now if the lane is free; a conflict or a link goes with the batch)."""
+        now = self.clock()
+        leave = {self.lane.path} - {None}
+        large: dict[str, int] = {}
+        self._deferred.clear()
+        self._lane_waiting = False
+        for rel in self.changes.queued() - leave:
+            if not self._stopping and self._held(rel, now):
+                leave.add(rel)
+                self._deferred.add(rel)
+            elif self._large(rel):
+                large[rel] = os.lstat(self.engine.data_dir / rel).st_size
+        for rel in smallest_first(large):
+            if self.lane.ready(now) and self.lane.start(rel):
+                leave.add(rel)
+            elif self.lane.current is not None or not self.lane.ready(now):
+                leave.add(rel)  # waits for the lane
+                self._lane_waiting = True
+        return leave
+
     def _do(self, work: str) -> None:
+        if work == "lane":
+            try:
+                self._poll_lane()
+            except Exception:  # noqa: BLE001 - a bug must not stop syncing: the file stays pending
+                log.exception("unexpected error in the large upload lane of %s", self.engine.remote.display)
+                if self.lane.current is not None:
+                    self.changes.finish_one(self.lane.current.rel, durable=False)
+                    self.lane.current, self.lane.next_poll = None, None
+            return
         requests: list[Future] = []
         if work == "full":
             with self._cond:
                 requests, self._requests = self._requests, []
         with self._cond:
             self.debouncer.reset()
-        batch = self.changes.take()
+        try:
+            leave = self._leave_for_later()
+        except RcloneError as exc:  # the check before a large upload failed: as a failed push
+            self._failed(exc)
+            return
+        batch_before = self.changes.pending()
+        batch = self.changes.take(leave)
+        started = self.clock()
         try:
             result = self.engine.push(batch) if batch else None
             self.changes.done()
@@ -172,10 +285,19 @@ class RemoteSyncer(threading.Thread):
                 self.engine.reconcile(lambda rel: covered(rel, pending))
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
+            left = self.changes.pending() & batch_before
             for future in requests:
-                future.set_result(None)
+                if left:
+                    self._awaiting_lane.append((future, left))
+                else:
+                    future.set_result(None)
         except RcloneError as exc:
             self.changes.put_back(getattr(exc, "paths", None))
+            if changed_while_read(str(exc)):
+                self._changed_while_read(batch, exc, self.clock() - started)
+                for future in requests:
+                    future.set_result(str(exc))
+                return
             self._failed(exc)
             for future in requests:
                 future.set_result(str(exc))
@@ -200,6 +322,18 @@ class RemoteSyncer(threading.Thread):
                      result.deleted, result.skipped, result.seconds)
         self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
                           **fields)
+
+    def _changed_while_read(self, batch, exc: RcloneError, took: float) -> None:
+        """A file changed while rclone read it: no failure of the storage. Its changes go again once closed or
+        quiet, and while they keep changing only after SHARE times this attempt (model/lanes.py)."""
+        log.info("a file changed while it was uploaded to %s; it is sent again once it is closed or quiet (%s)",
+                 self.engine.remote.display, str(exc)[:300])
+        wait_until = retry_after(self.clock(), took)
+        with self._cond:
+            for rel in batch.paths:
+                self.debouncer.note(rel, finished=rel not in self._writing)
+                self.lane.not_before[rel] = wait_until
+        self._publish()
 
     def _failed(self, exc: BaseException) -> None:
         retryable = getattr(exc, "retryable", True)

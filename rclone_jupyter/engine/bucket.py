@@ -72,4 +72,22 @@ def new_folders_of(keys: list[str], known: Mapping[str, Known]) -> tuple[list[st
             folders.add(top)
     # A folder inside another new one is listed with it.
     tops = sorted(f for f in folders if not any(f.startswith(o + "/") for o in folders))
-    return tops, rest
+    return sorted(siblings_listed_once(tops)), rest
+
+
+# New folders side by side (a `pip install` makes one per package in site-packages) are listed with one listing
+# of the folder that holds them: one round trip (plus a page per 1,000 objects) instead of one per new folder,
+# which at a 60 ms round trip made 40 new packages cost 2.4 s before the first upload.
+SIBLINGS = 4
+
+
+def siblings_listed_once(tops: list[str]) -> set[str]:
+    """Given new folders, return the folders to list: where SIBLINGS or more share a parent (not the bucket
+    folder's root, whose listing is the whole folder), that parent instead of each of them."""
+    by_parent: dict[str, list[str]] = {}
+    for folder in tops:
+        by_parent.setdefault(folder.rpartition("/")[0], []).append(folder)
+    out: set[str] = set()
+    for parent, children in by_parent.items():
+        out |= {parent} if parent and len(children) >= SIBLINGS else set(children)
+    return out

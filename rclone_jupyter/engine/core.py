@@ -22,6 +22,7 @@ from rclone_jupyter.config.settings import Keep
 from rclone_jupyter.engine.bisync import Bisync
 from rclone_jupyter.engine.bucket import Bucket
 from rclone_jupyter.engine.keeper import Keeper
+from rclone_jupyter.engine.large import LargeUploads
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.modes import BisyncMode, Mode, Targeted
 from rclone_jupyter.engine.push import PushResult, Pusher
@@ -69,6 +70,9 @@ class Engine:
         self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
                              pending_here)
         self.mode: Mode = MODES[mode](self)
+        # The large lane's uploads (daemon/lanes.py); bisync mode has none: its bisync run carries every file.
+        self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
+                                   self.keeper) if mode == TARGETED else None)
 
     # -- the start phases -----------------------------------------------------------------------------
 

@@ -96,7 +96,9 @@ class Pusher:
         local = {key: local_version(self.data_dir, key) for key in uploads}
         checked = push_plan.to_check(local, self.baseline)
         theirs = self.bucket.versions(checked, self.baseline) if checked else {}
-        upload = push_plan.plan_uploads({key: local[key] for key in checked}, self.baseline, theirs)
+        # What our own cut-short uploads landed is known as ours (engine/transfers.py, cut_short).
+        known = self.transfers.known_with_own(local, theirs)
+        upload = push_plan.plan_uploads({key: local[key] for key in checked}, known, theirs)
         doomed = sorted(self.known_under(deletes))
         delete = push_plan.plan_deletes(doomed, self.baseline,
                                         self.bucket.versions(doomed, self.baseline) if doomed else {})

@@ -94,6 +94,27 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
     return removed
 
 
+# rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
+CHANGED_WHILE_READ = ("source file is being updated", "corrupted on transfer")
+# rclone's errors for a background job we stopped ourselves (a newer version replaces it), and for a job asked
+# about in a new rcd after the old one died (the large lane then sends the file again).
+CANCELLED = ("context canceled", "job not found")
+
+
+def changed_while_read(text: str) -> bool:
+    return any(marker in text for marker in CHANGED_WHILE_READ)
+
+
+def error_level(text: str) -> int:
+    """The level of one of rclone's error lines in our log: a file still being written, or an upload we
+    stopped, is not something a user must look at."""
+    if any(marker in text for marker in CANCELLED):
+        return logging.DEBUG
+    if changed_while_read(text):
+        return logging.INFO
+    return logging.WARNING
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str):
         super().__init__("localhost")
@@ -191,7 +212,7 @@ class RcDaemon:
             text, record = decoded
             self._tail.append(text)
             if record is not None and record.get("level") in ("error", "critical"):
-                log.warning("rclone: %s", text)
+                log.log(error_level(text), "rclone: %s", text)
             else:
                 log.debug("rclone rcd: %s", text)
 
@@ -228,6 +249,11 @@ class RcDaemon:
             if self._proc is not None:
                 self._terminate(self._proc)
             self._cleanup()
+
+    def alive(self) -> bool:
+        """The rcd runs (its background jobs with it)."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
 
     def kill(self) -> None:
         """Kill the rcd now, failing the call in flight (the shutdown deadline passed)."""

@@ -45,6 +45,9 @@ class RcloneJob:
     store: RcloneStore
     id: int
     what: str
+    # The rcd instance that runs the job. Job ids start again at 1 in a new rcd (one started after the old one
+    # died), where this id names some other call's job: that must never read as this transfer's success.
+    execute_id: str = ""
     _held: bool = True
 
     def _release(self) -> None:
@@ -53,7 +56,20 @@ class RcloneJob:
             self.store.rclone.rcd.release()
 
     def status(self) -> dict:
-        return self.store.rc(commands.job_status(self.id), self.what)
+        """rclone's job/status answer (`finished`, `success`, `error`); a job of an rcd that is gone (or that
+        forgot it) is a failed one. A finished job releases the rcd."""
+        gone = {"finished": True, "success": False, "error": f"{self.what}: rclone rcd stopped meanwhile"}
+        try:
+            status = self.store.rc(commands.job_status(self.id), self.what)
+        except RcloneError as exc:
+            if "job not found" not in str(exc):
+                raise
+            status = gone
+        if self.execute_id and status.get("executeId", self.execute_id) != self.execute_id:
+            status = gone
+        if status.get("finished"):
+            self._release()
+        return status
 
     def progress(self) -> tuple[int, int]:
         """(bytes done, bytes in all; 0 while unknown)."""
@@ -240,7 +256,7 @@ class RcloneStore:
         except BaseException:
             self.rclone.rcd.release()
             raise
-        return RcloneJob(self, int(answer["jobid"]), what)
+        return RcloneJob(self, int(answer["jobid"]), what, str(answer.get("executeId", "")))
 
     # -- what the restore needs besides ---------------------------------------------------------------
 

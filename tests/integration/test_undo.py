@@ -203,6 +203,18 @@ def trash_time(record: dict) -> float:
     return trash.parse(record["object"][len(TRASH) + 1:]).at_ns / S
 
 
+def test_a_large_file_overwritten_keeps_its_version_too(s3, daemons, tmp_path):
+    # Files of 1 MiB or more upload as background jobs (the large lane): they keep what they replace as well.
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    first, second = os.urandom(3 * 1024 * 1024), os.urandom(3 * 1024 * 1024)
+    (daemon.data / "model.ckpt").write_bytes(first)
+    wait_until(lambda: bucket.files().get("model.ckpt") == first, timeout=60, message="the first checkpoint")
+    (daemon.data / "model.ckpt").write_bytes(second)
+    wait_until(lambda: bucket.files().get("model.ckpt") == second, timeout=60, message="the second checkpoint")
+    assert list(trash_objects(bucket).values()) == [first]
+
+
 def test_rm_rf_of_a_500_file_folder_is_recovered_with_one_command(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons(s3.env()).start()
