@@ -58,6 +58,7 @@ class Engine:
         self.baseline = Baseline()
         self.manifest = ManifestSync(self.store, data_dir)
         self.bucket = Bucket(self.store, self.manifest)
+        self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
         transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
         # What the push replaces is kept in the bucket folder's trash first (engine/keeper.py).
         self.keeper = Keeper(TrashFolder(self.store, remote.root), keep)
@@ -97,6 +98,16 @@ class Engine:
     @property
     def skipped(self) -> dict[str, str]:
         return self.bucket.skipped
+
+    def skipped_shown(self) -> dict:
+        return self.bucket.skipped_shown()
+
+    @property
+    def not_saved(self) -> dict[str, str]:
+        return self.pusher.not_saved
+
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        return self.pusher.not_saved_shown(limit)
 
     # -- syncing --------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from rclone_jupyter.engine.store import Store
 from rclone_jupyter.local.tree import STAGING_PREFIX, conflict_name, place
 from rclone_jupyter.model import trash
 from rclone_jupyter.model.known import LINK_SUFFIX, encode_name, keys_for, under_link
-from rclone_jupyter.model.manifest import DEFAULT_MODE, MANIFEST, Manifest
+from rclone_jupyter.model.manifest import DEFAULT_MODE, MANIFEST, Manifest, parse
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ class TrashFolder:
         """Bring the planned versions back in the bucket folder itself, by server-side copies (for a recover
         with no `start` running: the next one restores them). An object there now is copied to a conflict
         name first. `present`: the bucket folder's object names now. Return the paths recovered."""
-        before = self.store.read(MANIFEST, "reading file modes") or ""
-        modes, folders = Manifest.load(before)
+        before = parse(self.store.read(MANIFEST, "reading file modes") or "")
+        modes, folders = dict(before.modes), set(before.folders)
         for step in steps:
             there = next((key for key in keys_for(step.target) if key in present), None)
             if there is not None:
@@ -130,7 +130,7 @@ class TrashFolder:
                 modes.pop(other, None)
             if not step.version.key.endswith(LINK_SUFFIX) and step.version.mode != DEFAULT_MODE:
                 modes[step.version.key] = step.version.mode
-        if Manifest.load(before) != (modes, folders):
+        if (before.modes, before.folders) != (modes, folders):
             manifest = Manifest()
             manifest.modes, manifest.folders = modes, folders
             self.store.write(MANIFEST, manifest.dump(), "writing file modes")
