@@ -291,6 +291,95 @@ def _print_status(data: dict) -> None:
             click.echo(f"  NOT saved: {path}: {why}")
 
 
+def _undo_settings(path: str):
+    from rclone_jupyter import undo
+
+    settings = _load()
+    logs.configure("DEBUG" if settings.log_level == "DEBUG" else "WARNING")
+    try:
+        return settings, undo.data_path(settings.data_dir, path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="PATH") from None
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path", required=False, default="")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON (a list of {path, time, kind, "
+                                                     "size, mode, expires, object}).")
+def history(path: str, as_json: bool) -> None:
+    """List the versions the sync kept of files deleted or replaced, newest first.
+
+    PATH is a file or a folder in the data folder (default: the current folder inside it, else all of it).
+    Works with or without a running 'start' (one listing of the bucket folder's trash).
+
+    \b
+    Example:
+        rclone-jupyter history project/
+    """
+    from rclone_jupyter import undo
+
+    settings, rel = _undo_settings(path)
+    try:
+        records = undo.history(settings, rel)
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        click.echo(f"Nothing is kept of {rel or 'the data folder'}." + ("" if settings.keep.on else
+                   " Keeping is off (RCLONE_JUPYTER_KEEP_DAYS=0)."))
+        return
+    for record in records:
+        click.echo(f"{record['time']}  {record['kind']:8}  {logs.human_size(record['size']):>10}  {record['path']}")
+    click.echo(f"{len(records)} version(s), each kept {settings.keep.days:g} days. Bring one back with: "
+               "rclone-jupyter recover PATH [--at TIME]")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="The version kept at this time, as 'history' shows it (e.g. 2026-12-01T20:42:05Z; UTC unless "
+                   "a zone is given). Default: the newest.")
+def recover(path: str, at: str | None) -> None:
+    """Bring back a file deleted or replaced by the sync, or a folder: every file deleted under it at once.
+
+    A file that is there now is kept as a conflict copy (name.conflictN.ext) first, never overwritten. With a
+    running 'start' the file is written into the data folder and saved as any change; without one it is copied
+    back in the bucket folder, and the next 'start' restores it.
+
+    \b
+    Examples:
+        rclone-jupyter recover results.csv
+        rclone-jupyter recover project/ --at 2026-12-01T20:42:05Z
+    """
+    from rclone_jupyter import undo
+    from rclone_jupyter.model import trash
+
+    settings, rel = _undo_settings(path)
+    try:
+        at_ns = trash.parse_time(at) if at else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    try:
+        done, asides, where = undo.recover(settings, rel, at_ns)
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    if not done:
+        click.echo(f"ERROR: nothing kept of {rel or 'the data folder'}{' at ' + at if at else ''}; see "
+                   f"'rclone-jupyter history {rel}'.", err=True)
+        sys.exit(1)
+    for target in asides:
+        click.echo(f"kept the current {target} as a conflict copy beside it")
+    click.echo(f"Recovered {len(done)} file(s) into the {where}" + (
+        "; the running rclone-jupyter saves them to the bucket." if where == "data folder"
+        else "; the next 'rclone-jupyter start' restores them."))
+    for target in done[:20]:
+        click.echo(f"  {target}")
+    if len(done) > 20:
+        click.echo(f"  ... and {len(done) - 20} more")
+
+
 @cli.command(context_settings=CONTEXT)
 def health() -> None:
     """Exit 0 when the restore is done and JupyterLab answers (for a container HEALTHCHECK).

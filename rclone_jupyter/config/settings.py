@@ -17,6 +17,7 @@ from rclone_jupyter.state import private_dir
 
 DEFAULT_PASSWORD = "data"
 PUSH_MODES = ("targeted", "bisync")
+MAX_KEEP_DAYS = 3650.0  # ten years: longer is a typo (and the bucket's bill)
 MAX_SECONDS = 86_400.0  # a day: any longer wait is a typo, and nan/inf would stall or spin the daemon
 # Never a data folder: syncing them would upload the system, or (/proc, /sys, /dev) make no sense at all.
 SYSTEM_FOLDERS = ("/", "/bin", "/boot", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
@@ -44,6 +45,18 @@ class Timing:
 
 
 @dataclasses.dataclass(frozen=True)
+class Keep:
+    """How long the versions the sync replaces are kept in the bucket folder's trash (model/trash.py)."""
+
+    days: float = 7.0  # a kept version is removed by the reconcile after this many days; 0: nothing is kept
+    every: float = 600.0  # seconds: at most one overwritten version kept per file in this time (deletes: all)
+
+    @property
+    def on(self) -> bool:
+        return self.days > 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     password: str
     password_is_default: bool
@@ -57,6 +70,7 @@ class Settings:
     log_level: str
     watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
     login_lockout: float = 60.0  # the longest delay of a failed JupyterLab login's answer (jupyterlab/login.py)
+    keep: Keep = Keep()
     # RCLONE_JUPYTER_BWLIMIT, as rclone's --bwlimit takes it (`4M`, `4M:off`, a timetable); None: no limit.
     # Its grammar is rclone's: rclone/runner.check_bwlimit asks rclone itself before anything starts.
     bwlimit: str | None = None
@@ -74,18 +88,18 @@ class Settings:
 
 
 def _number(env: Mapping[str, str], name: str, default: float, problems: list[str], *, minimum: float = 0.0,
-            maximum: float = MAX_SECONDS) -> float:
+            maximum: float = MAX_SECONDS, unit: str = "seconds") -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        problems.append(f"{name}: {raw!r} is not a number of seconds.")
+        problems.append(f"{name}: {raw!r} is not a number of {unit}.")
         return default
     if not math.isfinite(value) or not minimum <= value <= maximum:
         # nan compares false with everything: check it explicitly, or it slips through any range check.
-        problems.append(f"{name}: must be a number of seconds from {minimum:g} to {maximum:g}, got {raw}.")
+        problems.append(f"{name}: must be a number of {unit} from {minimum:g} to {maximum:g}, got {raw}.")
         return default
     return value
 
@@ -224,6 +238,8 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
                             "(1 or more).")
 
     login_lockout = _number(env, "RCLONE_JUPYTER_LOGIN_LOCKOUT", Settings.login_lockout, problems, minimum=1)
+    keep = Keep(days=_number(env, "RCLONE_JUPYTER_KEEP_DAYS", Keep.days, problems, maximum=MAX_KEEP_DAYS, unit="days"),
+                every=_number(env, "RCLONE_JUPYTER_KEEP_EVERY", Keep.every, problems))
     bwlimit = env.get("RCLONE_JUPYTER_BWLIMIT", "").strip() or None
     remotes = parse_remotes(env, problems)
     if problems:
@@ -241,5 +257,6 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         log_level=log_level,
         watch_limit=watch_limit,
         login_lockout=login_lockout,
+        keep=keep,
         bwlimit=bwlimit,
     )

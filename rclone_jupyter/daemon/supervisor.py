@@ -66,7 +66,7 @@ def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | N
     remote name), a syncer will drive each engine: it owns retries once the start phases are done."""
     return [
         Engine(rclone_for(settings, binary, state.config_path, env), remote, settings.data_dir, state,
-               mode=mode or settings.push_mode,
+               mode=mode or settings.push_mode, keep=settings.keep,
                **({"pending_here": changes[remote.name].pending, "retry_after_start": ONE_ATTEMPT}
                   if changes is not None else {}))
         for remote in settings.remotes

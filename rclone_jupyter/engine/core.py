@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rclone_jupyter.config.remotes import Remote
+from rclone_jupyter.config.settings import Keep
 from rclone_jupyter.engine.bisync import Bisync
 from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.keeper import Keeper
 from rclone_jupyter.engine.large import LargeUploads
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.modes import BisyncMode, Mode, Targeted
@@ -27,6 +29,7 @@ from rclone_jupyter.engine.push import PushResult, Pusher
 from rclone_jupyter.engine.reconcile import Reconciler
 from rclone_jupyter.engine.restore import Progress, Restorer
 from rclone_jupyter.engine.transfers import Transfers
+from rclone_jupyter.engine.trash import TrashFolder
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.rclone.retry import RetryPolicy
@@ -44,7 +47,7 @@ class Engine:
 
     def __init__(self, rclone: Rclone, remote: Remote, data_dir: Path, state: StateDir, *, mode: str = TARGETED,
                  pending_here: Callable[[], set[str]] = set, retry: RetryPolicy = RetryPolicy(),
-                 retry_after_start: RetryPolicy | None = None):
+                 retry_after_start: RetryPolicy | None = None, keep: Keep = Keep()):
         self.rclone = rclone
         self.remote = remote
         self.data_dir = data_dir
@@ -57,7 +60,10 @@ class Engine:
         self.bucket = Bucket(self.store, self.manifest)
         self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
         transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
-        self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
+        # What the push replaces is kept in the bucket folder's trash first (engine/keeper.py).
+        self.keeper = Keeper(TrashFolder(self.store, remote.root), keep)
+        self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
+                             self.keeper)
         self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
                                  self.pusher)
         self.reconciler = Reconciler(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
@@ -66,8 +72,8 @@ class Engine:
                              pending_here)
         self.mode: Mode = MODES[mode](self)
         # The large lane's uploads (daemon/lanes.py); bisync mode has none: its bisync run carries every file.
-        self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
-                      if mode == TARGETED else None)
+        self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
+                                   self.keeper) if mode == TARGETED else None)
 
     # -- the start phases -----------------------------------------------------------------------------
 
@@ -120,6 +126,6 @@ class Engine:
 
 
 MODES: dict[str, Callable[[Engine], Mode]] = {
-    TARGETED: lambda e: Targeted(e.restorer, e.pusher, e.reconciler),
+    TARGETED: lambda e: Targeted(e.restorer, e.pusher, e.reconciler, e.keeper),
     BISYNC: lambda e: BisyncMode(e.bisync),
 }

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.keeper import Keeper
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.store import Job, Store
 from rclone_jupyter.errors import RcloneError
@@ -36,8 +37,9 @@ class LargeUpload:
 
 class LargeUploads:
     def __init__(self, store: Store, baseline: Baseline, data_dir: Path, bucket: Bucket, manifest: ManifestSync,
-                 transfers: Transfers):
+                 transfers: Transfers, keeper: Keeper):
         self.store = store
+        self.keeper = keeper  # the version an upload replaces is kept in the trash first (engine/keeper.py)
         self.transfers = transfers  # what our cut-short attempts sent (cut_short, known_with_own)
         self.baseline = baseline
         self.data_dir = data_dir
@@ -60,6 +62,8 @@ class LargeUploads:
             self.baseline.record(name, version)
         if key not in plan.upload:
             return None
+        if key in theirs:
+            self.keeper.before_overwrite({key: self.manifest.manifest.wanted(key)})
         self.manifest.manifest.note(key, file_mode(self.data_dir, key))
         return LargeUpload(rel, key, local[key], self.store.start_upload(self.data_dir, key), time.monotonic())
 

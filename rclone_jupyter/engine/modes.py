@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from rclone_jupyter.engine.bisync import Bisync
+from rclone_jupyter.engine.keeper import Keeper
 from rclone_jupyter.engine.push import PushResult, Pusher
 from rclone_jupyter.engine.reconcile import Reconciler
 from rclone_jupyter.engine.restore import Restorer
@@ -37,10 +38,11 @@ class Mode(Protocol):
 
 
 class Targeted:
-    def __init__(self, restorer: Restorer, pusher: Pusher, reconciler: Reconciler):
+    def __init__(self, restorer: Restorer, pusher: Pusher, reconciler: Reconciler, keeper: Keeper):
         self.restorer = restorer
         self.pusher = pusher
         self.reconciler = reconciler
+        self.keeper = keeper
 
     def establish(self, *, merged: bool = False, several: bool = False) -> None:
         if several:
@@ -57,7 +59,9 @@ class Targeted:
 
     def reconcile(self, changed_here: Callable[[str], bool] = lambda _key: False, *,
                   walk: bool = False) -> PushResult:
-        return self.reconciler.reconcile(changed_here, walk=walk)
+        result = self.reconciler.reconcile(changed_here, walk=walk)
+        self.keeper.expire()  # versions kept longer than KEEP_DAYS (a LIST of the trash only when one is due)
+        return result
 
     def plan(self, pending: set[str]) -> list[str]:
         # The push of what is pending, then the reconcile's look (which never touches a pending path).

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.keeper import Keeper
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.engine.transfers import PartlyPushed, Transfers
@@ -51,6 +52,7 @@ class PushPlan:
     uploads: push_plan.UploadPlan
     deletes: push_plan.DeletePlan
     folders: set[str]
+    theirs: dict[str, Version] = dataclasses.field(default_factory=dict)  # the bucket's versions it asked for
 
     def lines(self) -> list[str]:
         """The plan as a person reads it (`sync --once --dry-run`)."""
@@ -85,6 +87,7 @@ class Pusher:
     bucket: Bucket
     manifest: ManifestSync
     transfers: Transfers
+    keeper: Keeper  # what a push deletes or uploads over is kept in the trash first (engine/keeper.py)
     # Data folder paths that cannot be objects (known.unsaveable, known.not_an_object): never uploaded, shown
     # in the status as not saved until they go. {path: why}
     not_saved: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -119,7 +122,7 @@ class Pusher:
         doomed = sorted(self.known_under(deletes))
         delete = push_plan.plan_deletes(doomed, self.baseline,
                                         self.bucket.versions(doomed, self.baseline) if doomed else {})
-        return PushPlan(local, len(local) - len(checked), upload, delete, folders)
+        return PushPlan(local, len(local) - len(checked), upload, delete, folders, theirs)
 
     def push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
@@ -132,6 +135,7 @@ class Pusher:
         """Carry out a plan from `observe`: upload, delete, bring back, keep both; record what landed."""
         result = PushResult(skipped=plan.skipped)
         local, folders = plan.local, set(plan.folders)
+        replaced_modes = {key: self.manifest.manifest.wanted(key) for key in local}  # before the new ones
         for key in local:  # a chmod alone (no new content) changes only the manifest
             self.manifest.manifest.note(key, file_mode(self.data_dir, key))
         for key, version in plan.uploads.record.items():
@@ -140,6 +144,7 @@ class Pusher:
         uploads = list(plan.uploads.upload)
         partly: PartlyPushed | None = None
         if uploads:
+            self.keeper.before_overwrite({key: replaced_modes[key] for key in uploads if key in plan.theirs})
             try:
                 self.transfers.upload(uploads, local)
             except PartlyPushed as exc:
@@ -156,7 +161,9 @@ class Pusher:
             result.pulled += len(self.transfers.download({key: local_name(key) for key in deletes.bring_back},
                                                          expect={local_name(key): None for key in deletes.bring_back}))
         if deletes.delete:
-            self.delete_known(deletes.delete)
+            # Each deleted object moves into the trash (engine/keeper.py), or is deleted when keeping is off.
+            self.keeper.delete({key: self.manifest.manifest.wanted(key) for key in deletes.delete})
+            self.baseline.forget(deletes.delete)
             result.deleted = len(deletes.delete)
             for key in deletes.delete:
                 self.manifest.manifest.forget(key)

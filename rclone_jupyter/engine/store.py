@@ -41,6 +41,9 @@ class Store(Protocol):
         """Every file under `folder` (LIST requests only, with the server's times); a missing folder is empty,
         or with `missing_ok=False` an error."""
 
+    def sizes(self, folder: str) -> dict[str, int]:
+        """{name: size} of every object under `folder`, LIST requests only (no times); missing: empty."""
+
     def stat(self, names: Iterable[str]) -> dict[str, Version]:
         """These objects now, with rclone's modtime (a HEAD each); missing ones are left out."""
 
@@ -61,6 +64,13 @@ class Store(Protocol):
 
     def copy(self, source: str, target: str) -> None:
         """A server-side copy of one object to another name."""
+
+    def copy_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """Server-side copies of `source_folder/name` to `target_folder/name` for each name ("" is the bucket
+        folder itself): the trash's way in and out (engine/trash.py)."""
+
+    def move_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """copy_many, then each source object deleted (a delete that keeps what it deletes)."""
 
     def start_upload(self, source: Path, name: str) -> Job:
         """Upload one large file from the folder `source` in the background."""

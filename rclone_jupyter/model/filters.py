@@ -14,8 +14,8 @@ NOISE_NAMES = (
 )
 # Matched against the whole relative path: files this container writes about itself.
 LOCAL_ONLY = ("welcome.txt",)
-# Top-level folders of the bucket folder that belong to rclone-jupyter itself (daemon/presence.py's heartbeats):
-# never restored, never synced.
+# Top-level folders of the bucket folder that belong to rclone-jupyter itself (daemon/presence.py's heartbeats,
+# the manifest, model/trash.py's kept versions): never restored, never synced.
 BUCKET_ONLY = (".rclone-jupyter",)
 
 

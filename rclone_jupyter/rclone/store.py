@@ -162,6 +162,20 @@ class RcloneStore:
         # operations/list names each entry from the bucket folder's root, `folder/` included.
         return {e["Path"]: entry_version(e) for e in answer.get("list") or [] if not e.get("IsDir")}
 
+    def sizes(self, folder: str) -> dict[str, int]:
+        """{name: size} of every object under `folder` (named from the bucket folder's root), LIST requests
+        only: no modtime, so no HEAD per object on S3. A folder that is not there is an empty one."""
+        call, what = commands.list_sizes(self.remote.path(), folder), "listing the bucket folder"
+        try:
+            with self.lock.held():
+                answer = self.rclone.rc(call, what=what)
+        except RcloneError as exc:
+            # Bucket stores list a missing folder as empty; stores with real folders (local, SFTP) say so.
+            if missing(exc) or "directory not found" in str(exc):
+                return {}
+            answer = self.rc(call, what)  # anything else is retried as every call is
+        return {e["Path"]: int(e["Size"]) for e in answer.get("list") or [] if not e.get("IsDir")}
+
     def stat(self, names: Iterable[str]) -> dict[str, Version]:
         """{name: (size, rclone's modtime)} of these objects now, one HEAD each; missing ones are left out."""
         names = list(names)
@@ -216,6 +230,16 @@ class RcloneStore:
     def copy(self, source: str, target: str) -> None:
         """A server-side copy of one object to another name (no download, no upload)."""
         self.rc(commands.copy_object(self.remote.path(), source, target), "copying in the bucket")
+
+    def copy_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """Server-side copies of `source_folder/name` to `target_folder/name` (16 at a time)."""
+        files = self.names_file("copy", names)
+        self.rc(commands.copy_many(self.remote.path(), source_folder, target_folder, files), "copying in the bucket")
+
+    def move_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
+        """Server-side moves of `source_folder/name` to `target_folder/name` (a copy, then the source deleted)."""
+        files = self.names_file("move", names)
+        self.rc(commands.move_many(self.remote.path(), source_folder, target_folder, files), "deleting into the trash")
 
     def start_upload(self, source: Path, name: str) -> RcloneJob:
         """Upload one (large) file from the folder `source` as a background job; return at once."""
