@@ -101,12 +101,20 @@ def more_folders_than(root: Path, limit: int) -> bool:
 
 if InotifyObserver is not None:
     class _BudgetFD(InotifyFD):
-        """watchdog's inotify descriptor, telling `on_full` when a watch cannot be added: watchdog itself
-        ignores that for folders below the root, and the changes in them would never be seen."""
+        """watchdog's inotify descriptor, telling `on_full` when a watch cannot be added, and `on_overflow`
+        when the kernel's event queue overflowed. watchdog itself ignores the first for folders below the
+        root, and after the second rebuilds its watches without a word: either way the changes would never be
+        seen."""
 
-        def __init__(self, on_full: Callable[[bytes], None]):
+        def __init__(self, on_full: Callable[[bytes], None], on_overflow: Callable[[], None]):
             super().__init__()
             self.on_full = on_full
+            self.on_overflow = on_overflow
+
+        def handle_event(self, event) -> None:
+            super().handle_event(event)
+            if event.is_queue_overflow:
+                self.on_overflow()
 
         def add_callback(self, path, mask, callback, id_):
             try:
@@ -119,8 +127,9 @@ if InotifyObserver is not None:
     class BudgetObserver(InotifyObserver):
         """watchdog's inotify observer, with a failed watch reported instead of ignored."""
 
-        def __init__(self, on_full: Callable[[bytes], None], *, timeout: float = DEFAULT_OBSERVER_TIMEOUT):
-            self._inotify_fd = _BudgetFD(on_full)
+        def __init__(self, on_full: Callable[[bytes], None], on_overflow: Callable[[], None], *,
+                     timeout: float = DEFAULT_OBSERVER_TIMEOUT):
+            self._inotify_fd = _BudgetFD(on_full, on_overflow)
             self._inotify_fd.start()
             BaseObserver.__init__(self, InotifyEmitter, timeout=timeout, inotify_fd=self._inotify_fd)
 
@@ -147,7 +156,8 @@ class Watcher:
 
     def start(self) -> None:
         handler = self._handler = ChangeHandler(self.root, self.sink)
-        observer = BudgetObserver(self._watch_failed) if InotifyObserver is not None else Observer()
+        observer = (BudgetObserver(self._watch_failed, self._events_lost) if InotifyObserver is not None
+                    else Observer())
         limit = self.watch_limit if self.watch_limit is not None else system_watch_limit()
         try:
             if limit is not None and more_folders_than(self.root, limit):
@@ -197,6 +207,14 @@ class Watcher:
                     "fs.inotify.max_user_watches on the host to get instant syncs", os.fsdecode(path),
                     self.poll_interval)
         threading.Thread(target=self._switch_to_polling, name="watch-fallback", daemon=True).start()
+
+    def _events_lost(self) -> None:
+        """The kernel dropped events (a burst larger than fs.inotify.max_queued_events): the owner walks the
+        whole tree for what they said (on_fallback). Watching goes on as before."""
+        log.warning("the inotify event queue overflowed (a burst of more than fs.inotify.max_queued_events "
+                    "changes); comparing the whole data folder with the bucket for what was missed")
+        if self.on_fallback is not None:
+            self.on_fallback()
 
     def _switch_to_polling(self) -> None:
         old = self._observer
