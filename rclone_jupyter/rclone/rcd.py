@@ -270,10 +270,10 @@ class RcDaemon:
         group = f"rj-call-{next(self._groups)}"
         try:
             answer = self._post(method, {**params, "_group": group}, what=what)
-            stats = self._post("core/stats", {"group": group}, what=what)
+            stats = self._post("core/stats", {"group": group}, what=what, start=False)
         finally:
             with contextlib.suppress(RcloneError):  # the rcd is gone: so are its stats
-                self._post("core/stats-delete", {"group": group}, what=what)
+                self._post("core/stats-delete", {"group": group}, what=what, start=False)
         if stats.get("errors"):
             error = secret_mask.mask(str(stats.get("lastError") or "an error was logged"))
             retryable, reason = self._classify(None, error)
@@ -281,8 +281,11 @@ class RcDaemon:
                               output_tail=error)
         return answer
 
-    def _post(self, method: str, params: dict, *, what: str) -> dict:
+    def _post(self, method: str, params: dict, *, what: str, start: bool = True) -> dict:
+        """One POST; `start=False`: only to the rcd that runs (a call's own stats are gone with its rcd)."""
         with self._lock:
+            if not start and (self._proc is None or self._proc.poll() is not None):
+                raise RcloneError(f"{what} failed: rclone rcd stopped answering", exit_code=None, retryable=True)
             sock = self._ensure_started()
             self._in_flight += 1
         try:
