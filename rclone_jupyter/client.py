@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from pathlib import Path
 
 from rclone_jupyter.errors import DaemonNotRunning
@@ -63,9 +62,11 @@ class ControlClient:
         try:
             try:
                 conn.connect()
-            except (FileNotFoundError, ConnectionRefusedError, socket.timeout) as exc:
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
                 raise DaemonNotRunning(
                     f"no 'rclone-jupyter start' is running with the state directory {self.state.path}") from exc
+            except BlockingIOError as exc:  # its backlog stayed full for the whole timeout: it does not answer
+                raise TimeoutError("the control socket's backlog is full") from exc
             data = json.dumps(body).encode() if body is not None else None
             conn.request(method, path, data, {"Content-Type": "application/json"} if data else {})
             response = conn.getresponse()

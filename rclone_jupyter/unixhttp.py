@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import os
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +42,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            # A blocking connect waits while the server's backlog is full (several callers at once); one made
+            # with settimeout() would fail at once with EAGAIN. The kernel bounds the wait by SO_SNDTIMEO.
             if self.timeout is not None:
-                sock.settimeout(self.timeout)
+                seconds = max(self.timeout, 0.001)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                                struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000)))
             with socket_address(self._path) as address:
                 sock.connect(address)
+            sock.settimeout(self.timeout)
         except BaseException:
             sock.close()
             raise

@@ -44,6 +44,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     # Handler threads are not daemon threads: close() joins them, so none outlives the server.
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 64  # callers at once (a CLI, several browser tabs) wait in the backlog, never refused
 
     def __init__(self, address: str, routes: Mapping[tuple[str, str], Route]):
         self.routes = routes

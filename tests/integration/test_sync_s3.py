@@ -147,7 +147,6 @@ def test_status_json(s3, daemons, tmp_path):
     assert status["last_error"] is None
     assert status["last_sync"] is not None  # the baseline counts
     assert status["pending_paths"] == ["waiting.txt"]
-    waiting.close()
     daemon.cli("sync", "--once")
     status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 0 and s,
                         message="nothing pending after sync --once")

@@ -144,3 +144,13 @@ def test_stop_waits_for_the_answer_being_given(state):
     caller.join(20)
     stopper.join(20)
     assert answers == [(True, None)] and not stopper.is_alive()
+
+
+def test_a_full_backlog_makes_callers_wait_not_fail(state):
+    """Callers beyond the listen backlog wait for room (bounded by their timeout), as a busy daemon's would:
+    each gets an answer to give the user, never a connection error."""
+    with socket.socket(socket.AF_UNIX) as stuck:  # a daemon that stopped accepting: its backlog fills up
+        stuck.bind(str(state.control_socket))
+        stuck.listen(0)
+        answers = [ControlClient(state.path).sync(timeout=0.3) for _ in range(4)]
+    assert answers == [(False, "no answer from the running rclone-jupyter within 0.3 s")] * 4
