@@ -245,6 +245,42 @@ def _print_status(data: dict) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--timeout", type=click.FloatRange(0, settings_mod.MAX_SECONDS), default=None,
+              callback=lambda _ctx, _param, value: None if value is None else _finite(value, "--timeout"),
+              help="Give up after this many seconds (exit 1) [default: wait as long as it takes].")
+def wait(paths: tuple[str, ...], timeout: float | None) -> None:
+    """Wait until the restore has brought PATHs (files or folders), or everything if none is given.
+
+    \b
+    JupyterLab starts once the small files are restored; files over 8 MiB (models, checkpoints, data sets)
+    arrive after, smallest first, each under its name only once it is whole. Exit 0 when they are here,
+    1 if the restore stopped or failed first, or on --timeout.
+
+    \b
+    Examples (a terminal, a script, a notebook cell):
+        rclone-jupyter wait models/llama.safetensors
+        !rclone-jupyter wait --timeout 600 checkpoints/
+    """
+    from rclone_jupyter.daemon import wait as waiting
+
+    state = _state_dir()
+    data = current_status(state)
+    data_dir = data.get("data_dir") or os.environ.get("RCLONE_JUPYTER_DATA_DIR") or "/root/data"
+    try:
+        wanted = waiting.relative_paths(Path(data_dir), paths, Path.cwd())
+    except ValueError as exc:
+        click.echo(f"ERROR: {exc}. Give paths inside the data folder (relative to it, or absolute).", err=True)
+        sys.exit(2)
+    answer = waiting.wait(state, wanted, timeout)
+    if answer.ok:
+        click.echo("Everything is restored." if not paths else f"Restored: {', '.join(paths)}")
+        sys.exit(0)
+    click.echo(f"ERROR: {answer.message}", err=True)
+    sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
 def health() -> None:
     """Exit 0 when the restore is done and JupyterLab answers (for a container HEALTHCHECK).
 

@@ -16,6 +16,8 @@ from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
+# Every data folder path the restore still has to bring (large files after JupyterLab started), one a line.
+TO_COME_FILE = "restore-to-come.txt"
 
 
 def now_iso() -> str:

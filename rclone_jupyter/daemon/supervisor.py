@@ -21,6 +21,7 @@ from rclone_jupyter.daemon import preflight
 from rclone_jupyter.rclone import rcd
 from rclone_jupyter.daemon import welcome
 from rclone_jupyter.daemon.diskspace import DiskMonitor
+from rclone_jupyter.engine.background import LARGE_FILE, BackgroundRestore
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
@@ -29,7 +30,8 @@ from rclone_jupyter.rclone.runner import Rclone, find_binary
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.state import FileLock, StateDir, write_private
-from rclone_jupyter.daemon.status import StatusBoard, now_iso
+from rclone_jupyter.daemon.status import MAX_LISTED, TO_COME_FILE, StatusBoard, now_iso
+from rclone_jupyter.model.known import local_name
 from rclone_jupyter.daemon.syncer import RemoteSyncer
 from rclone_jupyter.local.watcher import Watcher
 
@@ -70,6 +72,7 @@ class Supervisor:
         self.jupyter_proc: subprocess.Popen | None = None
         self.board: StatusBoard | None = None
         self._usr1_during_restore = False
+        self.later: list[BackgroundRestore] = []
         self.state: StateDir | None = None
 
     # -- signals --------------------------------------------------------------------------------------
@@ -99,6 +102,7 @@ class Supervisor:
         self.board = StatusBoard(state.status_path, {r.name: r.display for r in settings.remotes},
                                  persistent=settings.persistent,
                                  loss_window=settings.timing.quiet_period if settings.persistent else None)
+        self.board.set(data_dir=str(settings.data_dir))  # `rclone-jupyter wait PATH` resolves paths against it
         if not settings.persistent:
             log.warning(
                 "WARNING: no bucket is configured (AWS_S3_BUCKET_FOLDER, AZURE_CONTAINER_URL or "
@@ -130,10 +134,13 @@ class Supervisor:
                                    poll_interval=settings.timing.poll_interval, watch_limit=settings.watch_limit)
             self.watcher.start()
         DiskMonitor(settings.data_dir, self.board).start()  # a full disk: status says why saves fail
-        welcome.write(settings, self.image)
+        later = [engine.to_come.waiting() for engine in self.engines]
+        welcome.write(settings, self.image, to_come=(sum(len(w) for w in later),
+                                                     sum(v[0] for w in later for v in w.values())))
         if self.launch_jupyter:
             self._start_jupyter(state)
             log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
+        self._start_background_restores(binary)
         self.board.set(phase="running")
         return self._main_loop()
 
@@ -155,7 +162,10 @@ class Supervisor:
                 # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
                 for index, engine in enumerate(self.engines):
                     engine.on_progress = self._restore_progress(engine.remote.name)
-                    engine.restore(merge=index > 0)
+                    # One cloud: the large files come after JupyterLab has started (engine/background.py).
+                    # Several are merged file by file, and bisync wants the whole folder: all before.
+                    one_by_one = len(self.engines) == 1 and self.settings.push_mode != "bisync"
+                    engine.restore(merge=index > 0, large_from=LARGE_FILE if one_by_one else None)
                 self._copy_examples()
                 for index, engine in enumerate(self.engines):
                     if self.settings.push_mode == "bisync":
@@ -167,7 +177,8 @@ class Supervisor:
                         engine.establish()
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
                                       skipped=dict(sorted(engine.skipped.items())[:50]))
-                self._set_restore_state("done")
+                if not any(engine.to_come for engine in self.engines):
+                    self._set_restore_state("done")
                 outcome.append(None)
             except RcloneError as exc:
                 # Name the cloud: with several configured, "the restore failed" alone does not say which.
@@ -205,10 +216,55 @@ class Supervisor:
         raise exc
 
     def _restore_progress(self, name: str):
-        def report(done: int, total: int, files_done: int, files_total: int) -> None:
+        def report(done: int, total: int, files_done: int, files_total: int, to_come: list[str] | None = None) -> None:
+            # `to_come`: the large files still on their way once JupyterLab runs (`rclone-jupyter wait` reads it).
             self.board.set(restore={"state": "running", "remote": name, "bytes_done": done, "bytes_total": total,
-                                    "files_done": files_done, "files_total": files_total})
+                                    "files_done": files_done, "files_total": files_total,
+                                    "to_come": [local_name(k) for k in (to_come or [])][:MAX_LISTED],
+                                    "to_come_count": len(to_come or [])})
+            if to_come is not None:
+                self._write_to_come(to_come)
         return report
+
+    def _write_to_come(self, keys: list[str]) -> None:
+        """Every path still to come, one a line (the status lists the first few): what `wait PATH` reads."""
+        try:
+            write_private(self.state.path / TO_COME_FILE, "".join(local_name(k) + "\n" for k in keys))
+        except OSError as exc:
+            log.debug("cannot write %s: %s", TO_COME_FILE, exc)
+
+    def _start_background_restores(self, binary: str) -> None:
+        """The large files, once JupyterLab is on its way: each engine's own thread and rclone."""
+        for engine in self.engines:
+            if not engine.to_come:
+                continue
+            report = self._restore_progress(engine.remote.name)
+            first_bytes, first_files = engine.restore_first
+            total_bytes, total_files = engine.restore_total
+
+            def progress(done: int, files: int, report=report, first_bytes=first_bytes, first_files=first_files,
+                         total_bytes=total_bytes, total_files=total_files, engine=engine) -> None:
+                report(first_bytes + done, total_bytes, first_files + files, total_files,
+                       to_come=sorted(engine.to_come.waiting()))
+
+            progress(0, 0)
+            later = BackgroundRestore(engine, Rclone(binary, self.state.config_path, env=self.env),
+                                      on_progress=progress, on_done=lambda: self._background_done())
+            self.later.append(later)
+            later.start()
+
+    def _background_done(self) -> None:
+        if not any(engine.to_come for engine in self.engines):
+            self._set_restore_state("done")
+            board = self.board.snapshot().get("restore") or {}
+            self.board.set(restore={**board, "bytes_done": board.get("bytes_total"),
+                                    "files_done": board.get("files_total"), "to_come": [], "to_come_count": 0})
+
+    def _stop_background_restores(self) -> None:
+        for later in self.later:
+            later.stop()
+        for later in self.later:
+            later.join(timeout=5)
 
     def _set_restore_state(self, state: str) -> None:
         self.board.set(restore={**(self.board.snapshot().get("restore") or {}), "state": state})
@@ -286,6 +342,8 @@ class Supervisor:
 
     def _shutdown(self, *, signum: int | None = None, jupyter_code: int | None = None) -> int:
         self.board.set(phase="stopping")
+        # The large files still on their way stay in the bucket, untouched: the next start brings them.
+        self._stop_background_restores()
         deadline = time.monotonic() + self.settings.timing.flush_deadline
         if self._stop_jupyter(deadline):
             return self._skipped(signum)

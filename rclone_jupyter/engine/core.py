@@ -35,6 +35,7 @@ from rclone_jupyter.model.manifest import MANIFEST, Manifest
 from rclone_jupyter.engine.push import PartlyPushed, PushPhase
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
 from rclone_jupyter.engine.reconcile import ReconcilePhase
+from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.engine.restore import RestorePhase
 from rclone_jupyter.state import FileLock, StateDir
@@ -95,7 +96,18 @@ class Engine(RestorePhase, PushPhase, ReconcilePhase):
         self._manifest_seen: Version | None = None
         self._manifest_size: int | None = None
         self._preset_entries: list[dict] | None = None
+        # The large files of the start still on their way (engine/background.py); never in `known` until placed.
+        self.to_come = ToCome()
+        # What the restore brought before JupyterLab started, and what it has in all: (bytes, files) each.
+        self.restore_first: tuple[int, int] = (0, 0)
+        self.restore_total: tuple[int, int] = (0, 0)
         self.bisync = BisyncMode(self)
+
+    def _take_arrivals(self) -> frozenset[str]:
+        """Know the large files placed since the last call; return the names still to come (left alone)."""
+        arrived, waiting = self.to_come.take()
+        self.known.update(arrived)
+        return waiting
 
     def _run(self, argv, what: str, **kwargs):
         with self.lock.held():

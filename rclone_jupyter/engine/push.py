@@ -49,6 +49,7 @@ class PushPhase:
         """Make the bucket hold what the data folder holds for the paths in `batch`."""
         if self.push_mode == "bisync":
             return self.bisync.push(batch)
+        self._take_arrivals()
         if batch.overflow:
             started = time.monotonic()
             self.reconcile(changed_here=lambda _key: True, walk=True)
@@ -59,6 +60,9 @@ class PushPhase:
         started = time.monotonic()
         result = PushResult()
         uploads, deletes, folders = self._plan(paths)
+        # Written here before the bucket's version arrived: this push owns the name now (both versions are kept
+        # as in any conflict), and the background restore leaves it alone.
+        self.to_come.claim(uploads)
         for key in uploads:  # a chmod alone (no new content) changes only the manifest
             self.manifest.note(key, file_mode(self.data_dir, key))
         local = {key: local_version(self.data_dir, key) for key in uploads}

@@ -34,9 +34,12 @@ class ReconcilePhase:
             return PushResult(reconciled=True)
         started = time.monotonic()
         result = PushResult(reconciled=True)
+        waiting = self._take_arrivals()
         if walk:
             self._push_walk()
-        listing = self._listing()
+        # A large file of the start still on its way is the background restore's: not "added elsewhere" (a pull
+        # here would fetch it twice), and, never being known, never "deleted here".
+        listing = {key: v for key, v in self._listing().items() if key not in waiting}
         seen: dict[str, Version | None] = {}
 
         def local(key: str) -> Version | None:

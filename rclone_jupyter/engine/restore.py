@@ -40,13 +40,15 @@ class RestorePhase:
                 ) from exc
             raise PersistenceError(f"cannot use {variable}: {exc}") from exc
 
-    def restore(self, *, merge: bool = False) -> None:
+    def restore(self, *, merge: bool = False, large_from: int | None = None) -> None:
         """Copy the bucket folder into the data folder. Never deletes anything locally.
 
         One LIST of the bucket folder first: it is the bucket side of the baseline (`establish`), it finds the
         objects the data folder cannot hold, and it gives the restore's totals. Then one `rclone copy`.
         `merge` is for a second (third) cloud restored into a data folder an earlier one filled: a file that
         exists on both sides with other content is kept twice (see _merge), never overwritten.
+        `large_from`: files larger than this many bytes that the data folder does not have are left `to_come`
+        (engine/background.py brings them once JupyterLab runs); the restore copies the rest.
         """
         log.info("restoring %s from %s", self.data_dir, self.remote.display)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +57,9 @@ class RestorePhase:
         listing = self._restore_listing(check_local=bool(before))
         self._listing_at_restore = listing
         total = sum(size for size, _ in listing.values())
+        if large_from is not None and not merge:
+            self.to_come.expect({key: v for key, v in listing.items() if v[0] > large_from and key not in before})
+        self.restore_total = (total, len(listing))
         self._progress(0, total, 0, len(listing))
         result = None
         # Only folders or noise there (no file): still copied, so empty folders come back.
@@ -62,7 +67,7 @@ class RestorePhase:
             if merge:
                 self._merge(listing)
             argv = commands.restore(self.remote.path(), self.data_dir, only_missing=merge,
-                                    excludes=tuple(self.skipped))
+                                    excludes=tuple(self.skipped), max_size=large_from if self.to_come else None)
 
             def on_stats(stats: dict) -> None:
                 self._progress(int(stats.get("bytes", 0)), total, int(stats.get("transfers", 0)), len(listing))
@@ -88,10 +93,15 @@ class RestorePhase:
                 self.manifest.apply(self.data_dir, key)
             self._make_folders(folders)
         stats = result.stats if result is not None else {}
-        self._progress(total, total, len(listing), len(listing))
-        log.info("restore from %s done: %d files, %s in %.1f s%s", self.remote.display, stats.get("transfers", 0),
+        later = self.to_come.waiting()
+        self.restore_first = (total - sum(size for size, _ in later.values()), len(listing) - len(later))
+        self._progress(*self.restore_first[:1], total, self.restore_first[1], len(listing))
+        log.info("restore from %s %s: %d files, %s in %.1f s%s", self.remote.display,
+                 "done" if not later else "of the small files done", stats.get("transfers", 0),
                  human_size(stats.get("bytes", 0)), result.elapsed if result is not None else 0.0,
-                 " (the bucket folder is empty)" if self.remote_was_empty else "")
+                 " (the bucket folder is empty)" if self.remote_was_empty else
+                 f"; {len(later)} large file(s) ({human_size(sum(v[0] for v in later.values()))}) follow once "
+                 "JupyterLab runs" if later else "")
 
     def _progress(self, done: int, total: int, files_done: int, files_total: int) -> None:
         if self.on_progress is not None:
