@@ -52,14 +52,14 @@ class BackgroundRestore(threading.Thread):
         self.rclone = rclone
         self.on_progress = on_progress
         self.on_done = on_done
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._placed_bytes = 0
         self._placed_files = 0
         self._staging: Path | None = None
 
     def stop(self) -> None:
         """Kill the run in flight and end the thread (files already placed stay; the rest stays in the bucket)."""
-        self._stop.set()
+        self._stopping.set()
         self.rclone.kill()
 
     def run(self) -> None:
@@ -67,21 +67,21 @@ class BackgroundRestore(threading.Thread):
         wait = FIRST_RETRY
         started = time.monotonic()
         total = to_come.bytes_total
-        while to_come and not self._stop.is_set():
+        while to_come and not self._stopping.is_set():
             waiting = to_come.waiting()
             try:
                 self._one_run(waiting)
             except RcloneError as exc:
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     break
                 log.warning("restoring the large files from %s failed (%s); %d file(s) still to come, next try in "
                             "%.0f s", self.engine.remote.display, exc, len(to_come.waiting()), wait)
-                self._stop.wait(wait)
+                self._stopping.wait(wait)
                 wait = min(wait * 2, MAX_RETRY)
                 continue
             # The run succeeded: what it did not bring is gone from the bucket (deleted there meanwhile).
             to_come.drop(waiting)
-        if not self._stop.is_set():
+        if not self._stopping.is_set():
             log.info("restore from %s done: the %d large file(s) (%s) arrived in %.1f s after JupyterLab started",
                      self.engine.remote.display, self._placed_files, human_size(total), time.monotonic() - started)
             if self.on_done is not None:
