@@ -91,8 +91,9 @@ class Start:
                     now = time.monotonic() - started
                     if jupyter is None and answers(self.port):
                         jupyter = now
-                    if everything is None and self.restore_state() in ("done", None) and jupyter is not None:
-                        everything = now  # no bucket (None): nothing to restore
+                    state = self.restore_state()
+                    if everything is None and (state == "done" or (state is None and jupyter is not None)):
+                        everything = now  # no bucket (no restore at all): nothing to wait for
                     time.sleep(0.05)
                 if jupyter is None or everything is None:
                     raise TimeoutError("the start did not finish")
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     every = ["large", "small"]
     parser.add_argument("what", nargs="*", default=every, choices=every)
     parser.add_argument("--rtts", default="0,60", help="round-trip times in ms")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=300, help="small files beside the large ones in `large`")
     parser.add_argument("--large", type=int, default=4)
     parser.add_argument("--large-mib", type=int, default=32)
