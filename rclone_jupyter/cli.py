@@ -74,8 +74,9 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
     """Restore the data folder, keep it synced, and run JupyterLab (the container entrypoint).
 
     \b
-    Order: read the environment, write the private rclone config, restore the data folder from the bucket,
-    establish the sync baseline, watch for changes, then start JupyterLab. On SIGTERM/SIGINT JupyterLab is
+    Order: read the environment, write the private rclone config, restore the data folder's files up to
+    8 MiB from the bucket, establish the sync baseline, watch for changes, start JupyterLab, then bring the
+    larger files in the background (`rclone-jupyter wait` waits for them). On SIGTERM/SIGINT JupyterLab is
     stopped and every pending change is saved before exit (a second signal skips that).
 
     \b

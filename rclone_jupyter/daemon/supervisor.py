@@ -1,7 +1,9 @@
 """`rclone-jupyter start`: the order of things, JupyterLab as a child, signals, the final flush, the exit code.
 
-Order (DESIGN invariant 1): config -> restore -> baseline -> watch -> JupyterLab. Nothing the user can see
-exists before the restore is done, so nothing they do can be lost to it.
+Order (DESIGN invariant 1): config -> restore (files up to LARGE_FILE) -> baseline -> watch -> JupyterLab ->
+the large files in the background (engine/background.py). Nothing the user can see exists before the
+restore of the small files is done; the large ones are never in `known` before they are placed, so nothing
+the user does meanwhile can delete them in the bucket or be overwritten by them.
 """
 
 from __future__ import annotations
