@@ -213,7 +213,7 @@ def bench_small(rtts: list[float], rounds: int, files: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     every = ["large", "small"]
-    parser.add_argument("what", nargs="*", default=every, choices=every)
+    parser.add_argument("what", nargs="*", choices=[*every, []], help="tables to print (default: both)")
     parser.add_argument("--rtts", default="0,60", help="round-trip times in ms")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=300, help="small files beside the large ones in `large`")
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rclone-jupyter real-link start benchmarks ({code_version()}); rclone at {RCLONE}; {os.cpu_count()} CPUs "
           f"shared with other work; load {load()}", flush=True)
     rtts = [float(x) / 1000 for x in args.rtts.split(",")]
+    args.what = args.what or every
     if "large" in args.what:
         bench_large(rtts, args.rounds, args.small, args.large, args.large_mib)
     if "small" in args.what:
