@@ -96,7 +96,8 @@ class BackgroundRestore(threading.Thread):
         files.write_text("".join(f"{k}\n" for k in keys))
 
         def on_message(record: dict) -> None:
-            if str(record.get("msg", "")).startswith("Copied") and record.get("object"):
+            # "Copied (new)", or "Multi-thread Copied (new)" for a file over --multi-thread-cutoff (256 MiB).
+            if "Copied (" in str(record.get("msg", "")) and record.get("object"):
                 self._arrived(str(record["object"]), staging, waiting)
 
         def on_stats(stats: dict) -> None:
@@ -108,6 +109,9 @@ class BackgroundRestore(threading.Thread):
         try:
             self.rclone.run(commands.restore_later(self.engine.remote.path(), staging, files),
                             what="restoring the large files", on_message=on_message, on_stats=on_stats, quiet=True)
+            # The run succeeded: every file in the staging folder is whole, whether or not its record was seen.
+            for key in keys:
+                self._arrived(key, staging, waiting)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
