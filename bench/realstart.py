@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,18 +30,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from bench import CLI, FOLDER, code_version, count_files, load, make_tree, seed_bucket, table  # noqa: E402
 from s3count import RCLONE, CountingS3  # noqa: E402
+from conftest import free_port  # noqa: E402  (below the ephemeral range: rclone's connections never take it)
 from throttle import MiB, ThrottledLink  # noqa: E402
 
 UP, DOWN = 2 * MiB, 8 * MiB
 DEFAULT_COPY: tuple[str, ...] = ()  # rclone's defaults: 4 transfers, 8 checkers
 TUNED_COPY = ("--transfers", "64", "--checkers", "64", "--fast-list")
 AWS_S3_SYNC_3000_AT_60MS = 35.1  # the issue's figure for the seed's `aws s3 sync` (not measured here)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(port: int) -> bool:
@@ -115,7 +109,7 @@ def linked_server(tmp: Path, rtt: float):
         env["AWS_ENDPOINT_URL"] = link.url
         rclone_env = s3.rclone_env(direct=True)
         rclone_env["RCLONE_CONFIG_BENCH_ENDPOINT"] = link.url
-        yield env, rclone_env
+        yield env, rclone_env, s3.rclone_env(direct=True)
 
 
 def timed_copy(rclone_env: dict[str, str], dest: Path, flags: tuple[str, ...], expect: int) -> float:
@@ -156,7 +150,7 @@ def bench_large(rtts: list[float], rounds: int, small: int, large: int, large_mi
             shutil.rmtree(tmp / "src")
             alone = jupyter_alone(tmp, rounds)
             ours, plain, tuned = [], [], []
-            with linked_server(tmp, rtt) as (env, rclone_env):
+            with linked_server(tmp, rtt) as (env, rclone_env, _direct):
                 for r in range(rounds):
                     print(f"[large] rtt {rtt * 1000:.0f} ms round {r} ...", flush=True)
                     ours.append(Start(tmp / f"ours{r}", env).run())
@@ -192,7 +186,7 @@ def bench_small(rtts: list[float], rounds: int, files: int) -> None:
             shutil.rmtree(tmp / "src")
             alone = jupyter_alone(tmp, rounds)
             ours, plain, tuned = [], [], []
-            with linked_server(tmp, rtt) as (env, rclone_env):
+            with linked_server(tmp, rtt) as (env, rclone_env, _direct):
                 for r in range(rounds):
                     print(f"[small] rtt {rtt * 1000:.0f} ms round {r} ...", flush=True)
                     ours.append(Start(tmp / f"ours{r}", env).run()[0])
@@ -210,9 +204,52 @@ def bench_small(rtts: list[float], rounds: int, files: int) -> None:
            "rclone-jupyter s", "ratio", "all runs ours s", "JupyterLab alone s"], rows)
 
 
+def linked_engine(env: dict[str, str], data: Path, state: Path):
+    """An Engine exactly as `rclone-jupyter start` builds it, through the link."""
+    from rclone_jupyter.config import settings as settings_mod
+    from rclone_jupyter.daemon.supervisor import make_engines, prepare
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    full.update(env, RCLONE_JUPYTER_DATA_DIR=str(data), RCLONE_JUPYTER_STATE_DIR=str(state))
+    settings = settings_mod.load(full)
+    state_dir, binary = prepare(settings, full)
+    return make_engines(settings, state_dir, binary, full)[0]
+
+
+def bench_reconcile(rtts: list[float], files: int) -> None:
+    """Files made elsewhere (a venv installed from another machine) brought in by one reconcile."""
+    rows = []
+    load0 = load()
+    for rtt in rtts:
+        with tempfile.TemporaryDirectory(prefix="rj-realstart-reconcile-") as tmp:
+            tmp = Path(tmp)
+            (tmp / "s3" / "bucket" / FOLDER).mkdir(parents=True)
+            (tmp / "s3" / "bucket" / FOLDER / "notebook.ipynb").write_text("{}")
+            make_tree(tmp / "elsewhere", files, 1536)
+            with linked_server(tmp, rtt) as (env, rclone_env, direct):
+                engine = linked_engine(env, tmp / "data", tmp / "state")
+                engine.restore()
+                engine.establish()
+                subprocess.run([RCLONE, "copy", str(tmp / "elsewhere"), f"bench:bucket/{FOLDER}", "--transfers", "32"],
+                               env=direct, check=True, capture_output=True)
+                print(f"[reconcile] rtt {rtt * 1000:.0f} ms ...", flush=True)
+                started = time.monotonic()
+                result = engine.reconcile()
+                ours = time.monotonic() - started
+                engine.rclone.close()
+                if result.pulled != files:
+                    raise RuntimeError(f"the reconcile brought {result.pulled} files, not {files}")
+                tuned = timed_copy(rclone_env, tmp / "tuned", TUNED_COPY, files + 1)
+            rows.append([f"{rtt * 1000:.0f}", f"{files:,}", f"{ours:.1f}", f"{tuned:.1f}", f"{ours / tuned:.2f}x"])
+    table(f"{files:,} files of 1.5 KiB made elsewhere, brought in by one reconcile (`Engine.reconcile`, as the "
+          f"periodic one and `sync --once` run it) vs a tuned copy of the folder, {UP // MiB} MiB/s up, "
+          f"{DOWN // MiB} MiB/s down (load {load0} -> {load()})",
+          ["rtt ms", "files", "reconcile s", f"rclone copy {' '.join(TUNED_COPY)} s", "ratio"], rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["large", "small"]
+    every = ["large", "small", "reconcile"]
     parser.add_argument("what", nargs="*", choices=[*every, []], help="tables to print (default: both)")
     parser.add_argument("--rtts", default="0,60", help="round-trip times in ms")
     parser.add_argument("--rounds", type=int, default=3)
@@ -220,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large", type=int, default=4)
     parser.add_argument("--large-mib", type=int, default=32)
     parser.add_argument("--small-files", type=int, default=3000, help="files in `small`")
+    parser.add_argument("--reconcile-files", type=int, default=1000, help="files made elsewhere in `reconcile`")
     args = parser.parse_args(argv)
     print(f"rclone-jupyter real-link start benchmarks ({code_version()}); rclone at {RCLONE}; {os.cpu_count()} CPUs "
           f"shared with other work; load {load()}", flush=True)
@@ -229,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_large(rtts, args.rounds, args.small, args.large, args.large_mib)
     if "small" in args.what:
         bench_small(rtts, args.rounds, args.small_files)
+    if "reconcile" in args.what:
+        bench_reconcile(rtts, args.reconcile_files)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,9 @@ def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_
     health = daemon.cli("health")
     assert health.returncode == 0, health.stderr
     assert "restoring" in health.stdout or (daemon.status()["restore"] or {}).get("state") == "done", health.stdout
+    shown = daemon.cli("status").stdout
+    assert ("Restoring" in shown and "to come: models/" in shown
+            or (daemon.status()["restore"] or {}).get("state") == "done"), shown
     wait_until(lambda: (daemon.status()["restore"] or {}).get("state") == "done", 180, interval=0.2,
                message="the restore done")
     watch.done.set()

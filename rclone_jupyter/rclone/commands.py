@@ -226,9 +226,13 @@ def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str,
 
 def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
     """Download exactly the objects listed into a staging folder (a HEAD and a GET each; link objects become
-    links there). The engine moves each into place itself, never through a link."""
+    links there). The engine moves each into place itself, never through a link.
+
+    RESTORE_TRANSFERS at once, as the restore: a reconcile that brings many small files made elsewhere (a
+    venv, a clone) is bound by the round trip too; the rcd's default of 4 would make it 16 times slower."""
     return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": str(staging),
-                         **_listed(files_from, Links=True)}
+                         **_listed(files_from, Links=True, Transfers=RESTORE_TRANSFERS,
+                                   Checkers=RESTORE_TRANSFERS)}
 
 
 def list_folder(remote_path: str, folder: str) -> tuple[str, dict]:
