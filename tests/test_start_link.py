@@ -117,6 +117,7 @@ def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_
     health = daemon.cli("health")
     assert health.returncode == 0, health.stderr
     assert "restoring" in health.stdout or (daemon.status()["restore"] or {}).get("state") == "done", health.stdout
+    assert "Large files still arriving: 4 file(s)" in (daemon.data / "welcome.txt").read_text()
     shown = daemon.cli("status").stdout
     assert ("Restoring" in shown and "to come: models/" in shown
             or (daemon.status()["restore"] or {}).get("state") == "done"), shown

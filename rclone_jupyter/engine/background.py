@@ -74,8 +74,10 @@ class BackgroundRestore(threading.Thread):
             except RcloneError as exc:
                 if self._stopping.is_set():
                     break
-                log.warning("restoring the large files from %s failed (%s); %d file(s) still to come, next try in "
-                            "%.0f s", self.engine.remote.display, exc, len(to_come.waiting()), wait)
+                # A blip is retried quietly; refused credentials or a missing bucket need a human (ERROR).
+                log.log(logging.WARNING if exc.retryable else logging.ERROR,
+                        "restoring the large files from %s failed (%s); %d file(s) still to come, next try in %.0f s",
+                        self.engine.remote.display, exc, len(to_come.waiting()), wait)
                 self._stopping.wait(wait)
                 wait = min(wait * 2, MAX_RETRY)
                 continue
