@@ -144,7 +144,8 @@ def check() -> None:
 @click.option("--timeout", type=click.FloatRange(1, settings_mod.MAX_SECONDS), default=600.0, show_default=True,
               callback=lambda _ctx, _param, value: _finite(value, "--timeout"),
               help="Seconds to wait for a running 'start' to finish the sync.")
-def sync(once: bool, timeout: float) -> None:
+@click.option("--dry-run", is_flag=True, help="Print what the sync would do, and change nothing.")
+def sync(once: bool, timeout: float, dry_run: bool) -> None:
     """Save everything in the data folder to the bucket now.
 
     Safe while 'start' runs: it asks the running one to sync (never two rclone runs on one bucket at once).
@@ -161,6 +162,8 @@ def sync(once: bool, timeout: float) -> None:
                            "(or the Azure or Google variables) to have something to sync to."]))
     state = StateDir(settings.state_dir)
     pid = holder_pid(state.lock_path("daemon")) if state.path.exists() else None
+    if dry_run:
+        _dry_run(settings, pid, state, timeout)
     try:
         if pid:
             ok, error = _ask_daemon(pid, state, timeout)
@@ -175,6 +178,45 @@ def sync(once: bool, timeout: float) -> None:
     sys.exit(1)
 
 
+def _dry_run(settings, pid: int | None, state: StateDir, timeout: float) -> None:
+    """Print each cloud's plan (the running `start`'s, or bisync's when none runs), then exit."""
+    try:
+        if pid:
+            from rclone_jupyter.daemon.control import request_plan
+
+            plan, error = request_plan(state.path, timeout)
+        else:
+            plan, error = _plan_in_process(settings)
+    except RcloneJupyterError as exc:
+        _fail(exc)
+    for display, lines in (plan or {}).items():
+        click.echo(f"{display}: {'nothing to do' if not lines else f'{len(lines)} step(s)'}")
+        for line in lines:
+            click.echo(f"  {line}")
+    if error:
+        click.echo(f"ERROR: the dry run failed: {error}", err=True)
+        sys.exit(1)
+    click.echo("Nothing was changed (--dry-run).")
+    sys.exit(0)
+
+
+def _plan_in_process(settings) -> tuple[dict[str, list[str]], str | None]:
+    from rclone_jupyter.daemon.supervisor import make_engines, prepare
+    from rclone_jupyter.engine.core import BISYNC
+    from rclone_jupyter.logs import secret_mask
+
+    secret_mask.add(*settings.secrets())
+    state, binary = prepare(settings)
+    plan, errors = {}, []
+    for engine in make_engines(settings, state, binary, mode=BISYNC):
+        try:
+            engine.check_bucket()
+            plan[engine.remote.display] = engine.plan()
+        except RcloneJupyterError as exc:
+            errors.append(f"{engine.remote.display}: {exc}")
+    return plan, "; ".join(errors) or None
+
+
 def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
     from rclone_jupyter.daemon.control import request_sync
 
@@ -184,19 +226,17 @@ def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | 
 
 def _sync_in_process(settings) -> tuple[bool, str | None]:
     from rclone_jupyter.daemon.supervisor import make_engines, prepare
+    from rclone_jupyter.engine.core import BISYNC
     from rclone_jupyter.logs import secret_mask
 
     secret_mask.add(*settings.secrets())
     state, binary = prepare(settings)
     errors = []
-    for engine in make_engines(settings, state, binary):
+    # No daemon holds a baseline: rclone bisync keeps its own between runs (engine/bisync.py).
+    for engine in make_engines(settings, state, binary, mode=BISYNC):
         try:
             engine.check_bucket()
-            # No daemon holds a baseline: rclone bisync keeps its own between runs (engine/bisync.py).
-            if engine.bisync.has_baseline():
-                engine.bisync.reconcile()
-            else:
-                engine.bisync.baseline()
+            engine.mode.sync_alone()
         except RcloneJupyterError as exc:
             errors.append(f"{engine.remote.display}: {exc}")
     return not errors, "; ".join(errors) or None

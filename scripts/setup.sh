@@ -42,12 +42,15 @@ if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${
     cat .venv/pip-install.log >&2
     exit 1
 fi
-# An editable install leaves out the wheel's data files: link the extension and its server config to where the
-# wheel puts them (share/jupyter/labextensions, etc/jupyter/jupyter_server_config.d) so JupyterLab finds them.
-mkdir -p .venv/share/jupyter/labextensions .venv/etc/jupyter/jupyter_server_config.d
+# An editable install leaves out the wheel's data files: link the extension, its server config and JupyterLab's
+# default settings to where the wheel puts them (share/jupyter/labextensions, etc/jupyter/jupyter_server_config.d,
+# share/jupyter/lab/settings/overrides.d) so JupyterLab finds them.
+mkdir -p .venv/share/jupyter/labextensions .venv/etc/jupyter/jupyter_server_config.d \
+    .venv/share/jupyter/lab/settings/overrides.d
 rm -rf .venv/share/jupyter/labextensions/rclone-jupyter
 ln -s "$PWD/rclone_jupyter/labextension" .venv/share/jupyter/labextensions/rclone-jupyter
 ln -sf "$PWD/jupyter-config/server-config/rclone_jupyter.json" .venv/etc/jupyter/jupyter_server_config.d/
+ln -sf "$PWD/jupyter-config/lab-settings/overrides.d/rclone-jupyter.json" .venv/share/jupyter/lab/settings/overrides.d/
 if [ "${1:-}" = "test" ] && [ -f tests/azurite/package.json ] && [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then
     need_node
     npm install --prefix tests/azurite --no-audit --no-fund --silent

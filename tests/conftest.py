@@ -567,7 +567,7 @@ def daemons(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """Factory: small_disk(name, size) -> a folder on its own tmpfs of that size (TESTING.md), unmounted after.
+    """Factory: small_disk(name, size) -> a folder on its own tmpfs of that size, unmounted after.
 
     Skips with the reason when mounting is refused (not root, or no CAP_SYS_ADMIN)."""
     mounted: list[Path] = []

@@ -37,13 +37,25 @@ def request_sync(state_dir: Path, timeout: float) -> tuple[bool, str | None]:
 
     Return (ok, error text). Raise DaemonNotRunning if no `start` runs on this state dir.
     """
+    answer = _ask(state_dir, timeout, {})
+    return bool(answer.get("ok")), answer.get("error")
+
+
+def request_plan(state_dir: Path, timeout: float) -> tuple[dict[str, list[str]] | None, str | None]:
+    """Ask the running `start` what a sync would do now, changing nothing: ({remote: lines}, None) or
+    (None, error text). Raise DaemonNotRunning if no `start` runs on this state dir."""
+    answer = _ask(state_dir, timeout, {"dry_run": True})
+    return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+
+
+def _ask(state_dir: Path, timeout: float, request: dict) -> dict:
     state = StateDir(Path(state_dir))
     pid = daemon_pid(state)
     if not pid:
         raise DaemonNotRunning(f"no 'rclone-jupyter start' is running with the state directory {state.path}")
     folder = _requests_dir(state)
     request_id = uuid.uuid4().hex
-    write_json(folder / f"{request_id}.json", {"id": request_id, "asked": time.time()})
+    write_json(folder / f"{request_id}.json", {"id": request_id, "asked": time.time(), **request})
     answer_path = folder / f"{request_id}.answer.json"
     try:
         os.kill(pid, signal.SIGUSR1)
@@ -55,27 +67,28 @@ def request_sync(state_dir: Path, timeout: float) -> tuple[bool, str | None]:
         answer = read_json(answer_path)
         if answer is not None:
             answer_path.unlink(missing_ok=True)
-            return bool(answer.get("ok")), answer.get("error")
+            return answer
         if not daemon_pid(state):
-            return False, "the running rclone-jupyter stopped before it answered"
+            return {"ok": False, "error": "the running rclone-jupyter stopped before it answered"}
         time.sleep(POLL)
     (folder / f"{request_id}.json").unlink(missing_ok=True)
-    return False, f"no answer from the running rclone-jupyter within {timeout:g} s"
+    return {"ok": False, "error": f"no answer from the running rclone-jupyter within {timeout:g} s"}
 
 
-def take_requests(state: StateDir) -> list[str]:
-    """Daemon side: the ids of every request waiting, removed from the folder (each is answered once)."""
+def take_requests(state: StateDir) -> list[tuple[str, bool]]:
+    """Daemon side: (id, dry run?) of every request waiting, removed from the folder (each is answered once)."""
     folder = _requests_dir(state)
-    ids = []
+    taken = []
     for path in sorted(folder.glob("*.json")):
         if path.name.endswith(".answer.json"):
             continue
-        ids.append(path.stem)
+        request = read_json(path) or {}
+        taken.append((path.stem, bool(request.get("dry_run"))))
         path.unlink(missing_ok=True)
-    return ids
+    return taken
 
 
-def answer(state: StateDir, request_id: str, ok: bool, error: str | None) -> None:
-    """Daemon side: the answer to one request."""
+def answer(state: StateDir, request_id: str, ok: bool, error: str | None, **extra) -> None:
+    """Daemon side: the answer to one request (`extra`: a dry run's plan)."""
     write_json(_requests_dir(state) / f"{request_id}.answer.json", {"id": request_id, "ok": ok, "error": error,
-                                                                     "finished": time.time()})
+                                                                     "finished": time.time(), **extra})

@@ -28,15 +28,15 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
-
 from rclone_jupyter.rclone import commands
 from rclone_jupyter.model.stamps import stamp_ns
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.filters import BUCKET_ONLY, is_noise
 from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
-from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone
+from rclone_jupyter.rclone.retry import RetryPolicy, retrying
+from rclone_jupyter.rclone.runner import Rclone
+from rclone_jupyter.rclone.store import missing
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.config.settings import Settings, Timing
 from rclone_jupyter.daemon.status import StatusBoard
@@ -89,13 +89,12 @@ class _Listing:
     entries: list[dict] = dataclasses.field(default_factory=list)  # everything, as rclone listed it
 
 
+# Network blips are retried briefly; refused credentials and missing buckets fail at once.
+BRIEF = RetryPolicy(attempts=3, max_seconds=20, first_wait=0.5, max_wait=4)
+
+
 def _retrying(fn: Callable):
-    """Network blips are retried briefly; refused credentials and missing buckets fail at once."""
-    for attempt in Retrying(retry=retry_if_exception(lambda e: isinstance(e, RcloneError) and e.retryable),
-                            stop=stop_after_attempt(3) | stop_after_delay(20), reraise=True,
-                            wait=wait_exponential(multiplier=0.5, max=4)):
-        with attempt:
-            return fn()
+    return retrying(fn, "checking the bucket", BRIEF, quiet=True)
 
 
 def _reason(exc: RcloneError) -> str:
@@ -171,9 +170,8 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
         run = _retrying(lambda: rclone.run(commands.folder_listing(remote.path()), what="checking the bucket",
                                            quiet=True))
     except RcloneError as exc:
-        if exc.rclone_exit_code == EXIT_DIR_NOT_FOUND:
-            report.add(name, FAILED, f"the bucket {remote.bucket!r} ({remote.display}) does not exist, or these "
-                                     "credentials cannot see it. Create it, or fix the bucket name.")
+        if missing(exc):
+            report.add(name, FAILED, remote.missing_bucket())
         else:
             report.add(name, FAILED, f"{remote.display}: {_reason(exc)}")
         return None

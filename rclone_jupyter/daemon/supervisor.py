@@ -22,9 +22,12 @@ from rclone_jupyter.daemon import jupyter_process as jupyter
 from rclone_jupyter.daemon import preflight
 from rclone_jupyter.rclone import rcd
 from rclone_jupyter.daemon import welcome
+from rclone_jupyter.daemon import user_state
 from rclone_jupyter.daemon.diskspace import DiskMonitor
 from rclone_jupyter.engine.background import LARGE_FILE, BackgroundRestore
 from rclone_jupyter.engine.core import Engine
+from rclone_jupyter.model.changes import ChangeSet
+from rclone_jupyter.rclone.retry import ONE_ATTEMPT
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.rclone.rcd import die_with_parent
@@ -53,10 +56,15 @@ def prepare(settings: Settings, env: dict | None = None) -> tuple[StateDir, str]
     return state, binary
 
 
-def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None) -> list[Engine]:
+def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | None = None, *,
+                 mode: str | None = None, changes: dict[str, ChangeSet] | None = None) -> list[Engine]:
+    """One engine per remote, in `mode` (the settings' push mode if None). With `changes` (a change set per
+    remote name), a syncer will drive each engine: it owns retries once the start phases are done."""
     return [
         Engine(Rclone(binary, state.config_path, env=env), remote, settings.data_dir, state,
-               push_mode=settings.push_mode)
+               mode=mode or settings.push_mode,
+               **({"pending_here": changes[remote.name].pending, "retry_after_start": ONE_ATTEMPT}
+                  if changes is not None else {}))
         for remote in settings.remotes
     ]
 
@@ -119,7 +127,8 @@ class Supervisor:
         checked = preflight.at_start(settings, Rclone(binary, state.config_path, env=self.env), state.scratch(),
                                      self.board)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engines = make_engines(settings, state, binary, self.env)
+        changes = {remote.name: ChangeSet() for remote in settings.remotes}
+        self.engines = make_engines(settings, state, binary, self.env, changes=changes)
         for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing
             if engine.remote.name in checked.entries:
                 engine.use_listing(checked.entries[engine.remote.name])
@@ -128,7 +137,8 @@ class Supervisor:
         if code is not None:
             return code
 
-        self.syncers = [RemoteSyncer(engine, settings.timing, self.board) for engine in self.engines]
+        self.syncers = [RemoteSyncer(engine, changes[engine.remote.name], settings.timing, self.board)
+                        for engine in self.engines]
         for syncer in self.syncers:
             syncer.start()
         if self.syncers:
@@ -163,20 +173,14 @@ class Supervisor:
             try:
                 # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
                 for index, engine in enumerate(self.engines):
-                    engine.on_progress = self._restore_progress(engine.remote.name)
                     # One cloud: the large files come after JupyterLab has started (engine/background.py).
                     # Several are merged file by file, and bisync wants the whole folder: all before.
                     one_by_one = len(self.engines) == 1 and self.settings.push_mode != "bisync"
-                    engine.restore(merge=index > 0, large_from=LARGE_FILE if one_by_one else None)
+                    engine.restore(merge=index > 0, on_progress=self._restore_progress(engine.remote.name),
+                                   large_from=LARGE_FILE if one_by_one else None)
                 self._copy_examples()
                 for index, engine in enumerate(self.engines):
-                    if self.settings.push_mode == "bisync":
-                        engine.bisync.baseline(prefer_local=index > 0)
-                    else:
-                        if len(self.engines) > 1:
-                            # The merge kept both versions of every disagreement: the data folder holds them all.
-                            engine.prefer_local()
-                        engine.establish()
+                    engine.establish(merged=index > 0, several=len(self.engines) > 1)
                     self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
                                       skipped=dict(sorted(engine.skipped.items())[:50]))
                 if not any(engine.to_come for engine in self.engines):
@@ -241,8 +245,8 @@ class Supervisor:
             if not engine.to_come:
                 continue
             report = self._restore_progress(engine.remote.name)
-            first_bytes, first_files = engine.restore_first
-            total_bytes, total_files = engine.restore_total
+            first_bytes, first_files = engine.restorer.first
+            total_bytes, total_files = engine.restorer.total
 
             def progress(done: int, files: int, report=report, first_bytes=first_bytes, first_files=first_files,
                          total_bytes=total_bytes, total_files=total_files, engine=engine) -> None:
@@ -290,7 +294,9 @@ class Supervisor:
         config = jupyter.write_config(state, self.settings)
         # The state dir, absolute, even when it was defaulted: the JupyterLab extension (and `rclone-jupyter
         # status` in a terminal) find the status file through it.
-        extra = {**kernel_environment(self.settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path)}
+        extra = {**kernel_environment(self.settings.remotes, state.path), "RCLONE_JUPYTER_STATE_DIR": str(state.path),
+                 # JupyterLab's settings, workspaces and the shell history, kept in the data folder (user_state.py)
+                 **user_state.prepare(self.settings.data_dir, self.env)}
         self.jupyter_proc = subprocess.Popen(
             jupyter.command(config),
             cwd=self.settings.data_dir,
@@ -323,7 +329,11 @@ class Supervisor:
 
     def _manual_sync(self) -> None:
         """Answer every waiting `sync --once` / "Save now" request with one flush of every cloud."""
-        ids = control.take_requests(self.state)
+        taken = control.take_requests(self.state)
+        dry = [request_id for request_id, dry_run in taken if dry_run]
+        ids = [request_id for request_id, dry_run in taken if not dry_run]
+        if dry:
+            self._answer_plans(dry)
         if not ids:
             return
         requested = now_iso()
@@ -339,6 +349,19 @@ class Supervisor:
                 control.answer(self.state, request_id, not errors, error)
 
         threading.Thread(target=wait, name="manual-sync", daemon=True).start()
+
+    def _answer_plans(self, ids: list[str]) -> None:
+        """`sync --once --dry-run`: each syncer's plan, changing nothing."""
+        futures = {s.engine.remote.display: s.request_plan() for s in self.syncers}
+
+        def wait() -> None:
+            answers = {display: f.result() for display, f in futures.items()}
+            errors = [f"{display}: {error}" for display, (_, error) in answers.items() if error]
+            plan = {display: lines for display, (lines, _) in answers.items() if lines is not None}
+            for request_id in ids:
+                control.answer(self.state, request_id, not errors, "; ".join(errors) or None, plan=plan)
+
+        threading.Thread(target=wait, name="dry-run", daemon=True).start()
 
     # -- shutdown -------------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ It is the only thread that drives its Engine, so runs against one remote never o
 (the engine's file lock covers other processes). Failed changes stay pending and are merged into the
 next run (docs/design.md, invariant 4).
 
-It is also the one owner of retries while `start` runs: the engine makes one attempt per call (ONE_ATTEMPT),
+It is also the one owner of retries while `start` runs: the engine, built for it (daemon/supervisor.py,
+make_engines), makes one attempt per call once its start phases are done (ONE_ATTEMPT),
 and a failed run puts its changes back and is tried again after RCLONE_JUPYTER_RETRY_INTERVAL, doubling up
 to MAX_RETRY_WAIT, with the status saying `retrying` (a transient error) or `error` (a human must act).
 """
@@ -17,10 +18,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from rclone_jupyter.engine.bisync import covered
 from rclone_jupyter.model.changes import ChangeSet
 from rclone_jupyter.model.debounce import Debouncer
-from rclone_jupyter.engine.core import ONE_ATTEMPT, Engine
+from rclone_jupyter.model.known import covered
+from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.engine.push import PushResult
 from rclone_jupyter.errors import RcloneError
@@ -35,25 +36,25 @@ LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as 
 
 
 class RemoteSyncer(threading.Thread):
-    def __init__(self, engine: Engine, timing: Timing, board: StatusBoard, *,
+    def __init__(self, engine: Engine, changes: ChangeSet, timing: Timing, board: StatusBoard, *,
                  clock: Callable[[], float] = time.monotonic):
+        """`changes`: the change set the engine was built with (its `pending_here`)."""
         super().__init__(name=f"sync-{engine.remote.name}", daemon=True)
         self.engine = engine
         self.timing = timing
         self.board = board
         self.clock = clock
-        self.changes = ChangeSet()
+        self.changes = changes
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
         self._stopping = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
+        self._plans: list[Future] = []  # dry runs asked for (sync --once --dry-run)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
         self._failures = 0  # consecutive failed runs
         self._next_reconcile = self._reconcile_after()
         self.flushed_ok = False
-        engine.retry = ONE_ATTEMPT
-        engine.pending_here = self.changes.pending
         # A heartbeat in the bucket folder, so two containers on one folder see each other (daemon/presence.py).
         self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
         self._next_heartbeat: float | None = self.clock() if self.presence else None
@@ -82,6 +83,15 @@ class RemoteSyncer(threading.Thread):
             self._cond.notify()
         return future
 
+    def request_plan(self) -> Future:
+        """What a full sync would do now, changing nothing; the future's result is (lines, None) or
+        (None, the error text). Computed on this thread, the one that drives the engine."""
+        future: Future = Future()
+        with self._cond:
+            self._plans.append(future)
+            self._cond.notify()
+        return future
+
     def stop(self) -> None:
         """Flush everything pending, then end the thread (the caller joins it under a deadline)."""
         with self._cond:
@@ -103,6 +113,9 @@ class RemoteSyncer(threading.Thread):
                 if work == "heartbeat":
                     self._heartbeat()
                     continue
+                if work == "plan":
+                    self._plan()
+                    continue
                 self._do(work)
         finally:
             self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
@@ -118,6 +131,8 @@ class RemoteSyncer(threading.Thread):
                         return "exit"
                     if retry_ready:
                         return "push"
+                elif self._plans:
+                    return "plan"
                 elif self._requests:
                     return "full"
                 elif retry_ready and self.changes.has_queued() and (
@@ -200,6 +215,16 @@ class RemoteSyncer(threading.Thread):
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
         self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
                           state="retrying" if retryable else "error", oldest_pending=self._oldest())
+
+    def _plan(self) -> None:
+        with self._cond:
+            plans, self._plans = self._plans, []
+        try:
+            answer = (self.engine.plan(self.changes.pending()), None)
+        except Exception as exc:  # noqa: BLE001 - a dry run only informs: its failure is its answer
+            answer = (None, str(exc))
+        for future in plans:
+            future.set_result(answer)
 
     def _heartbeat(self) -> None:
         self._next_heartbeat = self.clock() + self.timing.heartbeat_interval

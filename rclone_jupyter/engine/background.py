@@ -128,7 +128,7 @@ class BackgroundRestore(threading.Thread):
             except FileNotFoundError:
                 return None
             if not stat.S_ISLNK(st.st_mode):
-                os.chmod(staged, engine.manifest.wanted(key))  # it appears with its mode, not before it
+                os.chmod(staged, engine.manifest.manifest.wanted(key))  # it appears with its mode, not before it
             rel = local_name(key)
             if not place(engine.data_dir, staged, rel, replace=False):
                 log.info("%s was written here before its version in %s arrived: both are kept (the bucket's as a "

@@ -1,6 +1,6 @@
 """`rclone bisync` as the sync: RCLONE_JUPYTER_PUSH_MODE=bisync, and `sync --once` with no `start` running.
 
-The default engine (engine/core.py) does not need it: it restores with one copy, knows the bucket from listings
+The default mode (engine/modes.py) does not need it: it restores with one copy, knows the bucket from listings
 and pushes exactly what changed. This module keeps bisync for users who want rclone's own two-way sync, and
 for a one-off sync from a shell where no daemon holds the baseline. It handles bisync's safety guards on
 purpose:
@@ -14,46 +14,44 @@ purpose:
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from rclone_jupyter.engine.push import Pusher, not_deleting
+from rclone_jupyter.engine.reconcile import disappeared
+from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.local.tree import walk_versions
+from rclone_jupyter.logs import human_size
+from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.known import Version, covered
 from rclone_jupyter.rclone import commands
 from rclone_jupyter.rclone.bisync_report import BisyncReport, parse_listing
-from rclone_jupyter.errors import RcloneError
-from rclone_jupyter.model.known import Known
-from rclone_jupyter.logs import human_size
-from rclone_jupyter.engine.push import PushResult
-from rclone_jupyter.local.tree import walk_versions
-
-if TYPE_CHECKING:
-    from rclone_jupyter.model.changes import Batch
-    from rclone_jupyter.engine.core import Engine
+from rclone_jupyter.rclone.store import RcloneStore
 
 log = logging.getLogger(__name__)
 
 
-class BisyncMode:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.observed: set[str] = set()  # paths this container changed since the last bisync
+class Bisync:
+    """bisync runs against one remote, with its listings in `workdir` (they are its baseline between runs)."""
+
+    def __init__(self, store: RcloneStore, baseline: Baseline, data_dir: Path, workdir: Path, pusher: Pusher,
+                 pending_here: Callable[[], set[str]] = set):
+        self.store = store
+        self.known = baseline
+        self.data_dir = data_dir
+        self.workdir = workdir
+        self.pusher = pusher  # for a delete of what the watcher saw deleted, before a rebuild
+        self.pending_here = pending_here  # the data folder paths changed here and not pushed yet
 
     def baseline(self, *, prefer_local: bool = False) -> None:
         """Establish bisync's baseline: the union of both sides. Never deletes on either side."""
         self._bisync(resync=True, what="baseline", resync_mode="path1" if prefer_local else "newer")
-        self.observed.clear()
-
-    def push(self, batch: Batch) -> PushResult:
-
-        started = time.monotonic()
-        self.reconcile(extra_observed=batch.paths)
-        return PushResult(reconciled=True, seconds=time.monotonic() - started)
 
     def reconcile(self, extra_observed: Iterable[str] = ()) -> None:
         """Full two-way sync with the bucket (bisync), with its guards handled as the module says."""
         # Paths changed here and still queued count as seen: a delete queued behind this run is not "unseen",
         # and must not make the union rebuild bring the file back.
-        observed = self.observed | set(extra_observed) | self.engine.pending_here()
+        observed = set(extra_observed) | self.pending_here()
         report = BisyncReport()
         try:
             self._bisync(resync=False, what="reconcile", report=report)
@@ -65,7 +63,6 @@ class BisyncMode:
                 self._bisync(resync=True, what="baseline")
             else:
                 raise
-        self.observed.clear()
 
     def _before_rebuild(self, report: BisyncReport, observed: set[str]) -> None:
         """bisync stops when a side is empty, and its rebuild (the union of both sides) would undo deletions.
@@ -75,41 +72,53 @@ class BisyncMode:
         - The bucket folder is empty but we knew files in it: it was emptied from outside. Nothing is deleted
           here; the union uploads the local copies again, and this is reported as an ERROR.
         """
-        engine = self.engine
         doomed: list[str] = []
-        if "Path1" in report.empty_side and not walk_versions(engine.data_dir):
-            doomed, changed = engine._still_as_known(sorted(engine._known_under(observed)))
+        if "Path1" in report.empty_side and not walk_versions(self.data_dir):
+            doomed, changed = self.pusher.still_as_known(sorted(self.pusher.known_under(observed)))
             if changed:
-                log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work than "
-                            "the delete); it comes back here", ", ".join(changed[:5]), engine.remote.display)
+                not_deleting(self.store, changed)
         if doomed:
-            engine._delete_known(doomed)
+            self.pusher.delete_known(doomed)
             log.info("the data folder is empty: deleted the %d file(s) deleted here from %s too", len(doomed),
-                     engine.remote.display)
-        if "Path2" in report.empty_side and engine.known:
-            log.error(
-                "ERROR: all %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them "
-                "here: the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
-                len(engine.known), engine.remote.display, ", ".join(sorted(engine.known)[:5]))
+                     self.store.display)
+        if "Path2" in report.empty_side and self.known:
+            disappeared(self.store, sorted(self.known), every=True)
         else:
             log.info("bisync asked for a new baseline (%s); rebuilding it as the union of both sides",
                      ", ".join(sorted(report.empty_side)) or "lost listing")
 
+    def dry_run(self) -> list[str]:
+        """What the next bisync would copy and delete (`rclone bisync --dry-run`), as lines. Changes nothing in
+        the data folder, the bucket or bisync's listings."""
+        argv = commands.bisync(self.data_dir, self.store.remote.path(), self.workdir,
+                               resync=not self.has_baseline(), dry_run=True)
+        lines: list[str] = []
+        toward = ""
+
+        def feed(record: dict) -> None:
+            nonlocal toward
+            text = record.get("msg", "")  # no colour codes: --color NEVER
+            # "Do queued copies to - Path1", "Resync is copying files to - Path2": the side the next actions touch.
+            if " to " in text and text.rstrip().endswith(("Path1", "Path2")):
+                toward = "the data folder" if text.rstrip().endswith("Path1") else "the bucket"
+            verb = record.get("skipped")
+            if verb and record.get("object"):
+                where = f" ({'to' if verb == 'copy' else 'in'} {toward})" if toward else ""
+                lines.append(f"{verb} {record['object']}{where}")
+
+        self.store.run(argv, "dry run", on_message=feed, retry=False, before=self._clear_stale_locks)
+        return lines
+
     def _after_guard(self, report: BisyncReport, observed: set[str]) -> None:
-        engine = self.engine
         unseen_here = [p for p in report.paths("Path1") if not covered(p, observed)]
-        bucket_deletes = report.paths("Path2", "deleted")
         if report.guard_on("Path2", "too many deletes"):
-            log.error(
-                "ERROR: %d file(s) disappeared from %s since the last sync (e.g. %s). Not deleting them here: "
-                "the local copies are kept and uploaded again. Delete files from JupyterLab to delete them.",
-                len(bucket_deletes), engine.remote.display, ", ".join(bucket_deletes[:5]))
+            disappeared(self.store, report.paths("Path2", "deleted"))
             self._bisync(resync=True, what="baseline")
         elif unseen_here and report.guard_on("Path1", "too many deletes"):
             log.error(
-                "ERROR: %d change(s) in %s were not seen by the watcher (e.g. %s); not propagating deletions "
-                "that were not observed. Rebuilding the baseline as the union of both sides.",
-                len(unseen_here), engine.data_dir, ", ".join(unseen_here[:5]))
+                "%d change(s) in %s were not seen by the watcher (e.g. %s); not propagating deletions that were "
+                "not observed. Rebuilding the baseline as the union of both sides.",
+                len(unseen_here), self.data_dir, ", ".join(unseen_here[:5]))
             self._bisync(resync=True, what="baseline")
         else:
             # Guards tripped by what we did ourselves (the watcher saw it), or 'all files changed' on a small
@@ -120,8 +129,7 @@ class BisyncMode:
 
     def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None,
                 resync_mode: str = "newer") -> None:
-        engine = self.engine
-        argv = commands.bisync(engine.data_dir, engine.remote.path(), engine.workdir, resync=resync, force=force,
+        argv = commands.bisync(self.data_dir, self.store.remote.path(), self.workdir, resync=resync, force=force,
                                resync_mode=resync_mode)
 
         def feed(record: dict) -> None:
@@ -130,38 +138,25 @@ class BisyncMode:
                 subject = record.get("object")
                 report.feed(f"{subject}: {record.get('msg', '')}" if subject else record.get("msg", ""))
 
-        def once():
-            self._clear_stale_locks()
-            return engine._run(argv, what, on_message=feed)
-
-        if report is None:
-            run = engine._retrying(once, what)
-        else:
-            run = once()  # the caller reads the report of this very run
+        # With a report, one attempt: the caller reads the report of this very run.
+        run = self.store.run(argv, what, on_message=feed, retry=report is None, before=self._clear_stale_locks)
         self._load_known()
         stats = run.stats
-        log.info("%s with %s: %d transferred, %d deleted, %s, %.1f s", what, engine.remote.display,
+        log.info("%s with %s: %d transferred, %d deleted, %s, %.1f s", what, self.store.display,
                  stats.get("transfers", 0), stats.get("deletes", 0), human_size(stats.get("bytes", 0)), run.elapsed)
 
     def _clear_stale_locks(self) -> None:
         # We hold our own lock on this remote, so no other bisync can be running with this workdir: a lock
         # file left here is from a killed run, and would block every run after it.
-        for lck in self.engine.workdir.glob("*.lck"):
+        for lck in self.workdir.glob("*.lck"):
             lck.unlink(missing_ok=True)
 
     def has_baseline(self) -> bool:
-        return bool(list(self.engine.workdir.glob("*.path2.lst")))
+        return bool(list(self.workdir.glob("*.path2.lst")))
 
     def _load_known(self) -> None:
-        listings = sorted(self.engine.workdir.glob("*.path2.lst"))
+        listings = sorted(self.workdir.glob("*.path2.lst"))
         if listings:
-            self.engine.known = {path: Known(size, mtime) for path, (size, mtime)
-                                 in parse_listing(listings[-1].read_text(errors="replace")).items()}
+            self.known.replace({path: Version(*v) for path, v
+                                    in parse_listing(listings[-1].read_text(errors="replace")).items()})
 
-
-def covered(path: str, paths: set[str]) -> bool:
-    """True if `path` or a folder above it is in `paths`."""
-    if path in paths:
-        return True
-    parts = path.split("/")
-    return any("/".join(parts[:i]) in paths for i in range(1, len(parts)))

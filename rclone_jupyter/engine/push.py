@@ -1,8 +1,8 @@
-"""The push phase: make the bucket hold what the data folder holds for the paths the watcher reported.
+"""The push: make the bucket hold what the data folder holds for the paths the watcher reported.
 
-Each name is checked against `known` (one HEAD, or one LIST per new folder for a burst of new names): an object
-changed in the bucket behind our back is a conflict, and both versions are kept. Deletes remove only the
-version this container knew. Mixed into Engine (engine/core.py), whose state and transfer calls it uses.
+Each name is checked against the baseline (one HEAD, or one LIST per new folder for a burst of new names): an
+object changed in the bucket behind our back is a conflict, and both versions are kept. Deletes remove only
+the version this container knew.
 """
 
 from __future__ import annotations
@@ -12,13 +12,20 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
-from rclone_jupyter.model.changes import Batch
-from rclone_jupyter.errors import RcloneError
-from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, key_of, keys_for,
-                                  local_name, local_version, same, under_link)
-from rclone_jupyter.model.manifest import file_mode
+from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.manifest_sync import ManifestSync
+from rclone_jupyter.engine.store import Store
+from rclone_jupyter.engine.transfers import PartlyPushed, Transfers
 from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folders, walk_versions
+from rclone_jupyter.model import conflict_plan, push_plan
+from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.conflict_plan import Winner
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, encode_name, key_of, keys_for, local_name,
+                                        local_version, under_link)
+from rclone_jupyter.model.manifest import file_mode
+from rclone_jupyter.model.to_come import ToCome
 
 log = logging.getLogger(__name__)
 
@@ -35,134 +42,168 @@ class PushResult:
     reconciled: bool = False
 
 
-class PartlyPushed(RcloneError):
-    """Some files of a push were refused; the others landed. `paths`: the data folder paths still unsaved."""
+@dataclasses.dataclass
+class PushPlan:
+    """What a push will do (model/push_plan.py), with what it saw: the data folder's versions, the names it
+    did not need to ask about, the folders whose manifest entry may change."""
 
-    def __init__(self, message: str, paths: set[str]):
-        super().__init__(message, exit_code=None, retryable=True)
-        self.paths = paths
+    local: dict[str, Version | None]
+    skipped: int
+    uploads: push_plan.UploadPlan
+    deletes: push_plan.DeletePlan
+    folders: set[str]
+
+    def lines(self) -> list[str]:
+        """The plan as a person reads it (`sync --once --dry-run`)."""
+        out = [f"upload {local_name(k)}" for k in self.uploads.upload]
+        out += [f"delete {local_name(k)} from the bucket" for k in self.deletes.delete]
+        out += [f"bring back {local_name(k)} (changed in the bucket since)" for k in self.deletes.bring_back]
+        out += [f"keep both versions of {local_name(k)} (changed here and in the bucket)"
+                for k in sorted(self.uploads.conflicts)]
+        return out
 
 
+def kept_both(step: conflict_plan.KeepBoth, display: str, *, verb: str = "changed") -> None:
+    """The one log line of a kept conflict ('changed here and in', or 'differs here and in' at a merge)."""
+    if step.winner is Winner.ONLY_BUCKET:
+        return
+    other = "this one" if step.winner is Winner.BUCKET else "the bucket's"
+    log.warning("%s %s here and in %s; the newer version (%s) keeps the name, %s is kept as %s", step.rel, verb,
+                display, step.winner.value, other, step.aside)
 
-class PushPhase:
-    def push(self, batch: Batch) -> PushResult:
-        """Make the bucket hold what the data folder holds for the paths in `batch`."""
-        if self.push_mode == "bisync":
-            return self.bisync.push(batch)
-        self._take_arrivals()
-        if batch.overflow:
-            started = time.monotonic()
-            self.reconcile(changed_here=lambda _key: True, walk=True)
-            return PushResult(reconciled=True, seconds=time.monotonic() - started)
-        return self._push_paths(batch.paths)
 
-    def _push_paths(self, paths: Iterable[str]) -> PushResult:
-        started = time.monotonic()
-        result = PushResult()
-        uploads, deletes, folders = self._plan(paths)
-        # Written here before the bucket's version arrived: this push owns the name now (both versions are kept
-        # as in any conflict), and the background restore leaves it alone.
-        self.to_come.claim(uploads)
-        for key in uploads:  # a chmod alone (no new content) changes only the manifest
-            self.manifest.note(key, file_mode(self.data_dir, key))
+def not_deleting(store: Store, changed: list[str]) -> None:
+    """The delete that was not done: the bucket's version is newer work than the delete."""
+    log.warning("not deleting %s from %s: changed there since the last sync (newer work than the delete); it "
+                "comes back here", ", ".join(changed[:5]), store.display)
+
+
+@dataclasses.dataclass
+class Pusher:
+    store: Store
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket
+    manifest: ManifestSync
+    transfers: Transfers
+    # The large files of the start still on their way (engine/background.py): never in the baseline before
+    # they are placed, so no delete can touch them; a name the user writes first becomes this push's.
+    to_come: ToCome = dataclasses.field(default_factory=ToCome)
+
+    def observe(self, paths: Iterable[str]) -> PushPlan:
+        """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
+        nothing (a HEAD or a LIST is all it sends)."""
+        uploads, deletes, folders = self._split(paths)
         local = {key: local_version(self.data_dir, key) for key in uploads}
-        # Already in the bucket as it is here (e.g. just pulled from it): nothing to send.
-        uploads = [key for key in uploads if local[key] is not None
-                   and not (key in self.known and same(local[key], self.known[key].version))]
-        result.skipped = len(local) - len(uploads)
-        conflicts: dict[str, Version] = {}
-        if uploads:
-            remote_now = self._stat_remote(uploads)
-            for key in uploads:
-                theirs = remote_now.get(key)
-                known = self.known.get(key)
-                if theirs is not None and same(theirs, local[key]):
-                    # Already there as it is here: our own upload that landed in a run that failed later.
-                    self.known[key] = Known(theirs[0], theirs[1], None)
-                elif theirs is not None and (known is None or not same(theirs, known.version)):
-                    conflicts[key] = theirs  # changed (or created) in the bucket since we last looked
-            uploads = [key for key in uploads if key not in conflicts and not (
-                key in self.known and same(local[key], self.known[key].version))]
-        partly: PartlyPushed | None = None
-        if uploads:
-            try:
-                self._upload(uploads, local)
-            except PartlyPushed as exc:
-                partly = exc  # the rest of the batch (deletes, conflicts) still runs; these stay pending
-                uploads = [key for key in uploads if local_name(key) not in exc.paths]
-            result.bytes = sum(local[key][0] for key in uploads)
-            result.uploaded = len(uploads)
-        if deletes:
-            doomed = sorted(self._known_under(deletes))
-            if doomed:
-                # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
-                # container on this folder) is newer work than our delete: it comes back here.
-                doomed, changed = self._still_as_known(doomed)
-                if changed:
-                    log.warning("WARNING: not deleting %s from %s: changed there since the last sync (newer work "
-                                "than the delete); it comes back here", ", ".join(changed[:5]), self.remote.display)
-                    result.pulled += len(self._download({key: local_name(key) for key in changed},
-                                                         expect={local_name(key): None for key in changed}))
-            if doomed:
-                self._delete_known(doomed)
-                result.deleted = len(doomed)
-                for key in doomed:
-                    self.manifest.forget(key)
-                # A folder emptied by these deletions stays a folder here: keep it in the bucket too.
-                folders |= {os.path.dirname(local_name(key)) for key in doomed} - {""}
-        self._sync_folders(folders)
-        self._write_manifest()
-        if conflicts:
-            result.conflicts = len(conflicts)
-            log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
-                        len(conflicts), self.remote.display, ", ".join(sorted(conflicts)[:5]))
-            self._keep_both(conflicts)
-        if partly is not None:
-            raise partly
+        checked = push_plan.to_check(local, self.baseline)
+        theirs = self.bucket.versions(checked, self.baseline) if checked else {}
+        upload = push_plan.plan_uploads({key: local[key] for key in checked}, self.baseline, theirs)
+        doomed = sorted(self.known_under(deletes))
+        delete = push_plan.plan_deletes(doomed, self.baseline,
+                                        self.bucket.versions(doomed, self.baseline) if doomed else {})
+        return PushPlan(local, len(local) - len(checked), upload, delete, folders)
+
+    def push_paths(self, paths: Iterable[str]) -> PushResult:
+        started = time.monotonic()
+        self.to_come.into(self.baseline)
+        plan = self.observe(paths)
+        result = self.execute(plan)
         result.seconds = time.monotonic() - started
         return result
 
-    def _keep_both(self, conflicts: dict[str, Version]) -> None:
+    def execute(self, plan: PushPlan) -> PushResult:
+        """Carry out a plan from `observe`: upload, delete, bring back, keep both; record what landed."""
+        result = PushResult(skipped=plan.skipped)
+        local, folders = plan.local, set(plan.folders)
+        # Written here before the bucket's version arrived: this push owns the name now (its check found the
+        # bucket's object, unknown here: both versions are kept), and the background restore leaves it alone.
+        self.to_come.claim(local)
+        for key in local:  # a chmod alone (no new content) changes only the manifest
+            self.manifest.manifest.note(key, file_mode(self.data_dir, key))
+        for key, version in plan.uploads.record.items():
+            # Already there as it is here: our own upload that landed in a run that failed later.
+            self.baseline.record(key, version)
+        uploads = list(plan.uploads.upload)
+        partly: PartlyPushed | None = None
+        if uploads:
+            try:
+                self.transfers.upload(uploads, local)
+            except PartlyPushed as exc:
+                partly = exc  # the rest of the batch (deletes, conflicts) still runs; these stay pending
+                uploads = [key for key in uploads if local_name(key) not in exc.paths]
+            result.bytes = sum(local[key].size for key in uploads)
+            result.uploaded = len(uploads)
+        deletes = plan.deletes
+        self.baseline.forget(deletes.forget)
+        if deletes.bring_back:
+            # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
+            # container on this folder) is newer work than our delete: it comes back here.
+            not_deleting(self.store, deletes.bring_back)
+            result.pulled += len(self.transfers.download({key: local_name(key) for key in deletes.bring_back},
+                                                         expect={local_name(key): None for key in deletes.bring_back}))
+        if deletes.delete:
+            self.delete_known(deletes.delete)
+            result.deleted = len(deletes.delete)
+            for key in deletes.delete:
+                self.manifest.manifest.forget(key)
+            # A folder emptied by these deletions stays a folder here: keep it in the bucket too.
+            folders |= {os.path.dirname(local_name(key)) for key in deletes.delete} - {""}
+        self._sync_folders(folders)
+        self.manifest.write()
+        conflicts = plan.uploads.conflicts
+        if conflicts:
+            result.conflicts = len(conflicts)
+            log.warning("%d file(s) changed in %s since the last sync and here too (%s); keeping both versions",
+                        len(conflicts), self.store.display, ", ".join(sorted(conflicts)[:5]))
+            self.keep_both(conflicts)
+        if partly is not None:
+            raise partly
+        return result
+
+    def keep_both(self, conflicts: dict[str, Version]) -> None:
         """A name changed here and in the bucket: the newer version keeps it, the other is kept beside it as
-        name.conflictN.ext, on both sides."""
+        name.conflictN.ext, on both sides (model/conflict_plan.py)."""
         for key, theirs in sorted(conflicts.items()):
             mine = local_version(self.data_dir, key)
             rel = local_name(key)
-            if mine is None:  # gone here meanwhile: the bucket's version is the only one
-                self._download({key: rel}, expect={rel: None})
-                continue
             suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
-            name = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
-                                  or (encode_name(c) + suffix) in self.known)
-            name_key = encode_name(name) + suffix
-            if theirs[1] > mine[1] + MTIME_SLACK_NS:
+            aside = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
+                                  or (encode_name(c) + suffix) in self.baseline) if mine is not None else ""
+            step = conflict_plan.keep_both(key, rel, mine, theirs, aside)
+            aside_key = encode_name(aside) + suffix
+            if step.winner is Winner.ONLY_BUCKET:  # gone here meanwhile: the bucket's version is the only one
+                self.transfers.download({key: rel}, expect={rel: None})
+            elif step.winner is Winner.BUCKET:
                 # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
-                os.rename(self.data_dir / rel, self.data_dir / name)
-                self._upload([name_key], {name_key: local_version(self.data_dir, name_key)})
-                self._download({key: rel}, expect={rel: None})
-                log.warning("WARNING: %s changed here and in %s; the newer version (the bucket's) keeps the name, "
-                            "this one is kept as %s", rel, self.remote.display, name)
+                os.rename(self.data_dir / rel, self.data_dir / aside)
+                self.transfers.upload_one(aside_key)
+                self.transfers.download({key: rel}, expect={rel: None})
             else:
                 # Ours is newer (or as new): theirs is kept beside it, then ours replaces it in the bucket.
-                self._download({key: name}, expect={name: None})
-                self._upload([name_key], {name_key: local_version(self.data_dir, name_key)})
-                self.known[key] = Known(theirs[0], theirs[1], None)
-                self._upload([key], {key: mine})
-                log.warning("WARNING: %s changed here and in %s; the newer version (this one) keeps the name, "
-                            "the bucket's is kept as %s", rel, self.remote.display, name)
+                self.transfers.download({key: aside}, expect={aside: None})
+                self.transfers.upload_one(aside_key)
+                self.baseline.record(key, theirs)
+                self.transfers.upload([key], {key: mine})
+            kept_both(step, self.store.display)
+
+    def delete_known(self, keys: list[str]) -> None:
+        """Delete exactly these objects from the bucket folder and forget them."""
+        self.store.delete(keys)
+        self.baseline.forget(keys)
 
     def _sync_folders(self, folders: set[str]) -> None:
         """Keep each of these folders in the manifest while it is an empty folder here; drop it when it is not
         (a folder with files comes back with them; a deleted folder must not come back)."""
+        manifest = self.manifest.manifest
         for rel in folders:
             empty = not under_link(self.data_dir, rel) and is_empty_folder(self.data_dir / rel)
-            self.manifest.keep_folder(encode_name(rel), empty)
+            manifest.keep_folder(encode_name(rel), empty)
             if not os.path.lexists(self.data_dir / rel):
                 prefix = encode_name(rel) + "/"
-                for name in [f for f in self.manifest.folders if f.startswith(prefix)]:
-                    self.manifest.keep_folder(name, False)
+                for name in [f for f in manifest.folders if f.startswith(prefix)]:
+                    manifest.keep_folder(name, False)
 
-    def _plan(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
+    def _split(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
         """Split changed paths into objects to upload (folders expanded), paths confirmed absent locally, and
         folders whose marker may need to be made or removed."""
         uploads: set[str] = set()
@@ -182,39 +223,31 @@ class PushPhase:
                 uploads.update(walk_versions(self.data_dir, rel))
                 folders.update(walk_folders(self.data_dir, rel))
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
-                # push expands this with _known_under, which keeps only objects absent here.
+                # push expands this with known_under, which keeps only objects absent here.
                 deletes.append(rel)
             elif not os.path.lexists(full):
                 deletes.append(rel)
                 folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
         return sorted(uploads), deletes, folders
 
-    def _still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:
+    def still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """Split known objects into those the bucket holds as we knew them and those changed there since.
 
-        Objects already gone from the bucket are dropped from `known` and from both lists.
+        Objects already gone from the bucket are dropped from the baseline and from both lists.
         """
-        remote_now = self._stat_remote(keys) if keys else {}
-        unchanged: list[str] = []
-        changed: list[str] = []
-        for key in keys:
-            if key not in remote_now:
-                self.known.pop(key, None)
-            elif same(remote_now[key], self.known[key].version):
-                unchanged.append(key)
-            else:
-                changed.append(key)
-        return unchanged, changed
+        plan = push_plan.plan_deletes(keys, self.baseline, self.bucket.versions(keys, self.baseline) if keys else {})
+        self.baseline.forget(plan.forget)
+        return plan.delete, plan.bring_back
 
-    def _known_under(self, rels: Iterable[str]) -> set[str]:
+    def known_under(self, rels: Iterable[str]) -> set[str]:
         """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""
         out: set[str] = set()
         for rel in rels:
             for key in keys_for(rel):
-                if key in self.known and local_version(self.data_dir, key) is None:
+                if key in self.baseline and local_version(self.data_dir, key) is None:
                     out.add(key)
             prefix = encode_name(rel.rstrip("/")) + "/"
-            for key in self.known:
+            for key in self.baseline:
                 if key.startswith(prefix) and local_version(self.data_dir, key) is None:
                     out.add(key)
         return out

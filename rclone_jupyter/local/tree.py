@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Version, key_of, local_version
+from rclone_jupyter.model.known import Version, ancestors, key_of, local_version
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -127,10 +127,9 @@ def unrepresentable(key: str) -> str | None:
 
 def below_link(key: str, links: set[str]) -> str | None:
     """Why an object cannot be restored because a link object names a folder on its way, or None."""
-    parts = key.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        if "/".join(parts[:i]) in links:
-            return f"{'/'.join(parts[:i])} is a symbolic link in the bucket folder (nothing is written through one)"
+    for folder in ancestors(key):
+        if folder in links:
+            return f"{folder} is a symbolic link in the bucket folder (nothing is written through one)"
     return None
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import os
 import stat
 from pathlib import Path
+from typing import NamedTuple
 
 from rclone_jupyter.model.stamps import stamp_ns
 
@@ -25,7 +26,11 @@ LINK_SUFFIX = ".rclonelink"
 # A remote modtime within this of ours is the same version (some stores round to the millisecond).
 MTIME_SLACK_NS = 1_000_000
 
-Version = tuple[int, int]  # (size, mtime_ns)
+class Version(NamedTuple):
+    """One version of a file or an object: a size, and a time (rclone's modtime, or a listing's stamp)."""
+
+    size: int
+    mtime_ns: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Known:
 
     @property
     def version(self) -> Version:
-        return (self.size, self.mtime_ns)
+        return Version(self.size, self.mtime_ns)
 
 
 _QUOTE = "\u201b"  # rclone's quote for a character that would otherwise read as an encoded one
@@ -83,7 +88,7 @@ def decode_name(name: str) -> str:
 
 def entry_version(entry: dict) -> Version:
     """The (size, time) of one rclone listing entry (lsjson's, or the rc's operations/list)."""
-    return (int(entry["Size"]), stamp_ns(entry["ModTime"]))
+    return Version(int(entry["Size"]), stamp_ns(entry["ModTime"]))
 
 
 def local_name(key: str) -> str:
@@ -110,9 +115,9 @@ def local_version(root: Path, key: str) -> Version | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     if is_link and stat.S_ISLNK(st.st_mode):
-        return (len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
+        return Version(len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
     if not is_link and stat.S_ISREG(st.st_mode):
-        return (st.st_size, st.st_mtime_ns)
+        return Version(st.st_size, st.st_mtime_ns)
     return None
 
 
@@ -131,14 +136,34 @@ def key_of(root: Path, rel: str) -> str | None:
 
 def same(a: Version | None, b: Version | None) -> bool:
     """True if two (size, mtime_ns) versions are the same version of a file."""
-    if a is None or b is None or a[0] != b[0]:
+    if a is None or b is None:
         return False
-    if abs(a[1] - b[1]) <= MTIME_SLACK_NS:
+    (a_size, a_ns), (b_size, b_ns) = a, b
+    if a_size != b_size:
+        return False
+    if abs(a_ns - b_ns) <= MTIME_SLACK_NS:
         return True
     # A store that lost rclone's modtime metadata reports whole seconds (S3's Last-Modified, truncated). The
     # same second counts as the same version: otherwise an unchanged object looks edited elsewhere.
     whole = 1_000_000_000
-    return (a[1] % whole == 0 or b[1] % whole == 0) and a[1] // whole == b[1] // whole
+    return (a_ns % whole == 0 or b_ns % whole == 0) and a_ns // whole == b_ns // whole
+
+
+def newer(a: Version, b: Version) -> bool:
+    """True if `a` is newer than `b` by more than the slack (equal times are not newer)."""
+    (_, a_ns), (_, b_ns) = a, b
+    return a_ns > b_ns + MTIME_SLACK_NS
+
+
+def ancestors(rel: str) -> list[str]:
+    """The folders on the way to a path, outermost first: `a/b/c` gives `a`, `a/b`."""
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def covered(path: str, paths: set[str]) -> bool:
+    """True if `path` or a folder above it is in `paths`."""
+    return path in paths or any(folder in paths for folder in ancestors(path))
 
 
 def under_link(root: Path, rel: str) -> bool:
@@ -146,10 +171,8 @@ def under_link(root: Path, rel: str) -> bool:
 
     Nothing is read or written through a link: a path below one is outside the data folder.
     """
-    parts = rel.split("/")[:-1]
-    path = str(root)
-    for part in parts:
-        path = os.path.join(path, part)
+    for folder in ancestors(rel):
+        path = os.path.join(root, folder)
         try:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 return True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from rclone_jupyter.model.known import Known, Version, same
+from rclone_jupyter.model.known import Known, Version, local_name, same
 
 
 @dataclasses.dataclass
@@ -38,6 +38,18 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.pull or self.delete_here or self.keep_both or self.push or self.forget)
 
+    def lines(self) -> list[str]:
+        """The plan as a person reads it (`sync --once --dry-run`)."""
+        out = [f"bring in {local_name(k)} (added or changed elsewhere)" for k in self.pull]
+        out += [f"delete {local_name(k)} here (deleted elsewhere)" for k in self.delete_here]
+        out += [f"keep both versions of {local_name(k)} (changed here and elsewhere)" for k in self.keep_both]
+        out += [f"upload {local_name(k)} again (deleted elsewhere, still here)" for k in self.push
+                if k not in self.disappeared]
+        if self.disappeared:
+            out.append(f"not deleting {len(self.disappeared)} file(s) here that disappeared from the bucket (e.g. "
+                       f"{', '.join(local_name(k) for k in self.disappeared[:5])}): they are uploaded again")
+        return out
+
 
 def remote_change(known: Known | None, listed: Version | None) -> str | None:
     """How the bucket's object changed since we knew it: 'added', 'changed', 'deleted', 'ours' or None."""
@@ -48,7 +60,8 @@ def remote_change(known: Known | None, listed: Version | None) -> str | None:
     if known.listed is None:
         # Our own upload, not listed since: the same size is ours (its server time is new to us). A different
         # size is someone else's upload after ours.
-        return "ours" if listed[0] == known.size else "changed"
+        listed_size, _ = listed
+        return "ours" if listed_size == known.size else "changed"
     return None if listed == known.listed else "changed"
 
 

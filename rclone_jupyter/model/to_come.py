@@ -7,9 +7,10 @@ two threads meet, under one lock:
 
 - the background restore `settle`s a name: it places the file only while the name is still waiting, and
   hands the version it placed over as `arrived`;
-- the syncer `take`s the arrivals (they become `known` in its own thread) and the names still waiting (a
-  reconcile leaves them alone), and `claim`s a name the user wrote before its bucket version arrived: the
-  push owns it from then on (both versions are kept), and the background restore leaves it alone.
+- the syncer's thread takes the arrivals `into` the baseline (model/baseline.py stays single-threaded) with
+  the names still waiting (a reconcile leaves them alone), and the push `claim`s a name the user wrote before
+  its bucket version arrived: the push owns it from then on (both versions are kept), and the background
+  restore leaves it alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import Known, Version
 
 
@@ -70,3 +72,11 @@ class ToCome:
         with self._lock:
             arrived, self._arrived = self._arrived, {}
             return arrived, frozenset(self._waiting)
+
+    def into(self, baseline: Baseline) -> frozenset[str]:
+        """Record the arrivals in the baseline (call it from the thread that owns it); return the names still
+        waiting, at the same moment: each name is in one of the two."""
+        arrived, waiting = self.take()
+        for key, known in arrived.items():
+            baseline.record(key, Version(known.size, known.mtime_ns), known.listed)
+        return waiting

@@ -1,7 +1,7 @@
 """Read what a bisync run said: which paths changed on which side, and why it stopped if it did.
 
 bisync's safety guards misfire on small trees (deleting 2 of 3 files, editing the only file, two empty
-sides). The engine decides what to do from this report (see Engine.reconcile); parsing lives here so the
+sides). The engine decides what to do from this report (engine/bisync.py); parsing lives here so the
 rules there stay readable.
 """
 

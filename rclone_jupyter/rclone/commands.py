@@ -76,7 +76,7 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = RESTORE_TRANSF
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
     data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
-    symbolic links again. `excludes`: object names the data folder cannot hold (engine.unrepresentable).
+    symbolic links again. `excludes`: object names the data folder cannot hold (local/tree.py, unrepresentable).
     `max_size`: only files of at most this many bytes (the large ones come later: restore_later).
     One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
     """
@@ -118,7 +118,7 @@ def restore_later(remote_path: str, staging: Path, files_from: Path, *,
 
 
 def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
-           resync_mode: str = "newer") -> tuple[str, ...]:
+           resync_mode: str = "newer", dry_run: bool = False) -> tuple[str, ...]:
     """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
 
     `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
@@ -140,6 +140,8 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
         argv += ["--resync", "--resync-mode", resync_mode]
     if force:
         argv.append("--force")
+    if dry_run:  # says what it would do (records with "skipped"), changes nothing; its listings stay as they are
+        argv.append("--dry-run")
     return tuple(argv)
 
 
@@ -174,8 +176,9 @@ def cat(remote_file: str) -> tuple[str, ...]:
     return ("cat", remote_file, *COMMON, *RETRIES)
 
 
-def upload_manifest(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
-    """Upload the manifest from a scratch folder that mirrors its place in the bucket folder: one PUT."""
+def upload_small(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
+    """Upload small objects (the manifest) from a scratch folder that mirrors their place in the bucket
+    folder: one PUT each."""
     return "sync/copy", {"srcFs": str(scratch), "dstFs": as_folder(remote_path),
                          **_listed(files_from, NoCheckDest=True)}
 
@@ -255,6 +258,31 @@ def stat_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
 def delete_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
     """Delete exactly the listed objects in the bucket."""
     return "operations/delete", {"fs": as_folder(remote_path), **_listed(files_from)}
+
+
+def copy_object(remote_path: str, source: str, target: str) -> tuple[str, dict]:
+    """A server-side copy of one object to another name in the same bucket folder (no download)."""
+    return "operations/copyfile", {"srcFs": as_folder(remote_path), "srcRemote": source,
+                                   "dstFs": as_folder(remote_path), "dstRemote": target}
+
+
+def transfer_file(source_fs: str, source: str, target_fs: str, target: str) -> tuple[str, dict]:
+    """One (large) file copied as a background job of the rcd: the answer is a job id at once (`_async`)."""
+    return "operations/copyfile", {"srcFs": as_folder(source_fs), "srcRemote": source,
+                                   "dstFs": as_folder(target_fs), "dstRemote": target, "_async": True}
+
+
+def job_status(job_id: int) -> tuple[str, dict]:
+    return "job/status", {"jobid": job_id}
+
+
+def job_stats(job_id: int) -> tuple[str, dict]:
+    """The transfer statistics of one job (its bytes so far and in all): rclone's stats group `job/<id>`."""
+    return "core/stats", {"group": f"job/{job_id}"}
+
+
+def job_stop(job_id: int) -> tuple[str, dict]:
+    return "job/stop", {"jobid": job_id}
 
 
 def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:

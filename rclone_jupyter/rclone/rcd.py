@@ -131,7 +131,6 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
-        self.starts = 0  # how many rcd processes were started (for tests)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -161,7 +160,6 @@ class RcDaemon:
             preexec_fn=die_with_parent,
         )
         self._proc = proc
-        self.starts += 1
         threading.Thread(target=self._pump_log, args=(proc,), name="rclone-rcd-log", daemon=True).start()
         threading.Thread(target=self._stop_when_idle, args=(proc,), name="rclone-rcd-idle", daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT
@@ -236,6 +234,19 @@ class RcDaemon:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    # -- background jobs ------------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """A background job (`_async`) runs in the rcd: it must not be stopped for idleness meanwhile."""
+        with self._lock:
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """The background job of a `hold` ended (done, failed, stopped, or lost with a dead rcd)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._last_used = time.monotonic()
 
     # -- calls ----------------------------------------------------------------------------------------
 

@@ -107,7 +107,6 @@ class Rclone:
         self._base_env = dict(os.environ if env is None else env)
         self._current: subprocess.Popen | None = None
         self._lock = threading.Lock()
-        self.argv_seen: list[tuple[str, ...]] = []  # every argv run, for tests that look for leaked secrets
         self.rcd = RcDaemon(self._rcd_argv, self.environment, classify)
 
     def environment(self) -> dict[str, str]:
@@ -137,7 +136,6 @@ class Rclone:
         `on_message` gets every JSON log record but the stats; `on_stats` every stats record (progress).
         """
         argv = (self.binary, *args)
-        self.argv_seen.append(tuple(argv))
         log.debug("running rclone %s (%s)", args[0], what)
         started = time.monotonic()
         tail: deque[str] = deque(maxlen=40)
@@ -210,9 +208,7 @@ class Rclone:
         return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output))
 
     def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
-        argv = (self.binary, *commands.rcd(socket_path))
-        self.argv_seen.append(argv)
-        return argv
+        return (self.binary, *commands.rcd(socket_path))
 
     def rc(self, call: tuple[str, dict], *, what: str) -> dict:
         """Send one (method, params) call built by rclone/commands.py to the rcd; return its JSON answer."""

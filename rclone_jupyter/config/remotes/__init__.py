@@ -66,6 +66,11 @@ class Remote:
     def bucket_path(self) -> str:
         return f"{self.name}:{self.bucket}"
 
+    def missing_bucket(self) -> str:
+        """What to tell the user when the bucket is not there (or these credentials cannot see it)."""
+        return (f"the bucket {self.bucket!r} ({self.display}) does not exist, or these credentials cannot see it. "
+                "Create it, or fix the bucket name.")
+
 
 class Provider(Protocol):
     NAME: str
@@ -77,7 +82,7 @@ class Provider(Protocol):
 
 
 # Also the restore order when several clouds are configured: the first one's files are restored as they are,
-# each next one is merged in (a file that differs becomes a conflict copy, see Engine.restore).
+# each next one is merged in (a file that differs becomes a conflict copy, see Restorer.restore in engine/restore.py).
 PROVIDERS: tuple[Provider, ...] = (s3, azure, gcs)
 
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from rclone_jupyter.model.debounce import Debouncer
-from rclone_jupyter.engine.core import _new_folders
+from rclone_jupyter.engine.bucket import new_folders_of as _new_folders
 from rclone_jupyter.local.tree import place, unrepresentable, walk_versions
 from rclone_jupyter.model.known import Known, decode_name, encode_name, key_of, local_version, under_link
 from rclone_jupyter.model.reconcile_plan import plan

@@ -198,6 +198,26 @@ def test_two_stages_the_labextension_build_then_the_image(image):
     assert all(i.line < install.line for i in final if i.keyword == "COPY" and "/tmp/rclone-jupyter" in i.args)
 
 
+def test_the_image_turns_the_first_run_news_prompt_off(image):
+    """The wheel ships JupyterLab's default settings (an overrides.d file: a user's own choice still wins);
+    the build fails unless they are in the folder the image's JupyterLab reads them from."""
+    import tomllib
+
+    _name, _path, instructions = image
+    shipped = "jupyter-config/lab-settings/overrides.d/rclone-jupyter.json"
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    assert data_files["share/jupyter/lab/settings/overrides.d"] == [shipped]
+    assert json.loads((ROOT / shipped).read_text()) == {
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+    install = next(i for i in final_stage(instructions)
+                   if i.keyword == "RUN" and "pip install --no-cache-dir /tmp/rclone-jupyter" in i.args)
+    assert ("test -f \"$(jupyter lab path | sed -n 's/^Application directory: *//p')/settings/overrides.d/"
+            "rclone-jupyter.json\"") in install.args
+    # Nothing in the image moves JupyterLab's folders away from what `start` points them at (the data folder).
+    moved = {"JUPYTERLAB_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "HISTFILE"}
+    assert not moved & set(env_of(instructions))
+
+
 def test_base_is_pinned_to_a_version_tag(image):
     name, _path, instructions = image
     base = final_stage(instructions)[0].args
@@ -624,7 +644,7 @@ def test_the_sync_status_extension_is_installed_enabled_and_answers(containers):
     assert re.search(r"rclone-jupyter v[\d.]+ .*enabled.*OK", labs.stdout + labs.stderr), labs.stdout + labs.stderr
     servers = subprocess.run(["jupyter", "server", "extension", "list"], env=run.env, capture_output=True,
                              text=True, timeout=60)
-    assert re.search(r"rclone_jupyter\.jupyter_extension .*enabled", servers.stdout + servers.stderr), servers.stderr
+    assert re.search(r"rclone_jupyter\.jupyterlab\.extension .*enabled", servers.stdout + servers.stderr), servers.stderr
     # The image sets no state dir: the extension still finds the one `start` defaulted.
     base = f"http://127.0.0.1:{run.port}"
     session = requests.Session()
@@ -653,6 +673,9 @@ def test_entrypoint_without_a_bucket_serves_jupyterlab_with_the_password(contain
     listing = session.get(f"{base}/api/contents", timeout=5)
     assert listing.status_code == 200
     names = {item["name"] for item in listing.json()["content"]}
+    # A fresh container asks nothing on its first page: the news prompt is off by default.
+    notification = session.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", timeout=5)
+    assert notification.json()["schema"]["properties"]["fetchNews"]["default"] == "false"
     # No bucket: nothing can be in it, so the examples are there, next to welcome.txt.
     assert example_names() | {"welcome.txt"} <= names
     welcome = (run.data / "welcome.txt").read_text()

@@ -7,13 +7,14 @@ import os
 import re
 from pathlib import Path
 
+from conftest import ROOT
+
 from rclone_jupyter.daemon.wait import look, relative_paths, still_to_come
 from rclone_jupyter.local.tree import place
 from rclone_jupyter.model.known import Known
 from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone import commands
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_claimed_name_is_never_placed_and_an_arrival_is_handed_over_once():

@@ -7,6 +7,7 @@ not outlive a daemon killed with SIGKILL.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -17,6 +18,17 @@ import pytest
 from conftest import Bucket, make_engine, needs, wait_until
 from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.errors import RcloneError
+
+
+@pytest.fixture(autouse=True)
+def rcd_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="rclone_jupyter.rclone.rcd")
+
+
+def starts(caplog) -> int:
+    """How many rcd processes were started, as the rcd logs each start."""
+    return sum(1 for r in caplog.records if r.name == "rclone_jupyter.rclone.rcd" and r.msg.startswith(
+        "rclone rcd started"))
 
 
 @pytest.fixture
@@ -36,7 +48,7 @@ def write_and_push(engine, rel: str, content: bytes):
     return engine.push(Batch(frozenset({rel})))
 
 
-def test_push_lands_after_the_rcd_was_killed(s3, engine, tmp_path):
+def test_push_lands_after_the_rcd_was_killed(s3, engine, tmp_path, caplog):
     bucket = Bucket(tmp_path, s3.env())
     assert write_and_push(engine, "a.txt", b"first").uploaded == 1
     pid = engine.rclone.rcd._proc.pid
@@ -45,10 +57,10 @@ def test_push_lands_after_the_rcd_was_killed(s3, engine, tmp_path):
     # The first call fails (retryable), the retry starts a new rcd: nothing is lost.
     assert write_and_push(engine, "b/c.txt", b"second").uploaded == 1
     assert bucket.files() == {"a.txt": b"first", "b/c.txt": b"second"}
-    assert engine.rclone.rcd.starts == 2
+    assert starts(caplog) == 2
 
 
-def test_idle_rcd_stops_and_the_next_push_starts_it_again(s3, engine, tmp_path):
+def test_idle_rcd_stops_and_the_next_push_starts_it_again(s3, engine, tmp_path, caplog):
     bucket = Bucket(tmp_path, s3.env())
     engine.rclone.rcd.idle_seconds = 0.3
     write_and_push(engine, "nb.ipynb", b"{}")
@@ -57,7 +69,7 @@ def test_idle_rcd_stops_and_the_next_push_starts_it_again(s3, engine, tmp_path):
     assert engine.rclone.rcd._proc is None
     write_and_push(engine, "nb.ipynb", b'{"cells": []}')
     assert bucket.files() == {"nb.ipynb": b'{"cells": []}'}
-    assert engine.rclone.rcd.starts == 2
+    assert starts(caplog) == 2
     # Deletes go through the rcd too.
     (engine.data_dir / "nb.ipynb").unlink()
     assert engine.push(Batch(frozenset({"nb.ipynb"}))).deleted == 1

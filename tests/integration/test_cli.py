@@ -9,9 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from conftest import ROOT
 from rclone_jupyter.cli import cli
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_command_has_help_with_an_example():

@@ -31,7 +31,7 @@ def test_pip_install_of_the_wheel_is_all_jupyterlab_needs(tmp_path):
     assert config == {"ServerApp": {"jpserver_extensions": {"rclone_jupyter.jupyterlab.extension": True}}}
     # JupyterLab's own listing, in the section of the folder the wheel installed into (the development venv
     # has a link of its own, elsewhere). The server side's config file is checked above: `jupyter server
-    # extension list` reads only fixed folders; tests/test_images.py runs it as the image does.
+    # extension list` reads only fixed folders; tests/end-to-end/test_images.py runs it as the image does.
     env = clean_env(HOME=str(tmp_path / "home"), JUPYTER_PATH=str(prefix / "share/jupyter"),
                     JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"))
     labs = subprocess.run([str(VENV_BIN / "jupyter"), "labextension", "list"], env=env, capture_output=True,

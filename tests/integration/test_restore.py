@@ -6,6 +6,7 @@ not, a newer local file is never overwritten, and a missing bucket is the clear 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -15,8 +16,15 @@ from conftest import Bucket, make_engine
 from rclone_jupyter.errors import PersistenceError
 
 
-def argvs(engine) -> list[str]:
-    return [argv[1] for argv in engine.rclone.argv_seen]
+@pytest.fixture(autouse=True)
+def rclone_runs_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="rclone_jupyter.rclone.runner")
+
+
+def argvs(caplog) -> list[str]:
+    """The rclone commands run so far, as the runner logs each one ("running rclone lsjson (...)")."""
+    return [r.args[0] for r in caplog.records if r.name == "rclone_jupyter.rclone.runner"
+            and r.msg.startswith("running rclone")]
 
 
 @pytest.mark.parametrize("folder", ["restore/never-written", ""])  # a folder with no object; the bucket root
@@ -47,7 +55,7 @@ def test_only_noise_is_not_empty_and_files_are_not_either(s3, tmp_path):
     assert (engine.data_dir / "nb.ipynb").read_bytes() == b"{}"
 
 
-def test_restore_keeps_a_newer_local_file_and_runs_a_listing_and_one_copy(s3, tmp_path):
+def test_restore_keeps_a_newer_local_file_and_runs_a_listing_and_one_copy(s3, tmp_path, caplog):
     bucket = Bucket(tmp_path, s3.env("restore/newer"))
     bucket.put("a.txt", b"old in bucket", mtime=time.time() - 3600)
     bucket.put("b.txt", b"only in bucket")
@@ -59,7 +67,7 @@ def test_restore_keeps_a_newer_local_file_and_runs_a_listing_and_one_copy(s3, tm
     assert (engine.data_dir / "b.txt").read_bytes() == b"only in bucket"
     assert not engine.remote_was_empty  # a.txt was compared, b.txt copied
     # The happy path: one LIST-only listing (the baseline's bucket side, the totals) and the copy.
-    assert argvs(engine) == ["lsjson", "copy"]
+    assert argvs(caplog) == ["lsjson", "copy"]
 
 
 def test_missing_bucket_is_the_clear_error(s3, tmp_path):

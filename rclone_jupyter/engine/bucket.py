@@ -1,0 +1,75 @@
+"""The bucket folder's side as the engine sees it: its listings, the objects the data folder cannot hold
+(`skipped`), and the versions of a set of names now (one HEAD each, or one LIST per new folder)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rclone_jupyter.engine.manifest_sync import ManifestSync, without_manifest
+from rclone_jupyter.engine.store import Store
+from rclone_jupyter.local.tree import unrepresentable
+from rclone_jupyter.model.filters import is_noise
+from rclone_jupyter.model.known import Known, Version, ancestors, entry_version
+from rclone_jupyter.model.manifest import MANIFEST
+
+# Above this many new names in one push, their absence in the bucket is checked with one LIST per new folder
+# instead of one HEAD per name (a `git clone` of 1,500 files: a few LISTs, not 1,500 HEADs).
+HEAD_LIMIT = 8
+
+
+class Bucket:
+    def __init__(self, store: Store, manifest: ManifestSync):
+        self.store = store
+        self.manifest = manifest
+        # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
+        # deleted, shown in the status. {name: why}
+        self.skipped: dict[str, str] = {}
+        self._preset: dict[str, Version] | None = None
+
+    def use_listing(self, entries: list[dict]) -> None:
+        """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
+        listing the folder again (the pre-flight's is unfiltered: noise and heartbeats are dropped here)."""
+        self._preset = {e["Path"]: entry_version(e) for e in entries
+                        if e["Path"] == MANIFEST or not is_noise(e["Path"])}
+
+    def files(self, *, missing_ok: bool = True, note_manifest: bool = True) -> dict[str, Version]:
+        """The bucket folder's files now (LIST requests only), the manifest noted apart (unless
+        `note_manifest` is False: a dry run); all of them, even those the data folder cannot hold."""
+        preset, self._preset = self._preset, None
+        listing = preset if preset is not None else self.store.list(missing_ok=missing_ok)
+        return without_manifest(listing, self.manifest if note_manifest else None)
+
+    def listing(self, *, note_manifest: bool = True) -> dict[str, Version]:
+        """The bucket folder's files now that the data folder can hold (a missing folder is an empty one)."""
+        return {name: v for name, v in self.files(note_manifest=note_manifest).items()
+                if name not in self.skipped and not unrepresentable(name)}
+
+    def versions(self, keys: list[str], known: Mapping[str, Known]) -> dict[str, Version]:
+        """Size and modtime of these objects in the bucket now (missing ones are left out).
+
+        One HEAD a name, except for many names in folders the bucket never held (a `git clone`): one LIST of
+        each such folder proves them absent.
+        """
+        new_folders, rest = new_folders_of(keys, known) if len(keys) > HEAD_LIMIT else ([], keys)
+        out: dict[str, Version] = {}
+        for folder in new_folders:
+            out.update(self.store.list(folder))
+        out.update(self.store.stat(rest))
+        wanted = set(keys)
+        return {key: version for key, version in out.items() if key in wanted}
+
+
+def new_folders_of(keys: list[str], known: Mapping[str, Known]) -> tuple[list[str], list[str]]:
+    """Group names by the topmost folder on their way that holds no known object; the rest stay names."""
+    known_dirs = {folder for key in known for folder in ancestors(key)}
+    folders: set[str] = set()
+    rest = []
+    for key in keys:
+        top = next((folder for folder in ancestors(key) if folder not in known_dirs), None)
+        if top is None:
+            rest.append(key)
+        else:
+            folders.add(top)
+    # A folder inside another new one is listed with it.
+    tops = sorted(f for f in folders if not any(f.startswith(o + "/") for o in folders))
+    return tops, rest

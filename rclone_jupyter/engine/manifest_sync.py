@@ -1,0 +1,103 @@
+"""The manifest (model/manifest.py) between the data folder and the bucket: read at restore, written when a
+mode or an empty folder changed, merged when another container changed it.
+
+The listing tells us when the manifest changed: `listed` is its stamp as the last listing showed it (None
+after our own upload, until listed again, when `size` recognises it as ours).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from rclone_jupyter.engine.store import Store
+from rclone_jupyter.local.tree import STAGING_PREFIX, is_empty_folder, place, unrepresentable
+from rclone_jupyter.model.known import Known, Version, local_name, under_link
+from rclone_jupyter.model.manifest import MANIFEST, Manifest
+
+
+class ManifestSync:
+    def __init__(self, store: Store, data_dir: Path):
+        self.store = store
+        self.data_dir = data_dir
+        self.manifest = Manifest()
+        self.listed: Version | None = None
+        self.seen: Version | None = None
+        self.size: int | None = None
+
+    def saw(self, version: Version | None) -> None:
+        """A listing showed the manifest as `version` (None: not there)."""
+        self.seen = version
+        if version is not None and self.listed is None and self.size is None:
+            self.listed = version  # first sight (the restore's listing)
+
+    def read(self) -> str:
+        return self.store.read(MANIFEST, "reading file modes") or ""  # gone meanwhile: no modes to apply
+
+    def write(self) -> None:
+        """Upload the manifest if it changed (one PUT)."""
+        if not self.manifest.dirty:
+            return
+        text = self.manifest.dump()
+        self.store.write(MANIFEST, text, "file modes")
+        self.manifest.dirty = False
+        self.listed, self.size = None, len(text.encode())
+
+    def after_restore(self, restored: Iterable[str]) -> None:
+        """The restore wrote these objects: give them their modes, and make the empty folders."""
+        if self.listed is None:
+            return
+        modes, folders = Manifest.load(self.read())
+        self.manifest.modes.update(modes)
+        self.manifest.folders |= folders
+        for key in restored:
+            self.manifest.apply(self.data_dir, key)
+        self.make_folders(folders)
+
+    def merge(self, changed_here: Callable[[str], bool], known: Mapping[str, Known]) -> None:
+        """The manifest changed elsewhere: take its modes for every file not changed here, and apply them."""
+        seen = self.seen
+        if seen is None or seen == self.listed:
+            return
+        if self.listed is None and self.size == seen.size:
+            self.listed = seen  # our own upload, listed now
+            return
+        modes, folders = Manifest.load(self.read())
+        self.listed, self.size = seen, seen.size
+        manifest = self.manifest
+        for key in set(modes) | set(manifest.modes):
+            if changed_here(local_name(key)) or key not in known:
+                continue
+            if modes.get(key) != manifest.modes.get(key):
+                if key in modes:
+                    manifest.modes[key] = modes[key]
+                else:
+                    manifest.modes.pop(key, None)
+                manifest.apply(self.data_dir, key)
+        new = {f for f in folders - manifest.folders if not changed_here(local_name(f))}
+        gone = {f for f in manifest.folders - folders if not changed_here(local_name(f))}
+        manifest.folders = (manifest.folders | new) - gone
+        self.make_folders(new)
+        for name in sorted(gone, key=lambda f: -f.count("/")):
+            rel = local_name(name)
+            if not under_link(self.data_dir, rel) and is_empty_folder(self.data_dir / rel):
+                os.rmdir(self.data_dir / rel)
+
+    def make_folders(self, names: Iterable[str]) -> None:
+        """Create the manifest's empty folders here (never through a link)."""
+        for name in sorted(names):
+            rel = local_name(name)
+            if unrepresentable(name) or os.path.lexists(self.data_dir / rel):
+                continue
+            marker = self.data_dir / f"{STAGING_PREFIX}folder"
+            marker.mkdir(exist_ok=True)
+            if not place(self.data_dir, marker, rel):
+                marker.rmdir()
+
+
+def without_manifest(listing: Mapping[str, Version], manifest: ManifestSync | None) -> dict[str, Version]:
+    """The listing's files, with the manifest's stamp handed to `manifest` (if any)."""
+    if manifest is not None:
+        manifest.saw(listing.get(MANIFEST))
+    return {name: version for name, version in listing.items() if name != MANIFEST}

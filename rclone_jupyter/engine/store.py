@@ -1,0 +1,69 @@
+"""What the engine needs from the bucket folder: one small interface (Litestream's ReplicaClient).
+
+The engine's collaborators (engine/restore.py, engine/push.py, engine/reconcile.py) take a Store and never
+run rclone themselves. There is one implementation, over rclone (rclone/store.py): against the real clouds,
+and in tests against rclone's local backend (a real rclone against a real folder).
+
+Names are object names relative to the bucket folder (model/known.py). Every call either does all it says or
+raises RcloneError (`retryable` says whether trying again may help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from rclone_jupyter.model.known import Version
+
+
+@runtime_checkable
+class Job(Protocol):
+    """One background transfer of a large file. Until it is waited for (or cancelled) it keeps its transport
+    alive; wait for it, or ask its progress, at least once a minute (rclone forgets a finished job after 60 s)."""
+
+    id: int
+
+    def progress(self) -> tuple[int, int]:
+        """(bytes done, bytes in all; 0 while unknown)."""
+
+    def cancel(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Return when the transfer is done; raise RcloneError if it failed."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    display: str  # what the user sees for it (no secret)
+
+    def list(self, folder: str = "", *, missing_ok: bool = True) -> dict[str, Version]:
+        """Every file under `folder` (LIST requests only, with the server's times); a missing folder is empty,
+        or with `missing_ok=False` an error."""
+
+    def stat(self, names: Iterable[str]) -> dict[str, Version]:
+        """These objects now, with rclone's modtime (a HEAD each); missing ones are left out."""
+
+    def upload(self, source: Path, names: Iterable[str], *, retry: bool = True) -> None:
+        """Upload exactly these names from the folder `source` (`retry=False`: one attempt)."""
+
+    def download(self, names: Iterable[str], into: Path) -> None:
+        """Download exactly these objects into the (staging) folder `into`."""
+
+    def delete(self, names: Iterable[str]) -> None:
+        """Delete exactly these objects."""
+
+    def read(self, name: str, what: str) -> str | None:
+        """One small object's content; None if it is not there."""
+
+    def write(self, name: str, text: str, what: str) -> None:
+        """Write one small object."""
+
+    def copy(self, source: str, target: str) -> None:
+        """A server-side copy of one object to another name."""
+
+    def start_upload(self, source: Path, name: str) -> Job:
+        """Upload one large file from the folder `source` in the background."""
+
+    def start_download(self, name: str, into: Path) -> Job:
+        """Download one large object into the folder `into` in the background."""

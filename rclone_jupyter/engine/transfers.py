@@ -1,0 +1,124 @@
+"""The two moves every phase shares, each recorded in the baseline when it lands: upload named files from the
+data folder, and download objects into it (staged, placed only where the data folder is as expected, never
+through a link)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.manifest_sync import ManifestSync
+from rclone_jupyter.engine.store import Store
+from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.local.tree import STAGING_PREFIX, place
+from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, same
+
+log = logging.getLogger(__name__)
+
+
+class PartlyPushed(RcloneError):
+    """Some files of a push were refused; the others landed. `paths`: the data folder paths still unsaved."""
+
+    def __init__(self, message: str, paths: set[str]):
+        super().__init__(message, exit_code=None, retryable=True)
+        self.paths = paths
+
+
+@dataclasses.dataclass
+class Transfers:
+    store: Store
+    baseline: Baseline
+    data_dir: Path
+    bucket: Bucket  # what landed, when a file changed while it was uploaded
+    manifest: ManifestSync  # a placed download gets its mode
+
+    def upload(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
+        """Upload exactly these objects from the data folder, and know them as uploaded.
+
+        If the call fails for a batch, each file is tried on its own: one file the storage refuses (a name it
+        cannot hold, say) must not keep every other change of the batch from being saved. The ones that fail
+        stay pending, and the error names them.
+        """
+        try:
+            self.store.upload(self.data_dir, keys)
+        except RcloneError as exc:
+            if len(keys) == 1 or not exc.retryable:
+                raise
+            failed = []
+            for key in keys:
+                try:
+                    self.store.upload(self.data_dir, [key], retry=False)
+                except RcloneError:
+                    failed.append(key)
+            for key in keys:
+                if key not in failed and local[key] is not None:
+                    self.baseline.record(key, local[key])
+            if failed:
+                raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
+                                   f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {exc}",
+                                   {local_name(k) for k in failed}) from exc
+            return
+        # A file written to while it was uploaded: the version that landed is not the one we listed, and
+        # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
+        # bucket what landed for those files only.
+        moved = [key for key in keys if not same(local_version(self.data_dir, key), local[key])]
+        landed = self.bucket.versions(moved, self.baseline) if moved else {}
+        for key in keys:
+            version = landed.get(key) if key in moved else local[key]
+            if version is not None:
+                self.baseline.record(key, version)
+
+    def upload_one(self, key: str) -> None:
+        """Upload one data folder file as it is now (a conflict copy under its new name)."""
+        self.upload([key], {key: local_version(self.data_dir, key)})
+
+    def download(self, targets: Mapping[str, str], *, expect: Mapping[str, Version | None],
+                 listing: Mapping[str, Version] | None = None) -> dict[str, Version]:
+        """Bring objects into the data folder: {object name: data folder path}. Return what was placed.
+
+        An object placed under its own name is known from then on (as `listing` shows it, if given).
+
+        Downloads land in a private staging folder first, then each is moved into place only if the data
+        folder's version there is still `expect[path]` (None: nothing there), and only through real folders:
+        nothing is written through a link, and a file the user changed meanwhile is never overwritten (its
+        push, queued, meets the bucket's version as a conflict and both are kept).
+        """
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.data_dir))
+        placed: dict[str, Version] = {}
+        try:
+            self.store.download(targets, staging)
+            for key, rel in sorted(targets.items()):
+                staged = staging / local_name(key)
+                try:
+                    staged_st = os.lstat(staged)
+                except FileNotFoundError:
+                    continue  # gone from the bucket meanwhile
+                suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
+                wanted = expect.get(rel)
+                if (os.path.lexists(self.data_dir / rel) if wanted is None
+                        else not same(local_version(self.data_dir, encode_name(rel) + suffix), wanted)):
+                    log.info("%s changed here while it was downloaded from %s; keeping this version", rel,
+                             self.store.display)
+                    continue
+                if place(self.data_dir, staged, rel):
+                    size = (len(os.fsencode(os.readlink(self.data_dir / rel))) if stat.S_ISLNK(staged_st.st_mode)
+                            else staged_st.st_size)
+                    version = Version(size, staged_st.st_mtime_ns)
+                    placed[encode_name(rel) + suffix] = version
+                    if rel == local_name(key):
+                        self.baseline.record(key, version, (listing or {}).get(key))
+                        self.manifest.manifest.apply(self.data_dir, key)
+                else:
+                    log.warning("not writing %s: a folder on its way is a link or a file; it stays in %s",
+                                rel, self.store.display)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return placed
