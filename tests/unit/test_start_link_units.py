@@ -11,10 +11,10 @@ from conftest import ROOT
 
 from rclone_jupyter.daemon.wait import look, relative_paths, still_to_come
 from rclone_jupyter.local.tree import place
-from rclone_jupyter.model.known import Known
+from rclone_jupyter.model.baseline import Baseline
+from rclone_jupyter.model.known import Known, Version
 from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone import commands
-
 
 
 def test_a_claimed_name_is_never_placed_and_an_arrival_is_handed_over_once():
@@ -27,8 +27,9 @@ def test_a_claimed_name_is_never_placed_and_an_arrival_is_handed_over_once():
     assert placed == []  # never even tried
     assert to_come.settle("a.bin", lambda: Known(10, 1, (10, 1)))
     assert not to_come.settle("c.bin", lambda: None)  # something was there: not placed, no longer waited for
-    arrived, waiting = to_come.take()
-    assert arrived == {"a.bin": Known(10, 1, (10, 1))} and waiting == frozenset()
+    baseline = Baseline()
+    assert to_come.into(baseline) == frozenset()  # nothing waits any more
+    assert dict(baseline) == {"a.bin": Known(10, 1, Version(10, 1))}  # only what was placed is known
     assert to_come.take() == ({}, frozenset()) and not to_come
 
 
