@@ -24,7 +24,8 @@ from rclone_jupyter.rclone import rcd
 from rclone_jupyter.daemon import welcome
 from rclone_jupyter.daemon import user_state
 from rclone_jupyter.daemon.diskspace import DiskMonitor
-from rclone_jupyter.engine.background import LARGE_FILE, BackgroundRestore
+from rclone_jupyter.daemon.large_files import LargeFiles
+from rclone_jupyter.engine.background import LARGE_FILE
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.model.changes import ChangeSet
 from rclone_jupyter.rclone.retry import ONE_ATTEMPT
@@ -35,8 +36,7 @@ from rclone_jupyter.rclone.runner import Rclone, find_binary
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.state import FileLock, StateDir, write_private
-from rclone_jupyter.daemon.status import MAX_LISTED, TO_COME_FILE, StatusBoard, now_iso
-from rclone_jupyter.model.known import local_name
+from rclone_jupyter.daemon.status import StatusBoard, now_iso
 from rclone_jupyter.daemon.syncer import RemoteSyncer
 from rclone_jupyter.local.watcher import Watcher
 
@@ -82,7 +82,7 @@ class Supervisor:
         self.jupyter_proc: subprocess.Popen | None = None
         self.board: StatusBoard | None = None
         self._usr1_during_restore = False
-        self.later: list[BackgroundRestore] = []
+        self.large_files: LargeFiles | None = None
         self.state: StateDir | None = None
 
     # -- signals --------------------------------------------------------------------------------------
@@ -152,7 +152,8 @@ class Supervisor:
         if self.launch_jupyter:
             self._start_jupyter(state)
             log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
-        self._start_background_restores(binary)
+        self.large_files = LargeFiles(self.engines, self.board, state, binary, self.env)
+        self.large_files.start()  # the files over LARGE_FILE, in the background (daemon/large_files.py)
         self.board.set(phase="running")
         return self._main_loop()
 
@@ -222,55 +223,10 @@ class Supervisor:
         raise exc
 
     def _restore_progress(self, name: str):
-        def report(done: int, total: int, files_done: int, files_total: int, to_come: list[str] | None = None) -> None:
-            # `to_come`: the large files still on their way once JupyterLab runs (`rclone-jupyter wait` reads it).
+        def report(done: int, total: int, files_done: int, files_total: int) -> None:
             self.board.set(restore={"state": "running", "remote": name, "bytes_done": done, "bytes_total": total,
-                                    "files_done": files_done, "files_total": files_total,
-                                    "to_come": [local_name(k) for k in (to_come or [])][:MAX_LISTED],
-                                    "to_come_count": len(to_come or [])})
-            if to_come is not None:
-                self._write_to_come(to_come)
+                                    "files_done": files_done, "files_total": files_total})
         return report
-
-    def _write_to_come(self, keys: list[str]) -> None:
-        """Every path still to come, one a line (the status lists the first few): what `wait PATH` reads."""
-        try:
-            write_private(self.state.path / TO_COME_FILE, "".join(local_name(k) + "\n" for k in keys))
-        except OSError as exc:
-            log.debug("cannot write %s: %s", TO_COME_FILE, exc)
-
-    def _start_background_restores(self, binary: str) -> None:
-        """The large files, once JupyterLab is on its way: each engine's own thread and rclone."""
-        for engine in self.engines:
-            if not engine.to_come:
-                continue
-            report = self._restore_progress(engine.remote.name)
-            first_bytes, first_files = engine.restorer.first
-            total_bytes, total_files = engine.restorer.total
-
-            def progress(done: int, files: int, report=report, first_bytes=first_bytes, first_files=first_files,
-                         total_bytes=total_bytes, total_files=total_files, engine=engine) -> None:
-                report(first_bytes + done, total_bytes, first_files + files, total_files,
-                       to_come=sorted(engine.to_come.waiting()))
-
-            progress(0, 0)
-            later = BackgroundRestore(engine, Rclone(binary, self.state.config_path, env=self.env),
-                                      on_progress=progress, on_done=lambda: self._background_done())
-            self.later.append(later)
-            later.start()
-
-    def _background_done(self) -> None:
-        if not any(engine.to_come for engine in self.engines):
-            self._set_restore_state("done")
-            board = self.board.snapshot().get("restore") or {}
-            self.board.set(restore={**board, "bytes_done": board.get("bytes_total"),
-                                    "files_done": board.get("files_total"), "to_come": [], "to_come_count": 0})
-
-    def _stop_background_restores(self) -> None:
-        for later in self.later:
-            later.stop()
-        for later in self.later:
-            later.join(timeout=5)
 
     def _set_restore_state(self, state: str) -> None:
         self.board.set(restore={**(self.board.snapshot().get("restore") or {}), "state": state})
@@ -367,8 +323,8 @@ class Supervisor:
 
     def _shutdown(self, *, signum: int | None = None, jupyter_code: int | None = None) -> int:
         self.board.set(phase="stopping")
-        # The large files still on their way stay in the bucket, untouched: the next start brings them.
-        self._stop_background_restores()
+        if self.large_files is not None:  # what did not arrive stays in the bucket, for the next start
+            self.large_files.stop()
         deadline = time.monotonic() + self.settings.timing.flush_deadline
         if self._stop_jupyter(deadline):
             return self._skipped(signum)
