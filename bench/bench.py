@@ -756,7 +756,7 @@ def bench_idle(n: int, seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["start", "once", "remote", "latency", "burst", "push", "restore", "idle"]
+    every = ["start", "once", "remote", "latency", "burst", "push", "restore", "idle", "link"]
     parser.add_argument("what", nargs="*", default=every, choices=every, help="benchmarks to run (default: all)")
     parser.add_argument("--servers", default="rclone,moto", help="S3 servers for `start` and `remote`")
     parser.add_argument("--start-sizes", default="1000,10000", help="folder sizes for `start`")
@@ -778,6 +778,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restore-rounds", type=int, default=5)
     parser.add_argument("--idle-files", type=int, default=100_000)
     parser.add_argument("--idle-seconds", type=float, default=60)
+    parser.add_argument("--link-rtts", default="0,60", help="round-trip times (ms) of the real-link table")
+    parser.add_argument("--link-big-mib", type=int, default=48, help="the large file uploading during saves")
+    parser.add_argument("--link-slow-mib", type=int, default=32, help="the file written over --link-slow-seconds")
+    parser.add_argument("--link-slow-seconds", type=float, default=16)
+    parser.add_argument("--link-stop-mib", type=int, default=64, help="the large file in flight at the stop")
+    parser.add_argument("--link-burst-files", type=int, default=1000)
+    parser.add_argument("--link-saves", type=int, default=10, help="notebook saves during the large upload")
+    parser.add_argument("--link-rows", default="save,slow,stop,burst", help="rows of the real-link table to run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(f"rclone-jupyter benchmarks ({code_version()}); rclone at {RCLONE}; {os.cpu_count()} CPUs; "
@@ -799,6 +807,12 @@ def main(argv: list[str] | None = None) -> None:
         bench_restore(args.restore_mib, args.restore_rounds)
     if "idle" in args.what:
         bench_idle(args.idle_files, args.idle_seconds)
+    if "link" in args.what:
+        from link import bench_link
+
+        bench_link(Daemon, table, load, [float(x) / 1000 for x in args.link_rtts.split(",")], args.link_big_mib,
+                   args.link_slow_mib, args.link_slow_seconds, args.link_stop_mib, args.link_burst_files,
+                   args.link_saves, tuple(args.link_rows.split(",")))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 set +e
-.venv/bin/python -m pytest "$@"
+# pytest-xdist: one worker per core, each with its own servers, ports and temporary folders (tests/conftest.py);
+# worksteal evens out the long tests. Arguments after ours win (`scripts/test.sh -n 0` runs in one process).
+.venv/bin/python -m pytest -n auto --dist worksteal "$@"
 code=$?
 set -e
 # pytest exits 5 when it collected no tests: that is not a pass.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, MotoS3, S3Server, free_port, stop_process, wait_port
+from conftest import ROOT, SERVERS, free_port, stop_process, wait_port
 
 AZURITE_BIN = ROOT / "tests" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -298,23 +298,23 @@ CLOUD_KINDS = ("s3", "s3-moto", "azure", "gcs-json", "gcs-path")
 
 
 @pytest.fixture
-def clouds(request, tmp_path_factory):
-    """Factory: clouds('azure') -> a Cloud on a running server (S3 gets its own server per test)."""
-    started: list[S3Server | MotoS3] = []
+def clouds(request):
+    """Factory: clouds('azure') -> a Cloud on a running server. S3: this process's shared server with a bucket
+    of this test's own (conftest.SharedServers); asked twice for one kind, the same Cloud."""
+    taken: dict[str, Cloud] = {}
 
     def make(kind: str) -> Cloud:
         if kind in ("s3", "s3-moto"):
-            server_class = S3Server if kind == "s3" else MotoS3
-            server = server_class(tmp_path_factory.mktemp("s3root")).start()
-            started.append(server)
-            return Cloud(kind, server)
+            if kind not in taken:
+                taken[kind] = Cloud(kind, SERVERS.get("serve" if kind == "s3" else "moto"))
+            return taken[kind]
         if kind == "azure":
             return Cloud(kind, request.getfixturevalue("azurite"))
         return Cloud(kind, request.getfixturevalue("fake_gcs"))
 
     yield make
-    for server in started:
-        server.stop()
+    for cloud in taken.values():
+        SERVERS.release(cloud.server)
 
 
 __all__ = ["Azurite", "FakeGCS", "TokenServer", "Cloud", "CLOUD_KINDS", "azurite", "fake_gcs", "clouds",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,7 +108,24 @@ class S3Server:
         self.proc: subprocess.Popen | None = None
 
     def make_bucket(self, name: str) -> None:
-        (self.root / name).mkdir(parents=True, exist_ok=True)
+        """Through S3 (a PUT of the bucket), not as a folder: a running server caches its folders' listings."""
+        if self.proc is None or self.proc.poll() is not None:
+            (self.root / name).mkdir(parents=True, exist_ok=True)  # seen when the server starts
+            return
+        env = clean_env(RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_MAKER_TYPE="s3", RCLONE_CONFIG_MAKER_PROVIDER="Other",
+                        RCLONE_CONFIG_MAKER_ENDPOINT=self.endpoint, RCLONE_CONFIG_MAKER_ACCESS_KEY_ID=self.key_id,
+                        RCLONE_CONFIG_MAKER_SECRET_ACCESS_KEY=self.secret)
+        subprocess.run([RCLONE, "mkdir", f"maker:{name}"], env=env, check=True, capture_output=True, timeout=60)
+
+    def new_bucket(self) -> None:
+        """The next test's own bucket (SharedServers): the last test's bucket is removed first."""
+        shutil.rmtree(self.root / self.bucket, ignore_errors=True)
+        self.bucket = _fresh_bucket_name()
+        self.make_bucket(self.bucket)
+
+    def healthy(self) -> bool:
+        """Running, not frozen, and with the key it was started with: fit for the next test."""
+        return _running(self.proc) and self.secret == S3_SECRET
 
     def down(self) -> None:
         """The server goes away (a stop); its objects stay in its folder for up()."""
@@ -194,6 +213,9 @@ class TcpGate:
                 sock.close()  # linger 0: a reset, as from a dead server
             except OSError:
                 pass
+
+    def is_up(self) -> bool:
+        return self._listener is not None
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -291,17 +313,32 @@ class MotoS3:
         self.gate.up()
 
     def make_bucket(self, name: str) -> None:
+        status = self._moto_request("PUT", f"/{urllib.parse.quote(name)}")
+        assert status == 200, (status, name)
+
+    def _moto_request(self, method: str, path: str) -> int:
+        """One request straight to moto (not through the gate), from the tests' own address."""
         import http.client
 
         conn = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=10,
                                           source_address=(PROBE_ADDRESS, 0))
         try:
-            conn.request("PUT", f"/{urllib.parse.quote(name)}")
+            conn.request(method, path)
             response = conn.getresponse()
             response.read()
-            assert response.status == 200, (response.status, name)
+            return response.status
         finally:
             conn.close()
+
+    def new_bucket(self) -> None:
+        """The next test's own bucket (SharedServers): moto forgets every earlier one (and frees their memory)."""
+        self._moto_request("POST", "/moto-api/reset")
+        self.bucket = _fresh_bucket_name()
+        self.make_bucket(self.bucket)
+
+    def healthy(self) -> bool:
+        """Running, not frozen, its gate open: fit for the next test."""
+        return _running(self.proc) and self.gate.is_up()
 
     def mark(self) -> None:
         """Counting starts here: counts() sees only the requests logged after this call."""
@@ -325,30 +362,117 @@ class MotoS3:
     secrets = S3Server.secrets
 
 
+_bucket_names = itertools.count(1)
+
+
+def _fresh_bucket_name() -> str:
+    return f"bucket-{next(_bucket_names):04d}"
+
+
+def _running(proc: subprocess.Popen | None) -> bool:
+    """The process runs and is not stopped (a test may have frozen it with SIGSTOP)."""
+    if proc is None or proc.poll() is not None:
+        return False
+    try:
+        return Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
+class SharedServers:
+    """The S3 servers of this test process (one per pytest-xdist worker), started on first use.
+
+    Each test gets the running server with a bucket of its own (new_bucket). A test that leaves the server
+    down, frozen or re-keyed retires it: the next test gets a fresh one. Tests that take the server down on
+    purpose ask for a private one (the `private_s3` marker).
+    """
+
+    KINDS = {"serve": S3Server, "moto": MotoS3}
+
+    def __init__(self):
+        self.factory: pytest.TempPathFactory | None = None
+        self._servers: dict[str, S3Server | MotoS3] = {}
+
+    def get(self, kind: str) -> S3Server | MotoS3:
+        server = self._servers.get(kind)
+        if server is not None and not server.healthy():
+            self.retire(server)
+            server = None
+        if server is None:
+            assert self.factory is not None, "SharedServers used outside a pytest session"
+            server = self.KINDS[kind](self.factory.mktemp(f"shared-{kind}")).start()
+            self._servers[kind] = server
+        server.new_bucket()
+        return server
+
+    def release(self, server: S3Server | MotoS3) -> None:
+        """The test is over: keep the server for the next one, unless the test left it unfit."""
+        if not server.healthy():
+            self.retire(server)
+
+    def retire(self, server: S3Server | MotoS3) -> None:
+        server.stop()
+        self._servers = {kind: s for kind, s in self._servers.items() if s is not server}
+
+    def close(self) -> None:
+        for server in list(self._servers.values()):
+            self.retire(server)
+
+
+SERVERS = SharedServers()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_servers(tmp_path_factory):
+    """Stops this process's shared servers at the end of the session."""
+    SERVERS.factory = tmp_path_factory
+    yield SERVERS
+    SERVERS.close()
+
+
 def one_s3_server(tmp_path_factory):
     """One S3 server (`rclone serve s3`, or RJ_TEST_S3_ENDPOINT's), for a module to use as its `s3` fixture
     where the storage is not what is tested (JupyterLab's login, its extension, the browser)."""
-    server = ExternalS3() if os.environ.get("RJ_TEST_S3_ENDPOINT") else S3Server(tmp_path_factory.mktemp("s3root"))
-    server.start()
+    if os.environ.get("RJ_TEST_S3_ENDPOINT"):
+        server = ExternalS3().start()
+        yield server
+        server.stop()
+        return
+    server = SERVERS.get("serve")
     yield server
-    server.stop()
+    SERVERS.release(server)
 
 
 @pytest.fixture(params=["serve", "moto"], ids=["rclone-serve-s3", "moto"])
 def s3(request, tmp_path_factory):
     """An S3 server for one test: `rclone serve s3` (checks SigV4, keeps rclone's mtime as the file time) and
-    moto (AWS-like times and ETags, request log). With RJ_TEST_S3_ENDPOINT set: that server, once."""
+    moto (AWS-like times and ETags, request log). With RJ_TEST_S3_ENDPOINT set: that server, once.
+
+    The server is this process's shared one, with a bucket of its own for this test; a test marked
+    `private_s3` (it takes the server down, freezes or re-keys it) gets a server of its own."""
     if os.environ.get("RJ_TEST_S3_ENDPOINT"):
         if request.param != "serve":
             pytest.skip("RJ_TEST_S3_ENDPOINT is set: the S3 tests run once, against that server")
-        server = ExternalS3()
-    elif request.param == "serve":
-        server = S3Server(tmp_path_factory.mktemp("s3root"))
+        server = ExternalS3().start()
+        yield server
+        server.stop()
+    elif request.node.get_closest_marker("private_s3"):
+        root = tmp_path_factory.mktemp("s3root" if request.param == "serve" else "moto")
+        server = SharedServers.KINDS[request.param](root).start()
+        yield server
+        server.stop()
     else:
-        server = MotoS3(tmp_path_factory.mktemp("moto"))
-    server.start()
+        server = SERVERS.get(request.param)
+        yield server
+        SERVERS.release(server)
+
+
+@pytest.fixture
+def moto():
+    """moto's server alone (shared, a bucket of its own), for tests about AWS-like behaviour and request counts."""
+    server = SERVERS.get("moto")
     yield server
-    server.stop()
+    SERVERS.release(server)
 
 
 def needs(server, capability: str, reason: str) -> None:
@@ -453,6 +577,38 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout:g} s waiting for {message} (last: {last!r})")
 
 
+def _nothing_pending(status_text: str) -> bool:
+    try:
+        return json.loads(status_text).get("pending") == 0
+    except ValueError:
+        return False
+
+
+def settled(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition", every: float = 2.0):
+    """wait_until() for a costly predicate (a copy of the bucket is an rclone run): it is evaluated when the
+    test's daemons report nothing pending in a status they had not shown yet, at least every `every` s, and
+    once more at the deadline. Between, only their status files are read (every `interval` s).
+
+    A status changes when a change is noted and when a push or reconcile ends, so a bucket the daemons
+    write to cannot reach the expected state unseen; `every` covers what changes it otherwise.
+    """
+    deadline = time.monotonic() + timeout
+    seen: list[str] | None = None
+    checked = -float("inf")
+    while True:
+        now = time.monotonic()
+        texts = [daemon.status_text() for daemon in Daemon.of_this_test]
+        idle = all(_nothing_pending(text) for text in texts)
+        if (idle and texts != seen) or now - checked >= every or now >= deadline:
+            seen, checked = texts, now
+            last = predicate()
+            if last:
+                return last
+            if now >= deadline:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {message} (last: {last!r})")
+        time.sleep(interval)
+
+
 class LoggedProcess:
     """A child process writing to `log_path`: stop it (a signal, then wait), kill it, read its log."""
 
@@ -481,6 +637,8 @@ class LoggedProcess:
 
 class Daemon(LoggedProcess):
     """A real `rclone-jupyter start` process with its own data dir, state dir, HOME and log file."""
+
+    of_this_test: list["Daemon"] = []  # made by the `daemons` fixture of the running test (settled() reads them)
 
     def __init__(self, tmp: Path, env: dict[str, str], *, jupyter: bool = False, name: str = "node"):
         self.tmp = tmp
@@ -530,9 +688,15 @@ class Daemon(LoggedProcess):
 
     def status(self) -> dict | None:
         try:
-            return json.loads((self.state / "status.json").read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(self.status_text())
+        except ValueError:
             return None
+
+    def status_text(self) -> str:
+        try:
+            return (self.state / "status.json").read_text()
+        except FileNotFoundError:
+            return ""
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -550,6 +714,7 @@ class Daemon(LoggedProcess):
 def daemons(tmp_path):
     """Factory of Daemon processes; every one still running at the end is stopped (then killed)."""
     started: list[Daemon] = []
+    Daemon.of_this_test = started
 
     def make(env: dict[str, str], **kwargs) -> Daemon:
         daemon = Daemon(tmp_path, env, **kwargs)
@@ -557,6 +722,7 @@ def daemons(tmp_path):
         return daemon
 
     yield make
+    Daemon.of_this_test = []
     for daemon in started:
         if daemon.proc is not None and daemon.proc.poll() is None:
             try:

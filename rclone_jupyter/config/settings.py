@@ -56,7 +56,10 @@ class Settings:
     examples_dir: Path | None
     log_level: str
     watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
-    login_lockout: float = 60.0  # seconds a client waits after too many failed JupyterLab logins (jupyterlab/login.py)
+    login_lockout: float = 60.0  # the longest delay of a failed JupyterLab login's answer (jupyterlab/login.py)
+    # RCLONE_JUPYTER_BWLIMIT, as rclone's --bwlimit takes it (`4M`, `4M:off`, a timetable); None: no limit.
+    # Its grammar is rclone's: rclone/runner.check_bwlimit asks rclone itself before anything starts.
+    bwlimit: str | None = None
 
     @property
     def persistent(self) -> bool:
@@ -221,6 +224,7 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
                             "(1 or more).")
 
     login_lockout = _number(env, "RCLONE_JUPYTER_LOGIN_LOCKOUT", Settings.login_lockout, problems, minimum=1)
+    bwlimit = env.get("RCLONE_JUPYTER_BWLIMIT", "").strip() or None
     remotes = parse_remotes(env, problems)
     if problems:
         raise ConfigError(problems)
@@ -237,4 +241,5 @@ def load(env: Mapping[str, str] | None = None, *, data_dir: str | None = None, p
         log_level=log_level,
         watch_limit=watch_limit,
         login_lockout=login_lockout,
+        bwlimit=bwlimit,
     )

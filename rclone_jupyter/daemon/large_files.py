@@ -8,6 +8,7 @@ which `rclone-jupyter wait PATH` reads (daemon/wait.py). The transfers themselve
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from rclone_jupyter.daemon.status import MAX_LISTED, TO_COME_FILE, StatusBoard
 from rclone_jupyter.engine.background import BackgroundRestore
@@ -19,19 +20,18 @@ log = logging.getLogger(__name__)
 
 
 class LargeFiles:
-    def __init__(self, engines: list, board: StatusBoard, state: StateDir, binary: str, env: dict):
+    def __init__(self, engines: list, board: StatusBoard, state: StateDir, make_rclone: Callable[[], Rclone]):
         self.engines = [engine for engine in engines if engine.to_come]
         self.board = board
         self.state = state
-        self.binary = binary
-        self.env = env
+        self.make_rclone = make_rclone  # each its own rclone (the same flags as every other, --bwlimit too)
         self.threads: list[BackgroundRestore] = []
 
     def start(self) -> None:
         for engine in self.engines:
             self._report(engine, 0, 0)
             # Its own rclone: never the push path's rcd, so a save does not wait behind a model.
-            thread = BackgroundRestore(engine, Rclone(self.binary, self.state.config_path, env=self.env),
+            thread = BackgroundRestore(engine, self.make_rclone(),
                                        on_progress=lambda done, files, engine=engine: self._report(engine, done, files),
                                        on_done=self._done)
             self.threads.append(thread)

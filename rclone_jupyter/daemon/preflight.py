@@ -33,13 +33,14 @@ from rclone_jupyter.model.stamps import stamp_ns
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.filters import BUCKET_ONLY, is_noise
+from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
 from rclone_jupyter.rclone.retry import RetryPolicy, retrying
 from rclone_jupyter.rclone.runner import Rclone
 from rclone_jupyter.rclone.store import missing
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.config.settings import Settings, Timing
-from rclone_jupyter.daemon.status import StatusBoard
+from rclone_jupyter.daemon.status import Phase, StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,12 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
     entries = json.loads(run.output or "[]")
+    skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
     for entry in entries:
         path = entry["Path"]
         if path.startswith(NODES_FOLDER + "/") and path.endswith(".json"):
             nodes[path[len(NODES_FOLDER) + 1:-len(".json")]] = stamp_ns(entry["ModTime"])
-        elif not is_noise(path):
+        elif not is_noise(path) and path not in skipped:
             files[path] = int(entry["Size"])
     report.add(name, OK, f"{remote.display} answers: {len(files)} files, {human_size(sum(files.values()))}.")
     return _Listing(files, nodes, entries)
@@ -237,6 +239,48 @@ def _cleanup(rclone: Rclone, folder: str, files_from: Path) -> None:
         log.debug("could not delete the probe object: %s", exc)
 
 
+# An upload of a few GB on a slow uplink takes minutes, not a day: an unfinished one older than this was left by
+# a container that stopped in the middle (SIGKILL, a lost node), and its parts are billed until removed.
+OLD_UPLOAD = dt.timedelta(days=1)
+
+
+def incomplete_uploads_check(rclone: Rclone, remote: Remote, now: dt.datetime) -> Check | None:
+    """S3 only: the multipart uploads under the bucket folder started more than OLD_UPLOAD ago and never finished.
+
+    None when there are none, or when they cannot be listed (the recommended IAM policy does not grant
+    s3:ListBucketMultipartUploads, and some servers do not implement the call): the lifecycle rule of
+    README's 'Provisioning your bucket' removes them either way.
+    """
+    if remote.provider != "s3":
+        return None  # Azure discards uncommitted blocks after 7 days; GCS's resumable sessions end after a week
+    try:
+        run = rclone.run(commands.incomplete_uploads(remote.bucket_path()), what="listing incomplete uploads",
+                         quiet=True)
+        listed = json.loads(run.output or "{}").get(remote.bucket) or []
+    except (RcloneError, ValueError) as exc:
+        log.debug("cannot list the incomplete uploads of %s: %s", remote.display, exc)
+        return None
+    folder = remote.root.split("/", 1)[1] if "/" in remote.root else ""
+    old = []
+    for upload in listed:
+        key = upload.get("Key") or ""
+        try:
+            started = dt.datetime.fromisoformat(upload.get("Initiated", "").replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if (not folder or key.startswith(folder + "/")) and now - started > OLD_UPLOAD:
+            old.append((started, key[len(folder) + 1:] if folder else key))
+    if not old:
+        return None
+    old.sort()
+    examples = ", ".join(f"{key} (started {started:%Y-%m-%d %H:%M} UTC)" for started, key in old[:3])
+    return Check(f"{remote.name} incomplete uploads", WARNING,
+                 f"{len(old)} multipart upload(s) in {remote.display} started more than a day ago and never "
+                 f"finished, e.g. {examples}: a container stopped in the middle of them, and S3 bills their parts "
+                 "until they are removed. Add the lifecycle rule AbortIncompleteMultipartUpload to the bucket "
+                 "(README, 'Provisioning your bucket'); it removes these and every later one.")
+
+
 def presence_check(remote: Remote, listing: _Listing, timing: Timing, now_ns: int) -> Check | None:
     interval = timing.heartbeat_interval or Timing.heartbeat_interval
     fresh = sorted(node for node, stamp in listing.nodes.items() if now_ns - stamp < FRESH_INTERVALS * interval * 1e9)
@@ -248,8 +292,13 @@ def presence_check(remote: Remote, listing: _Listing, timing: Timing, now_ns: in
                  "(a file changed on both is kept twice), but stop the old container when you can.")
 
 
-def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime | None = None) -> Report:
-    """Given Settings, a runner with their config and a private scratch folder, return every check's result."""
+def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime | None = None,
+        incomplete_uploads: bool = False) -> Report:
+    """Given Settings, a runner with their config and a private scratch folder, return every check's result.
+
+    `incomplete_uploads` (for `check`; the start does not pay the extra request): old unfinished multipart
+    uploads are reported too.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     report = Report()
     password = password_check(settings)
@@ -269,6 +318,10 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
         if others is not None:
             report.checks.append(others)
         _probe(rclone, remote, scratch, report)
+        if incomplete_uploads:
+            leftovers = incomplete_uploads_check(rclone, remote, now)
+            if leftovers is not None:
+                report.checks.append(leftovers)
     if settings.remotes and len(listings) == len(settings.remotes):
         report.checks.append(disk_check(settings, listings))
     return report
@@ -276,7 +329,7 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
 
 def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoard) -> Report:
     """The pre-flight of `start`: log every finding; raise PersistenceError naming every failure."""
-    board.set(phase="checking")
+    board.set_phase(Phase.CHECKING)
     report = run(settings, rclone, scratch)
     for check in report.checks:
         if check.status == FAILED:
@@ -286,7 +339,7 @@ def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoa
         elif check.status == OK:
             log.info("pre-flight %s: %s", check.name, check.message)
     if not report.ok:
-        board.set(phase="failed")
+        board.set_phase(Phase.FAILED)
         raise PersistenceError("the pre-flight checks failed, nothing was changed: " +
                                "; ".join(f"{c.name}: {c.message}" for c in report.failures()))
     return report

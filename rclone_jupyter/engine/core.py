@@ -20,6 +20,7 @@ from pathlib import Path
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.engine.bisync import Bisync
 from rclone_jupyter.engine.bucket import Bucket
+from rclone_jupyter.engine.large import LargeUploads
 from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.modes import BisyncMode, Mode, Targeted
 from rclone_jupyter.engine.push import PushResult, Pusher
@@ -55,6 +56,7 @@ class Engine:
         self.baseline = Baseline()
         self.manifest = ManifestSync(self.store, data_dir)
         self.bucket = Bucket(self.store, self.manifest)
+        self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
         transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
         # The large files of the start still on their way (engine/background.py), shared with its thread.
         self.to_come = ToCome()
@@ -67,6 +69,9 @@ class Engine:
         self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
                              pending_here)
         self.mode: Mode = MODES[mode](self)
+        # The large lane's uploads (daemon/lanes.py); bisync mode has none: its bisync run carries every file.
+        self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
+                      if mode == TARGETED else None)
 
     # -- the start phases -----------------------------------------------------------------------------
 
@@ -92,6 +97,16 @@ class Engine:
     @property
     def skipped(self) -> dict[str, str]:
         return self.bucket.skipped
+
+    def skipped_shown(self) -> dict:
+        return self.bucket.skipped_shown()
+
+    @property
+    def not_saved(self) -> dict[str, str]:
+        return self.pusher.not_saved
+
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        return self.pusher.not_saved_shown(limit)
 
     # -- syncing --------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ through a link)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -19,7 +20,9 @@ from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
 from rclone_jupyter.model.baseline import Baseline
-from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, same
+from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, local_name,
+                                        local_version, same)
+from rclone_jupyter.rclone.rcd import changed_while_read
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class Transfers:
     data_dir: Path
     bucket: Bucket  # what landed, when a file changed while it was uploaded
     manifest: ManifestSync  # a placed download gets its mode
+    # {name: the file's version at its first upload attempt cut short since it last landed}: see cut_short.
+    attempts: dict[str, Version] = dataclasses.field(default_factory=dict)
 
     def upload(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
         """Upload exactly these objects from the data folder, and know them as uploaded.
@@ -50,6 +55,11 @@ class Transfers:
         try:
             self.store.upload(self.data_dir, keys)
         except RcloneError as exc:
+            if changed_while_read(str(exc)):
+                # Not the storage's fault: the syncer sends these again once they are quiet (an INFO, not a
+                # failure). What lands of them is ours.
+                self.cut_short({key: local[key] for key in keys})
+                raise
             if len(keys) == 1 or not exc.retryable:
                 raise
             failed = []
@@ -75,6 +85,29 @@ class Transfers:
             version = landed.get(key) if key in moved else local[key]
             if version is not None:
                 self.baseline.record(key, version)
+                self.attempts.pop(key, None)
+
+    def cut_short(self, before: Mapping[str, Version | None]) -> None:
+        """Uploads of these files were cut short (the file changed while rclone read it, or a newer version
+        stopped the job): what they sent may still land, even seconds later, since rclone notices the change
+        only after the last byte went and a stopped upload's bytes already handed to the network still arrive.
+        Remember each file's version at its first such attempt (see `known_with_own`)."""
+        for key, was in before.items():
+            if was is not None:
+                self.attempts.setdefault(key, was)
+
+    def known_with_own(self, local: Mapping[str, Version | None], theirs: Mapping[str, Version]) -> Mapping[str, Known]:
+        """The baseline, where the bucket holds what one of our own cut-short attempts sent: such an object is
+        this container's own (a moment of the file as it was being written), not a change made elsewhere, and
+        the push must not take it for a conflict. It is ours when its time lies between the file's time at the
+        first attempt and now."""
+        own: dict[str, Known] = {}
+        for key, was in self.attempts.items():
+            bucket, now = theirs.get(key), local.get(key)
+            if bucket is not None and now is not None and \
+                    was.mtime_ns - MTIME_SLACK_NS <= bucket.mtime_ns <= now.mtime_ns + MTIME_SLACK_NS:
+                own[key] = Known(bucket.size, bucket.mtime_ns, None)
+        return collections.ChainMap(own, self.baseline) if own else self.baseline
 
     def upload_one(self, key: str) -> None:
         """Upload one data folder file as it is now (a conflict copy under its new name)."""

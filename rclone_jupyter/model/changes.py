@@ -23,13 +23,15 @@ class Batch:
 
 
 class ChangeSet:
-    """Queued paths plus the batch in flight: a path stays pending until the run that carried it succeeds."""
+    """Queued paths plus what is in flight: the small lane's batch, and the large lane's one file. A path stays
+    pending until the run (or the job) that carried it succeeds."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queued: set[str] = set()
         self._overflow = False
         self._in_flight: Batch = Batch()
+        self._lane: set[str] = set()  # paths whose upload is a background job (the large lane)
         self._since: dict[str, float] = {}  # path -> wall-clock time of its oldest change not yet durable
 
     def add(self, rel: str) -> None:
@@ -41,11 +43,11 @@ class ChangeSet:
         with self._lock:
             self._overflow = True
 
-    def take(self) -> Batch:
-        """Move everything queued into flight and return it."""
+    def take(self, leave: set[str] | frozenset[str] = frozenset()) -> Batch:
+        """Move everything queued but `leave` into flight and return it."""
         with self._lock:
-            batch = Batch(frozenset(self._queued), self._overflow)
-            self._queued.clear()
+            batch = Batch(frozenset(self._queued - leave), self._overflow)
+            self._queued -= batch.paths
             self._overflow = False
             self._in_flight = batch
             return batch
@@ -53,9 +55,29 @@ class ChangeSet:
     def done(self) -> None:
         """The batch in flight is durable."""
         with self._lock:
-            for rel in self._in_flight.paths - self._queued:
+            for rel in self._in_flight.paths - self._queued - self._lane:
                 self._since.pop(rel, None)
             self._in_flight = Batch()
+
+    def take_one(self, rel: str) -> None:
+        """A queued path's upload starts as a background job (the large lane)."""
+        with self._lock:
+            self._queued.discard(rel)
+            self._lane.add(rel)
+
+    def finish_one(self, rel: str, durable: bool) -> None:
+        """The background job of `rel` ended: it landed (`durable`), or it failed or was cancelled and the path
+        is queued again."""
+        with self._lock:
+            self._lane.discard(rel)
+            if not durable:
+                self._queued.add(rel)
+            elif rel not in self._queued and rel not in self._in_flight.paths:
+                self._since.pop(rel, None)
+
+    def queued(self) -> set[str]:
+        with self._lock:
+            return set(self._queued)
 
     def put_back(self, only: set[str] | None = None) -> None:
         """The batch in flight failed: its paths (or `only` these, the part that failed) are pending again,
@@ -63,21 +85,27 @@ class ChangeSet:
         with self._lock:
             back = self._in_flight.paths if only is None else only
             self._queued |= back
-            for rel in self._in_flight.paths - back - self._queued:
+            for rel in self._in_flight.paths - back - self._queued - self._lane:
                 self._since.pop(rel, None)
             self._overflow = self._overflow or self._in_flight.overflow
             self._in_flight = Batch()
+
+    def unknown(self) -> bool:
+        """True while the watcher lost track and the walk that finds what it missed is not done yet."""
+        with self._lock:
+            return self._overflow or self._in_flight.overflow
 
     def has_queued(self) -> bool:
         with self._lock:
             return bool(self._queued) or self._overflow
 
     def pending(self) -> set[str]:
-        """Every path not yet durable: queued or in flight."""
+        """Every path not yet durable: queued or in flight (in either lane)."""
         with self._lock:
-            return self._queued | set(self._in_flight.paths)
+            return self._queued | set(self._in_flight.paths) | self._lane
 
     def oldest(self) -> float | None:
-        """The wall-clock time of the oldest change not yet durable, or None."""
+        """The wall-clock time of the oldest change not yet durable, or None. O(1): `_since` keeps insertion
+        order and an entry is only added (setdefault) or removed, so the first entry is the oldest change."""
         with self._lock:
-            return min(self._since.values(), default=None)
+            return next(iter(self._since.values()), None)

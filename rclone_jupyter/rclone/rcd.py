@@ -3,15 +3,17 @@
 Starting rclone costs tens of milliseconds, as much as the upload of a small file; a push made of two runs (the
 check, the upload) was twice the floor of one `rclone copyto`. The rcd is started on first use, listens on a
 unix socket in a private 0700 directory (a unix socket bypasses rc authentication: the directory's permissions
-are the authentication), and is stopped after `idle_seconds` without a call, so an idle container runs no
-rclone at all. Failure handling stays per call: an error answer raises RcloneError classified like a failed
-run; a dead or killed rcd fails the call as retryable and the next call starts a fresh one.
+are the authentication), dies with the daemon (children.py), and is stopped after `idle_seconds` without a
+call, so an idle container runs no rclone at all. Failure handling stays per call: an error answer raises
+RcloneError classified like a failed run; a dead or killed rcd fails the call as retryable and the next call
+starts a fresh one.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import http.client
+import itertools
 import json
 import logging
 import os
@@ -26,8 +28,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from rclone_jupyter.children import spawner
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.logs import rclone_line, secret_mask
+from rclone_jupyter.unixhttp import UnixHTTPConnection
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +96,25 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
     return removed
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost")
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(self._path)
-        self.sock = sock
+# rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
+CHANGED_WHILE_READ = ("source file is being updated", "corrupted on transfer")
+# rclone's errors for a background job we stopped ourselves (a newer version replaces it), and for a job asked
+# about in a new rcd after the old one died (the large lane then sends the file again).
+CANCELLED = ("context canceled", "job not found")
 
 
-try:
-    # Looked up now, not in the child: between fork and exec the child must do as little as possible.
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _prctl = None
+def changed_while_read(text: str) -> bool:
+    return any(marker in text for marker in CHANGED_WHILE_READ)
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the thread that started us dies (a daemon killed -9)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def error_level(text: str) -> int:
+    """The level of one of rclone's error lines in our log: a file still being written, or an upload we
+    stopped, is not something a user must look at."""
+    if any(marker in text for marker in CANCELLED):
+        return logging.DEBUG
+    if changed_while_read(text):
+        return logging.INFO
+    return logging.WARNING
 
 
 class RcDaemon:
@@ -131,6 +132,7 @@ class RcDaemon:
         self._tail: deque[str] = deque(maxlen=20)
         self._in_flight = 0
         self._last_used = 0.0
+        self._groups = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class RcDaemon:
         self._dir = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
         sock = self._socket()
         self._tail.clear()
-        proc = subprocess.Popen(
+        proc = spawner.popen(
             self._argv(sock),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -157,7 +159,6 @@ class RcDaemon:
             text=True,
             errors="replace",
             start_new_session=True,  # a Ctrl-C in the terminal must not kill a flush half-way
-            preexec_fn=die_with_parent,
         )
         self._proc = proc
         threading.Thread(target=self._pump_log, args=(proc,), name="rclone-rcd-log", daemon=True).start()
@@ -188,7 +189,7 @@ class RcDaemon:
             text, record = decoded
             self._tail.append(text)
             if record is not None and record.get("level") in ("error", "critical"):
-                log.warning("rclone: %s", text)
+                log.log(error_level(text), "rclone: %s", text)
             else:
                 log.debug("rclone rcd: %s", text)
 
@@ -200,6 +201,7 @@ class RcDaemon:
                     return
                 if self._in_flight == 0 and time.monotonic() - self._last_used >= self.idle_seconds:
                     log.debug("rclone rcd idle for %.0f s; stopping it", self.idle_seconds)
+                    self._proc = None  # no longer the current one before it exits: whoever sees it gone agrees
                     self._terminate(proc)
                     self._cleanup()
                     return
@@ -226,6 +228,11 @@ class RcDaemon:
                 self._terminate(self._proc)
             self._cleanup()
 
+    def alive(self) -> bool:
+        """The rcd runs (its background jobs with it)."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
     def kill(self) -> None:
         """Kill the rcd now, failing the call in flight (the shutdown deadline passed)."""
         proc = self._proc
@@ -251,12 +258,35 @@ class RcDaemon:
     # -- calls ----------------------------------------------------------------------------------------
 
     def call(self, method: str, params: dict, *, what: str) -> dict:
-        """POST one rc method; return its JSON answer. Raise RcloneError on any failure."""
+        """POST one rc method; return its JSON answer. Raise RcloneError on any failure.
+
+        Some calls answer 200 although a file failed: with a list of files (`--files-from`), rclone logs a
+        file it could not look up ("--files-from failed to read file": a HEAD refused, the bucket down) and
+        leaves it out, as if it did not exist. So each call counts its errors in a stats group of its own,
+        and any error fails the call: a missing answer must never read as "no such object".
+        """
+        if params.get("_async"):
+            return self._post(method, params, what=what)  # a job: its own status says how it ended
+        group = f"rj-call-{next(self._groups)}"
+        try:
+            answer = self._post(method, {**params, "_group": group}, what=what)
+            stats = self._post("core/stats", {"group": group}, what=what)
+        finally:
+            with contextlib.suppress(RcloneError):  # the rcd is gone: so are its stats
+                self._post("core/stats-delete", {"group": group}, what=what)
+        if stats.get("errors"):
+            error = secret_mask.mask(str(stats.get("lastError") or "an error was logged"))
+            retryable, reason = self._classify(None, error)
+            raise RcloneError(f"{what} failed: {reason}: {error[:400]}", exit_code=None, retryable=retryable,
+                              output_tail=error)
+        return answer
+
+    def _post(self, method: str, params: dict, *, what: str) -> dict:
         with self._lock:
             sock = self._ensure_started()
             self._in_flight += 1
         try:
-            conn = _UnixConnection(sock)
+            conn = UnixHTTPConnection(sock)
             try:
                 conn.request("POST", "/" + method, json.dumps(params), {"Content-Type": "application/json"})
                 response = conn.getresponse()

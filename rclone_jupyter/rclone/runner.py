@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rclone_jupyter.children import spawner
 from rclone_jupyter.rclone import commands
-from rclone_jupyter.errors import RcloneError, RcloneNotFound
+from rclone_jupyter.errors import ConfigError, RcloneError, RcloneNotFound
 from rclone_jupyter.logs import rclone_line
 from rclone_jupyter.rclone.rcd import RcDaemon
 
@@ -101,9 +102,10 @@ class Rclone:
     `rclone rcd` (the push path, where an rclone start would cost as much as the upload).
     """
 
-    def __init__(self, binary: str, config_path: Path, *, env: dict | None = None):
+    def __init__(self, binary: str, config_path: Path, *, env: dict | None = None, flags: tuple[str, ...] = ()):
         self.binary = binary
         self.config_path = config_path
+        self.flags = flags  # on every run and the rcd (commands.global_flags: the bandwidth limit)
         self._base_env = dict(os.environ if env is None else env)
         self._current: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -135,13 +137,13 @@ class Rclone:
 
         `on_message` gets every JSON log record but the stats; `on_stats` every stats record (progress).
         """
-        argv = (self.binary, *args)
+        argv = (self.binary, *args, *self.flags)
         log.debug("running rclone %s (%s)", args[0], what)
         started = time.monotonic()
         tail: deque[str] = deque(maxlen=40)
         messages: list[str] = []
         stats: dict = {}
-        proc = subprocess.Popen(
+        proc = spawner.popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -208,7 +210,7 @@ class Rclone:
         return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output))
 
     def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
-        return (self.binary, *commands.rcd(socket_path))
+        return (self.binary, *commands.rcd(socket_path), *self.flags)
 
     def rc(self, call: tuple[str, dict], *, what: str) -> dict:
         """Send one (method, params) call built by rclone/commands.py to the rcd; return its JSON answer."""
@@ -230,6 +232,29 @@ class Rclone:
                 os.killpg(proc.pid, 9)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def check_bwlimit(binary: str, value: str | None) -> None:
+    """Raise ConfigError naming RCLONE_JUPYTER_BWLIMIT if rclone would refuse `--bwlimit VALUE`.
+
+    rclone parses the value itself (its grammar has sizes, `UP:DOWN`, timetables with days and times): asking
+    it is the only check that agrees with it exactly.
+    """
+    if not value:
+        return
+    try:
+        result = subprocess.run((binary, *commands.check_bwlimit(value)), capture_output=True, text=True,
+                                errors="replace", timeout=30, stdin=subprocess.DEVNULL,
+                                env={"PATH": os.environ.get("PATH", ""), "RCLONE_CONFIG": os.devnull})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RcloneNotFound(f"cannot run rclone ({binary}) to check RCLONE_JUPYTER_BWLIMIT: {exc}") from exc
+    if result.returncode == 0:
+        return
+    first = (result.stderr.strip().splitlines() or ["no reason given"])[0]
+    reason = first.split("failed: ", 1)[1] if "failed: " in first else first.removeprefix("Error: ")
+    raise ConfigError([f"RCLONE_JUPYTER_BWLIMIT: {value!r} is not a bandwidth limit rclone accepts ({reason}). "
+                       "Use rclone's --bwlimit syntax: e.g. 4M (4 MiB/s both ways), 4M:off (upload:download), "
+                       "or a timetable such as '08:00,1M 23:00,off'."])
 
 
 def _last_error_line(tail: deque[str]) -> str:

@@ -45,6 +45,9 @@ class RcloneJob:
     store: RcloneStore
     id: int
     what: str
+    # The rcd instance that runs the job. Job ids start again at 1 in a new rcd (one started after the old one
+    # died), where this id names some other call's job: that must never read as this transfer's success.
+    execute_id: str = ""
     _held: bool = True
 
     def _release(self) -> None:
@@ -53,7 +56,20 @@ class RcloneJob:
             self.store.rclone.rcd.release()
 
     def status(self) -> dict:
-        return self.store.rc(commands.job_status(self.id), self.what)
+        """rclone's job/status answer (`finished`, `success`, `error`); a job of an rcd that is gone (or that
+        forgot it) is a failed one. A finished job releases the rcd."""
+        gone = {"finished": True, "success": False, "error": f"{self.what}: rclone rcd stopped meanwhile"}
+        try:
+            status = self.store.rc(commands.job_status(self.id), self.what)
+        except RcloneError as exc:
+            if "job not found" not in str(exc):
+                raise
+            status = gone
+        if self.execute_id and status.get("executeId", self.execute_id) != self.execute_id:
+            status = gone
+        if status.get("finished"):
+            self._release()
+        return status
 
     def progress(self) -> tuple[int, int]:
         """(bytes done, bytes in all; 0 while unknown)."""
@@ -178,10 +194,11 @@ class RcloneStore:
         files = self.names_file("delete", names)
         self.rc(commands.delete_files(self.remote.path(), files), "delete")
 
-    def read(self, name: str, what: str) -> str | None:
-        """The content of one small object (one GET); None if it is not there."""
+    def read(self, name: str, what: str, head: int | None = None) -> str | None:
+        """The content of one small object (one GET), its first `head` bytes only if given; None if it is not
+        there."""
         try:
-            return self.run(commands.cat(self.remote.path(name)), what, quiet=True).output
+            return self.run(commands.cat(self.remote.path(name), head=head), what, quiet=True).output
         except RcloneError as exc:
             if exc.retryable:
                 raise
@@ -216,7 +233,7 @@ class RcloneStore:
         except BaseException:
             self.rclone.rcd.release()
             raise
-        return RcloneJob(self, int(answer["jobid"]), what)
+        return RcloneJob(self, int(answer["jobid"]), what, str(answer.get("executeId", "")))
 
     # -- what the restore needs besides ---------------------------------------------------------------
 
@@ -247,6 +264,10 @@ class RcloneStore:
                       on_stats: Callable[[dict], None], max_size: int | None = None) -> RunResult:
         """The restore's one bulk copy of the bucket folder into `target` (never deletes); `max_size`: only the
         files of at most that many bytes (the large ones come after JupyterLab has started)."""
-        argv = commands.restore(self.remote.path(), target, only_missing=only_missing, excludes=excludes,
+        exclude_from = None
+        if excludes:  # in a file: one --exclude per name overflowed argv at a few MB of names (E2BIG)
+            exclude_from = self._scratch() / f"{self.remote.name}-excludes.txt"
+            exclude_from.write_text(commands.exclude_lines(excludes))
+        argv = commands.restore(self.remote.path(), target, only_missing=only_missing, exclude_from=exclude_from,
                                 max_size=max_size)
         return self.run(argv, "restore", on_stats=on_stats)

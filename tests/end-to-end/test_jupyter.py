@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import one_s3_server, wait_until
+from conftest import one_s3_server, settled, wait_until
 
 
 
@@ -65,7 +65,7 @@ def test_jupyterlab_requires_the_password_over_ipv4_and_ipv6(s3, daemons, passwo
     from conftest import Bucket
 
     bucket = Bucket(daemon.tmp, s3.env())
-    wait_until(lambda: "saved.ipynb" in bucket.files(), message="the notebook in the bucket")
+    settled(lambda: "saved.ipynb" in bucket.files(), message="the notebook in the bucket")
 
     # Nothing secret on any command line of ours (the password hash lives in a private config file).
     pid = daemon.status()["jupyter"]["pid"]
@@ -81,7 +81,7 @@ def test_jupyterlab_requires_the_password_over_ipv4_and_ipv6(s3, daemons, passwo
 
     assert session.delete(f"http://127.0.0.1:{daemon.port}/api/contents/saved.ipynb", headers=xsrf,
                           timeout=10).status_code == 204
-    wait_until(lambda: "saved.ipynb" not in bucket.files(), message="the delete in the bucket")
+    settled(lambda: "saved.ipynb" not in bucket.files(), message="the delete in the bucket")
 
     assert daemon.stop(signal.SIGTERM) == 0
     with pytest.raises(ProcessLookupError):

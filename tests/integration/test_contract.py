@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cloud_servers import CLOUD_KINDS, Cloud, FakeGCS, azurite, clouds, fake_gcs  # noqa: F401 - fixtures
-from conftest import Bucket, synced_tree, wait_until
+from conftest import Bucket, settled, synced_tree, wait_until
 
 MIB = 1024 * 1024
 
@@ -28,7 +28,7 @@ def cloud(request, clouds):  # noqa: F811 - the fixture imported above
 def _wait_bucket(bucket, expected: dict[str, bytes], timeout: float = 40, what: str = "the bucket") -> None:
     """Wait until the bucket folder holds exactly `expected`; on timeout, say what differs."""
     try:
-        wait_until(lambda: bucket.files() == expected, timeout=timeout, message=f"{what} == expected")
+        settled(lambda: bucket.files() == expected, timeout=timeout, message=f"{what} == expected")
     except AssertionError:
         now = bucket.files()
         raise AssertionError(f"{what}: missing {sorted(set(expected) - set(now))}, unexpected "
@@ -191,13 +191,13 @@ def test_a_change_reaches_every_cloud_and_one_down_blocks_no_other(clouds, own_g
     assert [line.split("restore from ")[1][:5] for line in restored] == ["s3://", "http:", "gs://"]  # PROVIDERS
     (daemon.data / "first.txt").write_text("to all")
     for kind, bucket in buckets.items():
-        wait_until(lambda: bucket.files() == {"first.txt": b"to all"}, timeout=30, message=f"{kind} has first.txt")
+        settled(lambda: bucket.files() == {"first.txt": b"to all"}, timeout=30, message=f"{kind} has first.txt")
 
     own_gcs.stop()  # GCS goes down
     (daemon.data / "second.txt").write_text("while gcs is down")
     expected = {"first.txt": b"to all", "second.txt": b"while gcs is down"}
     for kind in ("s3", "azure"):
-        wait_until(lambda: buckets[kind].files() == expected, timeout=30, message=f"{kind} has second.txt")
+        settled(lambda: buckets[kind].files() == expected, timeout=30, message=f"{kind} has second.txt")
     gcs_state = wait_until(lambda: (r := daemon.status()["remotes"]["gcs"])["state"] in ("error", "retrying") and r,
                            timeout=30,
                            message="gcs reported down")
@@ -209,7 +209,7 @@ def test_a_change_reaches_every_cloud_and_one_down_blocks_no_other(clouds, own_g
     assert "[gcs]" in human and "error" in human and "[s3]" in human and "[azure]" in human
 
     own_gcs.start()  # back, same port and storage: it catches up
-    wait_until(lambda: buckets["gcs-json"].files() == expected, timeout=60, message="gcs caught up")
+    settled(lambda: buckets["gcs-json"].files() == expected, timeout=60, message="gcs caught up")
     daemon.wait_synced(timeout=30)
     assert daemon.stop() == 0
 

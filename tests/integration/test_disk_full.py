@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import Bucket, wait_until
+from conftest import Bucket, settled, wait_until
 from rclone_jupyter.daemon.status import StatusBoard
 
 MiB = 1024 * 1024
@@ -52,7 +52,7 @@ def test_a_full_data_disk_while_running(s3, daemons, small_disk, tmp_path):
     (disk / "after.txt").write_text("written once there was space again")
     wait_until(lambda: not (daemon.status() or {}).get("disk", {}).get("full"), timeout=15,
                message="the status to clear the full disk")
-    wait_until(lambda: bucket.files().get("after.txt") == b"written once there was space again", timeout=30,
+    settled(lambda: bucket.files().get("after.txt") == b"written once there was space again", timeout=30,
                message="the new file in the bucket")
     daemon.wait_synced()
     assert daemon.proc.poll() is None

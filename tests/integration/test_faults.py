@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Bucket, needs, synced_tree, wait_until
+from conftest import Bucket, needs, settled, synced_tree, wait_until
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("RJ_TEST_S3_ENDPOINT")),
@@ -39,7 +39,7 @@ def same_content(bucket: Bucket, data: Path, timeout: float = 30.0) -> dict[str,
         return [local] if bucket.files() == local else None  # a list, so an empty tree is still a match
 
     try:
-        return wait_until(check, timeout, interval=0.3, message="bucket == data folder")[0]
+        return settled(check, timeout, message="bucket == data folder")[0]
     except AssertionError as exc:
         if "timed out" not in str(exc):
             raise
@@ -94,6 +94,7 @@ def errors_in(log: str) -> list[str]:
 # -- 1. the storage server is down while the user keeps writing --------------------------------------------
 
 
+@pytest.mark.private_s3  # takes the server down
 def test_01_server_down_while_writing_then_back(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
@@ -124,6 +125,7 @@ def test_01_server_down_while_writing_then_back(s3, daemons, tmp_path):
 # -- 2. rclone is killed mid-transfer ----------------------------------------------------------------------
 
 
+@pytest.mark.private_s3  # freezes the server
 def test_02_rclone_killed_mid_transfer(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY}).start()
@@ -169,6 +171,7 @@ def test_03_sigterm_during_a_sync_lands_everything(s3, daemons, tmp_path):
     same_content(bucket, daemon.data, timeout=1)
 
 
+@pytest.mark.private_s3  # freezes the server
 def test_03_sigterm_with_a_too_short_deadline_says_what_was_not_saved(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), **FAST_RETRY, "RCLONE_JUPYTER_FLUSH_DEADLINE": "1",
@@ -346,13 +349,13 @@ def test_09_two_orchestrators_on_one_bucket_folder(s3, daemons, tmp_path):
 
     write(new.data / "new-only.txt", "new")
     write(new.data / "shared.ipynb", "v2 from new")
-    wait_until(lambda: (f := bucket.files()).get("shared.ipynb") == b"v2 from new" and "new-only.txt" in f,
+    settled(lambda: (f := bucket.files()).get("shared.ipynb") == b"v2 from new" and "new-only.txt" in f,
                message="the new container's changes in the bucket")
     # The old one deletes a file only it knew, and the notebook the new one has changed meanwhile:
     # the first delete is applied, the second must not remove the newer version.
     (old.data / "old-only.txt").unlink()
     (old.data / "shared.ipynb").unlink()
-    wait_until(lambda: (old.data / "shared.ipynb").exists() and "old-only.txt" not in bucket.files(),
+    settled(lambda: (old.data / "shared.ipynb").exists() and "old-only.txt" not in bucket.files(),
                message="the delete applied and the newer notebook kept (and brought back to the old one)")
     assert (old.data / "shared.ipynb").read_bytes() == b"v2 from new"
     assert bucket.files()["shared.ipynb"] == b"v2 from new"
@@ -399,7 +402,7 @@ def test_10_odd_names_round_trip_and_links_are_kept_as_links_never_followed(s3, 
     os.symlink(outside, data / "link-to-dir")
     links = {"link-to-file.txt.rclonelink": str(outside / "secret.txt").encode(),
              "link-to-dir.rclonelink": str(outside).encode()}
-    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="names and links in the bucket")
+    settled(lambda: bucket.files() == {**odd, **links}, timeout=30, message="names and links in the bucket")
     if refused:
         status = wait_until(lambda: (s := daemon.status() or {}).get("last_error") and s, message="the error")
         assert status["pending_paths"] == ["line\nbreak.txt"] and "line" in status["last_error"]
@@ -412,7 +415,7 @@ def test_10_odd_names_round_trip_and_links_are_kept_as_links_never_followed(s3, 
     (data / "link-to-dir").unlink()
     (data / "empty.txt").unlink()
     del odd["empty.txt"], links["link-to-dir.rclonelink"]
-    wait_until(lambda: bucket.files() == {**odd, **links}, timeout=30, message="the link's object deleted")
+    settled(lambda: bucket.files() == {**odd, **links}, timeout=30, message="the link's object deleted")
     assert (outside / "secret.txt").exists()
     assert daemon.stop() == 0
 
@@ -496,6 +499,7 @@ def test_12_bad_credentials_and_missing_bucket_stop_with_a_clear_error_and_touch
     assert bucket.files() == {"in-bucket.txt": b"keep"}
 
 
+@pytest.mark.private_s3  # re-keys the server
 def test_12_key_revoked_mid_session_keeps_changes_pending_until_fixed(s3, daemons, tmp_path):
     needs(s3, "checks_signatures", "it accepts any secret, so a revoked key cannot be refused")
     bucket = Bucket(tmp_path, s3.env())

@@ -23,8 +23,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import Bucket, MotoS3, synced_tree, wait_until
 
 
@@ -36,13 +34,6 @@ LISTING = FOLDERS + 3  # LIST pages of one full listing of the bucket folder, at
 START_CONSTANT = 10
 # Requests of one pushed change: HEAD + PUT (the steady state measured in issue 11), and one LIST-page look.
 PER_CHANGE = 2
-
-
-@pytest.fixture
-def moto(tmp_path_factory):
-    server = MotoS3(tmp_path_factory.mktemp("moto")).start()
-    yield server
-    server.stop()
 
 
 def seed(bucket: Bucket, tmp_path: Path) -> dict[str, bytes]:

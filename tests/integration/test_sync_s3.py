@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Bucket, needs, synced_tree, wait_until
+from conftest import Bucket, needs, settled, synced_tree, wait_until
 
 
 @pytest.fixture(params=["targeted", "bisync"])
@@ -62,7 +62,7 @@ def test_every_kind_of_change_propagates(s3, daemons, tmp_path, push_mode):
         "nested/deeper/n.txt": b"nested",
         "moved/inner/x.txt": b"x",
     }
-    wait_until(lambda: bucket.files() == expected, timeout=30, message="bucket == expected")
+    settled(lambda: bucket.files() == expected, timeout=30, message="bucket == expected")
     assert synced_tree(data) == expected
     assert daemon.stop() == 0
     assert bucket.files() == expected
@@ -74,7 +74,7 @@ def test_a_burst_of_500_writes_is_coalesced(s3, daemons, tmp_path):
     for i in range(500):
         (daemon.data / f"f{i % 50:02d}.txt").write_text(f"version {i}")
     expected = {f"f{j:02d}.txt": f"version {450 + j}".encode() for j in range(50)}
-    wait_until(lambda: bucket.files() == expected, timeout=30, message="the last version of each file")
+    settled(lambda: bucket.files() == expected, timeout=30, message="the last version of each file")
     daemon.wait_synced()
     runs = re.findall(r"synced \d+ change\(s\)", daemon.log())
     assert 1 <= len(runs) <= 5, runs
@@ -136,16 +136,21 @@ def test_sync_once_without_a_running_start(s3, daemons, tmp_path):
 
 def test_status_json(s3, daemons, tmp_path):
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_QUIET_PERIOD": "60", "RCLONE_JUPYTER_MAX_DELAY": "120"}).start()
-    (daemon.data / "waiting.txt").write_text("pending")
-    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 1 and s,
-                        message="one pending path")
+    # Kept open: a file still being written waits for the quiet period. A closed one is due 50 ms after its
+    # close and saved in about 0.3 s, less than a `status --json` takes to start on a busy machine.
+    with open(daemon.data / "waiting.txt", "w") as still_open:
+        still_open.write("pending")
+        still_open.flush()
+        status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 1 and s,
+                            message="one pending path")
     assert status["running"] is True
     assert status["last_error"] is None
     assert status["last_sync"] is not None  # the baseline counts
     assert status["pending_paths"] == ["waiting.txt"]
+    waiting.close()
     daemon.cli("sync", "--once")
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    assert status["pending"] == 0
+    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 0 and s,
+                        message="nothing pending after sync --once")
     assert set(status) >= {"last_sync", "pending", "last_error"}
     human = daemon.cli("status")
     assert human.returncode == 0 and "Pending changes: 0" in human.stdout
@@ -236,7 +241,7 @@ def test_periodic_reconcile_lists_and_brings_in_only_changes_made_elsewhere(s3, 
         return len(re.findall(r"from elsewhere brought here", daemon.log()))
 
     (daemon.data / "mine.txt").write_text("pushed by this container")
-    wait_until(lambda: "mine.txt" in bucket.files(), message="our push")
+    settled(lambda: "mine.txt" in bucket.files(), message="our push")
     time.sleep(2)  # several periodic looks: the bucket changed only by our own push
     assert brought_in() == 0
     assert (daemon.data / "mine.txt").read_text() == "pushed by this container"

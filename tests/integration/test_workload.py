@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from cloud_servers import azurite, clouds, fake_gcs  # noqa: F401 - fixtures
-from conftest import Bucket, synced_tree, wait_until
+from conftest import Bucket, settled, synced_tree
 from rclone_jupyter.model.filters import is_noise
 
 pytestmark = pytest.mark.slow
@@ -160,7 +160,7 @@ def wait_saved(daemon, bucket: Bucket) -> None:
         remote = {k: v for k, v in bucket.files().items() if not k.endswith(".rclonelink")}
         return remote == synced_tree(daemon.data)
 
-    wait_until(same, timeout=60, interval=0.5, message="the bucket holds every file of the data folder")
+    settled(same, timeout=60, interval=0.5, message="the bucket holds every file of the data folder")
 
 
 def make_workload(data: Path, tmp: Path, daemon, bucket: Bucket) -> dict:

@@ -42,7 +42,21 @@ def test_the_policy_allows_only_what_syncing_needs_and_only_in_the_folder():
             assert set(prefixes) == {"jupyterlab/alice", "jupyterlab/alice/*"}
             assert set(statement["Condition"]) == {"StringLike"}
         else:
-            assert set(statement_actions) <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+            assert set(statement_actions) <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                              "s3:AbortMultipartUpload"}
             assert resources == ["arn:aws:s3:::my-bucket/jupyterlab/alice/*"]
-    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    # AbortMultipartUpload: rclone aborts a large upload it cancels or that fails, so no parts stay billed.
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
     assert "*" not in "".join(actions)
+
+
+LIFECYCLE = ROOT / "provisioning" / "aws-s3-lifecycle.json"
+
+
+def test_the_lifecycle_rule_aborts_incomplete_uploads_of_the_whole_bucket():
+    rules = json.loads(LIFECYCLE.read_text())["Rules"]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert rule["Status"] == "Enabled" and rule["Filter"] == {"Prefix": ""}
+    # A day: far longer than any upload takes (5 GB at SaladCloud's 10th-percentile uplink: 17 minutes).
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
