@@ -75,8 +75,9 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
     """Restore the data folder, keep it synced, and run JupyterLab (the container entrypoint).
 
     \b
-    Order: read the environment, write the private rclone config, restore the data folder from the bucket,
-    establish the sync baseline, watch for changes, then start JupyterLab. On SIGTERM/SIGINT JupyterLab is
+    Order: read the environment, write the private rclone config, restore the data folder's files up to
+    8 MiB from the bucket, establish the sync baseline, watch for changes, start JupyterLab, then bring the
+    larger files in the background (`rclone-jupyter wait` waits for them). On SIGTERM/SIGINT JupyterLab is
     stopped and every pending change is saved before exit (a second signal skips that).
 
     \b
@@ -273,7 +274,10 @@ def _print_status(data: dict) -> None:
         click.echo(f"  {path}")
     restore = data.get("restore") or {}
     if restore.get("state") == "running":
-        click.echo(f"Restoring: {restore.get('files_done', 0)} of {restore.get('files_total', '?')} files")
+        click.echo(f"{_restoring_line(restore).capitalize()} ({restore.get('files_done', 0)} of "
+                   f"{restore.get('files_total', '?')} files here)")
+        for path in restore.get("to_come") or []:
+            click.echo(f"  to come: {path}")
     for name, remote in (data.get("remotes") or {}).items():
         click.echo(f"[{name}] {remote.get('display')}: {remote.get('state')}, last sync {remote.get('last_sync') or 'never'}, "
                    f"{remote.get('pending', 0)} pending")
@@ -381,17 +385,67 @@ def recover(path: str, at: str | None) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-def health() -> None:
-    """Exit 0 when the restore is done and JupyterLab answers (for a container HEALTHCHECK).
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--timeout", type=click.FloatRange(0, settings_mod.MAX_SECONDS), default=None,
+              callback=lambda _ctx, _param, value: None if value is None else _finite(value, "--timeout"),
+              help="Give up after this many seconds (exit 1) [default: wait as long as it takes].")
+def wait(paths: tuple[str, ...], timeout: float | None) -> None:
+    """Wait until the restore has brought PATHs (files or folders), or everything if none is given.
 
     \b
-    Example (Dockerfile):
-        HEALTHCHECK CMD rclone-jupyter health
+    JupyterLab starts once the small files are restored; files over 8 MiB (models, checkpoints, data sets)
+    arrive after, smallest first, each under its name only once it is whole. Exit 0 when they are here,
+    1 if the restore stopped or failed first, or on --timeout.
+
+    \b
+    Examples (a terminal, a script, a notebook cell):
+        rclone-jupyter wait models/llama.safetensors
+        !rclone-jupyter wait --timeout 600 checkpoints/
+    """
+    from rclone_jupyter.daemon import wait as waiting
+
+    state = _state_dir()
+    data = current_status(state)
+    data_dir = data.get("data_dir") or os.environ.get("RCLONE_JUPYTER_DATA_DIR") or "/root/data"
+    try:
+        wanted = waiting.relative_paths(Path(data_dir), paths, Path.cwd())
+    except ValueError as exc:
+        click.echo(f"ERROR: {exc}. Give paths inside the data folder (relative to it, or absolute).", err=True)
+        sys.exit(2)
+    answer = waiting.wait(state, wanted, timeout)
+    if answer.ok:
+        click.echo("Everything is restored." if not paths else f"Restored: {', '.join(paths)}")
+        sys.exit(0)
+    click.echo(f"ERROR: {answer.message}", err=True)
+    sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--startup", is_flag=True,
+              help="For a startup probe: exit 0 as soon as the start is under way (restoring), not only when ready.")
+def health(startup: bool) -> None:
+    """Exit 0 when the small files are restored and JupyterLab answers (a readiness probe, HEALTHCHECK).
+
+    \b
+    Large files (over 8 MiB) may still be arriving then: JupyterLab is usable, a script that needs them runs
+    `rclone-jupyter wait PATH` first, and `health` says how far they are. With --startup it also exits 0
+    while the restore runs, so a large bucket folder never outlasts a startup probe (a failed start stops
+    the container by itself).
+
+    \b
+    Examples:
+        HEALTHCHECK CMD rclone-jupyter health                   (Dockerfile)
+        rclone-jupyter health --startup                         (SaladCloud startup probe)
     """
     state = _state_dir()
     data = read_status(state.status_path) or {}
-    if data.get("phase") != Phase.RUNNING.value or not holder_pid(state.lock_path("daemon")):
-        click.echo(f"not ready: {data.get('phase', 'not started')}", err=True)
+    phase = data.get("phase", "not started")
+    alive = bool(holder_pid(state.lock_path("daemon"))) if state.path.exists() else False
+    if startup and alive and phase in (Phase.STARTING.value, Phase.CHECKING.value, Phase.RESTORING.value):
+        click.echo(f"starting: {phase}")
+        sys.exit(0)
+    if phase != Phase.RUNNING.value or not alive:
+        click.echo(f"not ready: {phase}{'' if alive else ' (not running)'}", err=True)
         sys.exit(1)
     port = (data.get("jupyter") or {}).get("port", 8000)
     try:
@@ -400,8 +454,25 @@ def health() -> None:
     except OSError as exc:
         click.echo(f"not ready: JupyterLab does not answer on port {port} ({exc})", err=True)
         sys.exit(1)
-    click.echo("ok" if ok else "not ready")
-    sys.exit(0 if ok else 1)
+    if not ok:
+        click.echo("not ready", err=True)
+        sys.exit(1)
+    restore = data.get("restore") or {}
+    if restore.get("state") == "running":
+        click.echo(f"ok; {_restoring_line(restore)}")
+    else:
+        click.echo("ok")
+    sys.exit(0)
+
+
+def _restoring_line(restore: dict) -> str:
+    """'restoring 1.2 / 4.0 GiB, 3 large files to come' (the status item's words)."""
+    gib = 1024 ** 3
+    done, total = restore.get("bytes_done") or 0, restore.get("bytes_total") or 0
+    line = f"restoring {done / gib:.1f} / {total / gib:.1f} GiB"
+    if restore.get("to_come_count"):
+        line += f", {restore['to_come_count']} large file(s) to come"
+    return line
 
 
 @cli.command(context_settings=CONTEXT)

@@ -21,6 +21,9 @@ export interface IRestoreStatus {
   bytes_total?: number | null;
   files_done?: number | null;
   files_total?: number | null;
+  // The large files still on their way once JupyterLab runs (the first 50), and how many there are.
+  to_come?: string[];
+  to_come_count?: number;
 }
 
 /** The JSON of `rclone-jupyter status --json`. */

@@ -77,6 +77,15 @@ function details(status: IStatus, now: number): HTMLElement {
   }
   if (status.restore) {
     parts.push(h('p', {}, restoreLine(status.restore)));
+    const toCome = status.restore.state === 'running' ? status.restore.to_come ?? [] : [];
+    if (toCome.length) {
+      const count = status.restore.to_come_count ?? toCome.length;
+      const more = count > toCome.length ? ` (first ${toCome.length} of ${count})` : '';
+      parts.push(
+        h('h4', {}, `Still to come, smallest first${more}: each appears once whole`),
+        h('ul', { class: 'rj-Paths' }, ...toCome.slice(0, LISTED).map(p => h('li', {}, p)))
+      );
+    }
   }
   for (const [name, remote] of Object.entries(status.remotes ?? {})) {
     parts.push(remoteSection(name, remote, now));

@@ -92,6 +92,10 @@ export function summarise(status: IStatus | null, fetchError: string | null, now
   if (status.pending > 0) {
     return { text: `Saving ${plural(status.pending, 'file')}`, error: false };
   }
+  if (status.restore?.state === 'running') {
+    // JupyterLab runs while the large files still arrive: say so until the last one is here.
+    return { text: `Restoring ${restoreProgress(status.restore)}`, error: false };
+  }
   if (status.last_sync) {
     return { text: `Saved ${age(status.last_sync, now)}`, error: false };
   }

@@ -43,6 +43,8 @@ class Phase(enum.Enum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
+# Every data folder path the restore still has to bring (large files after JupyterLab started), one a line.
+TO_COME_FILE = "restore-to-come.txt"
 
 
 def now_iso() -> str:

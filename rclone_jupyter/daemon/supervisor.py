@@ -1,7 +1,9 @@
 """`rclone-jupyter start`: the order of things, JupyterLab as a child, signals, the final flush, the exit code.
 
-Order (DESIGN invariant 1): config -> restore -> baseline -> watch -> JupyterLab. Nothing the user can see
-exists before the restore is done, so nothing they do can be lost to it.
+Order (DESIGN invariant 1): config -> restore (files up to LARGE_FILE) -> baseline -> watch -> JupyterLab ->
+the large files in the background (daemon/large_files.py). Nothing the user can see exists before the
+restore of the small files is done; the large ones are not in the baseline before they are placed, so nothing
+the user does meanwhile can delete them in the bucket or be overwritten by them.
 
 Every part is made by a `Parts` factory (a test passes fakes: tests/unit/test_supervisor_order.py), every event
 reaching the main thread is a typed message on one queue, and every part started is stopped at the end, in
@@ -23,6 +25,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from rclone_jupyter.children import spawner
+from rclone_jupyter.daemon.large_files import LargeFiles
+from rclone_jupyter.engine.background import LARGE_FILE
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.daemon import jupyter_process as jupyter
@@ -130,6 +134,10 @@ class Parts:
     def control(self, state: StateDir, routes: dict[tuple[str, str], Route]) -> ControlServer:
         return ControlServer(state.control_socket, routes)
 
+    def large_files(self, settings: Settings, state: StateDir, binary: str, env: dict, engines: list,
+                    board: StatusBoard) -> LargeFiles:
+        return LargeFiles(engines, board, state, lambda: rclone_for(settings, binary, state.config_path, env))
+
     def jupyter(self, settings: Settings, state: StateDir, env: dict) -> jupyter.JupyterLab:
         config = jupyter.write_config(state, settings)
         # The state dir, absolute, even when it was defaulted: the JupyterLab extension (and `rclone-jupyter
@@ -158,6 +166,7 @@ class Supervisor:
         self.watcher: Watcher | None = None
         self.jupyter_proc: jupyter.JupyterLab | None = None
         self.board: StatusBoard | None = None
+        self.large_files: LargeFiles | None = None
         self.state: StateDir | None = None
         # POST /sync waits for syncing to run (asked during the restore) or for the end.
         self._syncing = threading.Event()
@@ -203,6 +212,7 @@ class Supervisor:
         self.board = StatusBoard(state.status_path, {r.name: r.display for r in settings.remotes},
                                  persistent=settings.persistent,
                                  loss_window=settings.timing.quiet_period if settings.persistent else None)
+        self.board.set(data_dir=str(settings.data_dir))  # `rclone-jupyter wait PATH` resolves paths against it
         control = parts.control(state, {("GET", "/status"): self._status_route, ("POST", "/sync"): self._sync_route,
                                         ("POST", "/plan"): self._plan_route})
         control.start()
@@ -247,10 +257,16 @@ class Supervisor:
         disk = parts.disk_monitor(settings, self.board)  # a full disk: status says why saves fail
         disk.start()
         stack.callback(self._stop_thread, disk)
-        welcome.write(settings, self.image)
+        later = [engine.to_come.waiting() for engine in self.engines]
+        welcome.write(settings, self.image, to_come=(sum(len(w) for w in later),
+                                                     sum(v.size for w in later for v in w.values())))
         if self.launch_jupyter:
             self._start_jupyter(stack)
             log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
+        # The files over LARGE_FILE, in the background; stopped first at a stop (_shutdown), and here in any case.
+        self.large_files = parts.large_files(settings, state, binary, self.env, self.engines, self.board)
+        self.large_files.start()
+        stack.callback(self.large_files.stop)
         self.board.set_phase(Phase.RUNNING)
         return self._main_loop()
 
@@ -370,13 +386,18 @@ class Supervisor:
         try:
             # Several clouds: restored in PROVIDERS order; each after the first is merged in (README).
             for index, engine in enumerate(self.engines):
-                engine.restore(merge=index > 0, on_progress=self._restore_progress(engine.remote.name))
+                # One cloud: the large files come after JupyterLab has started (daemon/large_files.py). Several
+                # are merged file by file, and bisync wants the whole folder: all before.
+                one_by_one = len(self.engines) == 1 and self.settings.push_mode != "bisync"
+                engine.restore(merge=index > 0, on_progress=self._restore_progress(engine.remote.name),
+                               large_from=LARGE_FILE if one_by_one else None)
             self._copy_examples()
             for index, engine in enumerate(self.engines):
                 engine.establish(merged=index > 0, several=len(self.engines) > 1)
                 self.board.remote(engine.remote.name, last_sync=now_iso(), last_reconcile=now_iso(), state="ok",
                                   not_saved=engine.not_saved_shown(), **engine.skipped_shown())
-            self._set_restore_state("done")
+            if not any(engine.to_come for engine in self.engines):
+                self._set_restore_state("done")
         except RcloneError as exc:
             # Name the cloud: with several configured, "the restore failed" alone does not say which.
             exc.args = (f"{engine.remote.display}: {exc}",) if engine is not None else exc.args
@@ -439,6 +460,8 @@ class Supervisor:
 
     def _shutdown(self, *, signum: int | None = None, jupyter_code: int | None = None) -> int:
         self.board.set_phase(Phase.STOPPING)
+        if self.large_files is not None:  # what did not arrive stays in the bucket, for the next start
+            self.large_files.stop()
         clock = self.parts.clock
         deadline = clock() + self.settings.timing.flush_deadline
         if self._stop_jupyter(deadline):

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 from rclone_jupyter.config.settings import Settings
+from rclone_jupyter.logs import human_size
 
 
-def text(settings: Settings, image: str = "") -> str:
+def text(settings: Settings, image: str = "", *, to_come: tuple[int, int] = (0, 0)) -> str:
+    """`to_come`: (files, bytes) of the large files still on their way when JupyterLab started."""
     lines = ["Welcome to JupyterLab, run by rclone-jupyter.", ""]
     if image:
         lines.append(f"Image: {image}")
@@ -22,6 +24,14 @@ def text(settings: Settings, image: str = "") -> str:
             "See the sync state from a terminal:  rclone-jupyter status",
             "Save everything right now:          rclone-jupyter sync --once",
         ]
+        files, size = to_come
+        if files:
+            lines += [
+                "",
+                f"Large files still arriving: {files} file(s), {human_size(size)}, smallest first. Each appears",
+                "under its name only once it is whole. The status bar says 'Restoring ...' until all are here.",
+                "Wait for them in a script or notebook: rclone-jupyter wait [PATH ...]",
+            ]
     else:
         lines += [
             "Persistence: OFF. No bucket is configured, so everything here is LOST when this container stops.",
@@ -32,12 +42,12 @@ def text(settings: Settings, image: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(settings: Settings, image: str = "") -> Path:
+def write(settings: Settings, image: str = "", *, to_come: tuple[int, int] = (0, 0)) -> Path:
     """Write welcome.txt; a link of that name is replaced, never written through (its target may be anywhere)."""
     path = settings.data_dir / "welcome.txt"
     if path.is_symlink():
         path.unlink()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as f:
-        f.write(text(settings, image))
+        f.write(text(settings, image, to_come=to_come))
     return path

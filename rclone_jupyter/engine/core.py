@@ -32,6 +32,7 @@ from rclone_jupyter.engine.transfers import Transfers
 from rclone_jupyter.engine.trash import TrashFolder
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone.retry import RetryPolicy
 from rclone_jupyter.rclone.runner import Rclone
 from rclone_jupyter.rclone.store import RcloneStore
@@ -62,12 +63,14 @@ class Engine:
         transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
         # What the push replaces is kept in the bucket folder's trash first (engine/keeper.py).
         self.keeper = Keeper(TrashFolder(self.store, remote.root), keep)
+        # The large files of the start still on their way (engine/background.py), shared with its thread.
+        self.to_come = ToCome()
         self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
-                             self.keeper)
+                             self.keeper, self.to_come)
         self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
-                                 self.pusher)
+                                 self.pusher, self.to_come)
         self.reconciler = Reconciler(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
-                                     self.pusher)
+                                     self.pusher, self.to_come)
         self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
                              pending_here)
         self.mode: Mode = MODES[mode](self)
@@ -83,8 +86,9 @@ class Engine:
     def use_listing(self, entries: list[dict]) -> None:
         self.bucket.use_listing(entries)
 
-    def restore(self, *, merge: bool = False, on_progress: Progress | None = None) -> None:
-        self.restorer.restore(merge=merge, on_progress=on_progress)
+    def restore(self, *, merge: bool = False, on_progress: Progress | None = None,
+                large_from: int | None = None) -> None:
+        self.restorer.restore(merge=merge, on_progress=on_progress, large_from=large_from)
 
     def establish(self, *, merged: bool = False, several: bool = False) -> None:
         self.mode.establish(merged=merged, several=several)

@@ -26,6 +26,7 @@ from rclone_jupyter.model.conflict_plan import Winner
 from rclone_jupyter.model.known import (LINK_SUFFIX, Version, encode_name, key_of, keys_for, local_name,
                                         local_version, not_an_object, shown, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
+from rclone_jupyter.model.to_come import ToCome
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class Pusher:
     manifest: ManifestSync
     transfers: Transfers
     keeper: Keeper  # what a push deletes or uploads over is kept in the trash first (engine/keeper.py)
+    # The large files of the start still on their way (engine/background.py): never in the baseline before
+    # they are placed, so no delete can touch them; a name the user writes first becomes this push's.
+    to_come: ToCome = dataclasses.field(default_factory=ToCome)
     # Data folder paths that cannot be objects (known.unsaveable, known.not_an_object): never uploaded, shown
     # in the status as not saved until they go. {path: why}
     not_saved: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -126,6 +130,7 @@ class Pusher:
 
     def push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
+        self.to_come.into(self.baseline)
         plan = self.observe(paths)
         result = self.execute(plan)
         result.seconds = time.monotonic() - started
@@ -136,6 +141,9 @@ class Pusher:
         result = PushResult(skipped=plan.skipped)
         local, folders = plan.local, set(plan.folders)
         replaced_modes = {key: self.manifest.manifest.wanted(key) for key in local}  # before the new ones
+        # Written here before the bucket's version arrived: this push owns the name now (its check found the
+        # bucket's object, unknown here: both versions are kept), and the background restore leaves it alone.
+        self.to_come.claim(local)
         for key in local:  # a chmod alone (no new content) changes only the manifest
             self.manifest.manifest.note(key, file_mode(self.data_dir, key))
         for key, version in plan.uploads.record.items():

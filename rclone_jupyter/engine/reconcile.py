@@ -22,6 +22,7 @@ from rclone_jupyter.local.tree import walk_versions
 from rclone_jupyter.model import reconcile_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import Version, ancestors, local_name, local_version, same, under_link
+from rclone_jupyter.model.to_come import ToCome
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,17 @@ class Reconciler:
     manifest: ManifestSync
     transfers: Transfers
     pusher: Pusher  # a change here that wins is pushed, a conflict kept twice, as a push does it
+    to_come: ToCome = dataclasses.field(default_factory=ToCome)  # the start's large files still on their way
 
-    def observe(self, changed_here: Callable[[str], bool], *, dry_run: bool = False) -> tuple[
+    def observe(self, changed_here: Callable[[str], bool], *, dry_run: bool = False,
+                waiting: frozenset[str] | None = None) -> tuple[
             reconcile_plan.Plan, dict[str, Version], dict[str, Version | None]]:
-        """One listing, and the plan for it (nothing changed yet): (plan, listing, the data folder as seen)."""
-        listing = self.bucket.listing(note_manifest=not dry_run)
+        """One listing, and the plan for it (nothing changed yet): (plan, listing, the data folder as seen).
+
+        A large file of the start still on its way (`waiting`) is the background restore's: not "added
+        elsewhere" (a pull would fetch it twice) and, never in the baseline, never "deleted here"."""
+        waiting = frozenset(self.to_come.waiting()) if waiting is None else waiting
+        listing = {key: v for key, v in self.bucket.listing(note_manifest=not dry_run).items() if key not in waiting}
         seen: dict[str, Version | None] = {}
 
         def local(key: str) -> Version | None:
@@ -65,9 +72,10 @@ class Reconciler:
         """
         started = time.monotonic()
         result = PushResult(reconciled=True)
+        waiting = self.to_come.into(self.baseline)
         if walk:
             self._push_walk()
-        plan, listing, seen = self.observe(changed_here)
+        plan, listing, seen = self.observe(changed_here, waiting=waiting)
         self.manifest.merge(changed_here, self.baseline)
         for key, listed in plan.adopt.items():
             self.baseline.adopt(key, listed)

@@ -26,6 +26,7 @@ from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
 from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, same, under_link
 from rclone_jupyter.model.manifest import file_mode
+from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone.store import RcloneStore, missing
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,12 @@ class Restorer:
     manifest: ManifestSync
     transfers: Transfers
     pusher: Pusher  # establish uploads what only the data folder has
+    # The large files left for after JupyterLab has started (engine/background.py).
+    to_come: ToCome = dataclasses.field(default_factory=ToCome)
     remote_was_empty: bool = dataclasses.field(default=False, init=False)
+    # What the restore brought before JupyterLab started, and what the bucket folder has: (bytes, files) each.
+    first: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
+    total: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
     # The restore's listing and what its copy wrote: the baseline's two sides for establish.
     _listing: dict[str, Version] = dataclasses.field(default_factory=dict, init=False)
     _restored: dict[str, Version] = dataclasses.field(default_factory=dict, init=False)
@@ -56,13 +62,16 @@ class Restorer:
                 raise PersistenceError(self.store.remote.missing_bucket()) from exc
             raise PersistenceError(f"cannot use {self.store.display}: {exc}") from exc
 
-    def restore(self, *, merge: bool = False, on_progress: Progress | None = None) -> None:
+    def restore(self, *, merge: bool = False, on_progress: Progress | None = None,
+                large_from: int | None = None) -> None:
         """Copy the bucket folder into the data folder. Never deletes anything locally.
 
         One LIST of the bucket folder first: it is the bucket side of the baseline (`establish`), it finds the
         objects the data folder cannot hold, and it gives the restore's totals. Then one `rclone copy`.
         `merge` is for a second (third) cloud restored into a data folder an earlier one filled: a file that
         exists on both sides with other content is kept twice (see _merge), never overwritten.
+        `large_from`: files larger than this many bytes that the data folder does not have are left `to_come`
+        (engine/background.py brings them once JupyterLab runs); the copy takes the rest.
         """
         progress = on_progress or (lambda *_: None)
         log.info("restoring %s from %s", self.data_dir, self.store.display)
@@ -72,6 +81,9 @@ class Restorer:
         listing = self._restore_listing(check_local=bool(before))
         self._listing = listing
         total = sum(v.size for v in listing.values())
+        if large_from is not None and not merge:
+            self.to_come.expect({key: v for key, v in listing.items() if v.size > large_from and key not in before})
+        self.total = (total, len(listing))
         progress(0, total, 0, len(listing))
         result = None
         skipped = self.bucket.skipped
@@ -85,7 +97,7 @@ class Restorer:
 
             try:
                 result = self.store.copy_all_into(self.data_dir, only_missing=merge, excludes=tuple(skipped),
-                                                  on_stats=on_stats)
+                                                  on_stats=on_stats, max_size=large_from if self.to_come else None)
             except RcloneError as exc:
                 if exc.retryable:
                     raise  # retries exhausted: the supervisor says so
@@ -98,10 +110,16 @@ class Restorer:
         self._restored = {key: v for key, v in after.items() if before.get(key) != v}
         self.manifest.after_restore(self._restored)
         stats = result.stats if result is not None else {}
-        progress(total, total, len(listing), len(listing))
-        log.info("restore from %s done: %d files, %s in %.1f s%s", self.store.display, stats.get("transfers", 0),
+        later = self.to_come.waiting()
+        later_bytes = sum(v.size for v in later.values())
+        self.first = (total - later_bytes, len(listing) - len(later))
+        progress(self.first[0], total, self.first[1], len(listing))
+        log.info("restore from %s %s: %d files, %s in %.1f s%s", self.store.display,
+                 "of the small files done" if later else "done", stats.get("transfers", 0),
                  human_size(stats.get("bytes", 0)), result.elapsed if result is not None else 0.0,
-                 " (the bucket folder is empty)" if self.remote_was_empty else "")
+                 " (the bucket folder is empty)" if self.remote_was_empty else
+                 f"; {len(later)} large file(s) ({human_size(later_bytes)}) follow once JupyterLab runs" if later
+                 else "")
 
     def _restore_listing(self, check_local: bool = False) -> dict[str, Version]:
         """The bucket folder's files from LIST requests alone; a missing bucket is the clear error.

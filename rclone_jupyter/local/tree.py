@@ -84,8 +84,13 @@ def walk_folders(root: Path, rel: str) -> set[str]:
     return out
 
 
-def place(root: Path, staged: Path, rel: str) -> bool:
-    """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused."""
+def place(root: Path, staged: Path, rel: str, *, replace: bool = True) -> bool:
+    """Move `staged` to root/rel, creating folders on the way, never through a link. False if refused.
+
+    `replace=False`: never over anything already at root/rel, not even something made a moment ago (a file
+    the user wrote while this one was on its way): the name is taken with a hard link, which fails if it
+    exists, and the staged name is then removed. The file appears under its name whole, in one step.
+    """
     parts = rel.split("/")
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -105,7 +110,17 @@ def place(root: Path, staged: Path, rel: str) -> bool:
                 return False  # a folder has the name now: never replaced by a file
         except FileNotFoundError:
             pass
-        os.rename(staged, parts[-1], dst_dir_fd=fd)
+        else:
+            if not replace:
+                return False
+        if replace:
+            os.rename(staged, parts[-1], dst_dir_fd=fd)
+            return True
+        try:
+            os.link(staged, parts[-1], dst_dir_fd=fd, follow_symlinks=False)
+        except FileExistsError:
+            return False
+        os.unlink(staged)
         return True
     finally:
         os.close(fd)

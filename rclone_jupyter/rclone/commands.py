@@ -73,6 +73,16 @@ def glob_escape(name: str) -> str:
     return "".join("\\" + c if c in "*?[]{}\\" else c for c in name)
 
 
+# Small files are bound by the round trip, not the bandwidth: a GET of 1.5 KiB costs one round trip whatever
+# the link. 3,000 such files at 60 ms (bench/realstart.py): 51 s with rclone's default 4 transfers, 14 s with
+# 16, 6-8 s with 64, 6-9 s with 128 and 256 (no better, on 2 shared cores). 64 GETs in flight is what latency needs.
+RESTORE_TRANSFERS = 64
+# The large files after JupyterLab has started: two streams fill a home link (files over 256 MiB get 8 streams
+# each, --multi-thread-streams); more would only split it, and
+# smallest first means the first ones are whole (and usable) as early as possible.
+LATER_TRANSFERS = 2
+
+
 def exclude_lines(names) -> str:
     """An --exclude-from file that leaves out exactly these object names (one rule a line: no argv limit).
 
@@ -85,15 +95,16 @@ def exclude_lines(names) -> str:
     return "".join(lines)
 
 
-def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False,
-            exclude_from: Path | None = None) -> tuple[str, ...]:
+def restore(remote_path: str, data_dir: Path, *, transfers: int = RESTORE_TRANSFERS, only_missing: bool = False,
+            exclude_from: Path | None = None, max_size: int | None = None) -> tuple[str, ...]:
     """Copy the bucket folder into the data folder. `copy` never deletes.
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
     data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
     symbolic links again. `exclude_from`: a file of the object names the data folder cannot hold
-    (exclude_lines; tree.cannot_hold). One LIST per 1,000 objects and one GET per object: rclone takes the
-    modtime from the GET's headers.
+    (exclude_lines; tree.cannot_hold). `max_size`: only files of at most this many bytes (the large ones come
+    later: restore_later). One LIST per 1,000 objects and one GET per object: rclone takes the modtime from
+    the GET's headers.
     """
     skipped = ("--exclude-from", str(exclude_from)) if exclude_from is not None else ()
     return (
@@ -104,7 +115,29 @@ def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missi
         "--transfers", str(transfers),
         "--checkers", str(transfers),
         "--multi-thread-streams", "8",
+        *(("--max-size", f"{max_size}B") if max_size is not None else ()),
         *skipped, *EXCLUDES, *BULK, *RETRIES, *stats("5s"),
+    )
+
+
+def restore_later(remote_path: str, staging: Path, files_from: Path, *,
+                  transfers: int = LATER_TRANSFERS) -> tuple[str, ...]:
+    """Download exactly the listed objects into a staging folder, smallest first (the large files of a start).
+
+    Each lands under its final name in the staging folder only when whole (rclone writes a `.partial` first),
+    and rclone logs one "Copied" record per file (-v), so the caller moves each into place as it arrives.
+    --no-traverse: the staging folder is new, nothing to list there.
+    """
+    return (
+        "copy", as_folder(remote_path), str(staging),
+        "--files-from-raw", str(files_from),
+        "--no-traverse",
+        "--links",
+        "--order-by", "size,ascending",
+        "--transfers", str(transfers),
+        "--checkers", str(transfers),
+        "--multi-thread-streams", "8",
+        *COMMON, *RETRIES, *stats("2s"),
     )
 
 
@@ -227,9 +260,13 @@ def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str,
 
 def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:
     """Download exactly the objects listed into a staging folder (a HEAD and a GET each; link objects become
-    links there). The engine moves each into place itself, never through a link."""
+    links there). The engine moves each into place itself, never through a link.
+
+    RESTORE_TRANSFERS at once, as the restore: a reconcile that brings many small files made elsewhere (a
+    venv, a clone) is bound by the round trip too; the rcd's default of 4 would make it 16 times slower."""
     return "sync/copy", {"srcFs": as_folder(remote_path), "dstFs": str(staging),
-                         **_listed(files_from, Links=True)}
+                         **_listed(files_from, Links=True, Transfers=RESTORE_TRANSFERS,
+                                   Checkers=RESTORE_TRANSFERS)}
 
 
 def list_folder(remote_path: str, folder: str) -> tuple[str, dict]:

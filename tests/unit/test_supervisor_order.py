@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.config import settings as settings_mod
 from rclone_jupyter.daemon.status import Phase
 from rclone_jupyter.daemon.supervisor import Parts, Signalled, Supervisor
@@ -55,11 +56,12 @@ class FakeEngine:
         self.remote_was_empty = False
         self.restore_blocks = restore_blocks
         self.on_restore = on_restore
+        self.to_come = ToCome()  # no large file left for after JupyterLab (daemon/large_files.py)
 
     def use_listing(self, _entries) -> None:
         pass
 
-    def restore(self, merge: bool = False, on_progress=None) -> None:
+    def restore(self, merge: bool = False, on_progress=None, large_from=None) -> None:
         self.journal.append(f"restore {self.remote.name}")
         if self.on_restore is not None:
             self.on_restore()
