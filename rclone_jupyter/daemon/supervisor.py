@@ -482,12 +482,17 @@ class Supervisor:
             self._report_unsaved("the flush deadline (RCLONE_JUPYTER_FLUSH_DEADLINE="
                                  f"{self.settings.timing.flush_deadline:g} s) passed")
         else:
-            log.info("every change is saved%s", "" if self.syncers else " (no bucket configured)")
-            for engine in self.engines:
-                if engine.not_saved:
-                    log.warning("%d file(s) in %s were never saved to %s (their names cannot be): %s",
-                                len(engine.not_saved), self.settings.data_dir, engine.remote.display,
-                                ", ".join(engine.not_saved_shown(20)))
+            # Files whose names cannot be objects were never saved: they are lost with this container, so the
+            # exit says so as any unsaved change does.
+            unsaveable = [engine for engine in self.engines if engine.not_saved]
+            for engine in unsaveable:
+                log.error("%d file(s) in %s were never saved to %s (their names cannot be; rename them): %s",
+                          len(engine.not_saved), self.settings.data_dir, engine.remote.display,
+                          ", ".join(engine.not_saved_shown(20)))
+            if unsaveable:
+                ok = False
+            else:
+                log.info("every change is saved%s", "" if self.syncers else " (no bucket configured)")
         self.board.set_phase(Phase.STOPPED)
         if jupyter_code is not None:
             return jupyter_code if ok or jupyter_code else 1

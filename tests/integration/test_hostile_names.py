@@ -60,7 +60,8 @@ def test_a_name_that_is_not_utf8_already_there_at_start_does_not_stop_the_start(
     assert BAD_SHOWN in not_saved(daemon)
     assert len(warnings(daemon.log(), BAD_SHOWN)) == 1
     assert BAD_SHOWN in daemon.cli("status").stdout
-    assert daemon.stop() == 0
+    assert daemon.stop() == 1  # still there at the stop: never saved, and the exit and the log say so
+    assert "never saved" in daemon.log() and BAD_SHOWN in daemon.log().split("never saved")[-1]
     assert "Traceback" not in daemon.log()
 
 
