@@ -13,9 +13,10 @@ import click
 
 from rclone_jupyter import __version__, logs
 from rclone_jupyter.config import settings as settings_mod
-from rclone_jupyter.errors import ConfigError, RcloneJupyterError
+from rclone_jupyter.client import ControlClient
+from rclone_jupyter.errors import ConfigError, DaemonNotRunning, RcloneJupyterError
 from rclone_jupyter.state import StateDir, holder_pid
-from rclone_jupyter.daemon.status import current as current_status, read as read_status
+from rclone_jupyter.daemon.status import Phase, current as current_status, read as read_status
 
 log = logging.getLogger("rclone_jupyter")
 
@@ -165,11 +166,13 @@ def sync(once: bool, timeout: float, dry_run: bool) -> None:
     state = StateDir(settings.state_dir)
     pid = holder_pid(state.lock_path("daemon")) if state.path.exists() else None
     if dry_run:
-        _dry_run(settings, pid, state, timeout)
+        _dry_run(settings, state, timeout)
     try:
-        if pid:
-            ok, error = _ask_daemon(pid, state, timeout)
-        else:
+        try:
+            if pid:
+                click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
+            ok, error = ControlClient(state.path).sync(timeout)
+        except DaemonNotRunning:
             ok, error = _sync_in_process(settings)
     except RcloneJupyterError as exc:
         _fail(exc)
@@ -180,14 +183,12 @@ def sync(once: bool, timeout: float, dry_run: bool) -> None:
     sys.exit(1)
 
 
-def _dry_run(settings, pid: int | None, state: StateDir, timeout: float) -> None:
+def _dry_run(settings, state: StateDir, timeout: float) -> None:
     """Print each cloud's plan (the running `start`'s, or bisync's when none runs), then exit."""
     try:
-        if pid:
-            from rclone_jupyter.daemon.control import request_plan
-
-            plan, error = request_plan(state.path, timeout)
-        else:
+        try:
+            plan, error = ControlClient(state.path).plan(timeout)
+        except DaemonNotRunning:
             plan, error = _plan_in_process(settings)
     except RcloneJupyterError as exc:
         _fail(exc)
@@ -219,13 +220,6 @@ def _plan_in_process(settings) -> tuple[dict[str, list[str]], str | None]:
     return plan, "; ".join(errors) or None
 
 
-def _ask_daemon(pid: int, state: StateDir, timeout: float) -> tuple[bool, str | None]:
-    from rclone_jupyter.daemon.control import request_sync
-
-    click.echo(f"Asked the running rclone-jupyter (pid {pid}) to sync; waiting...", err=True)
-    return request_sync(state.path, timeout)
-
-
 def _sync_in_process(settings) -> tuple[bool, str | None]:
     from rclone_jupyter.daemon.supervisor import make_engines, prepare
     from rclone_jupyter.engine.core import BISYNC
@@ -254,7 +248,11 @@ def status(as_json: bool) -> None:
     Example:
         rclone-jupyter status --json
     """
-    data = current_status(_state_dir())
+    state = _state_dir()
+    try:
+        data = ControlClient(state.path).status()
+    except DaemonNotRunning:
+        data = current_status(state)  # what a stopped one left, marked not running
     running = data["running"]
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
@@ -283,8 +281,14 @@ def _print_status(data: dict) -> None:
             click.echo(f"  oldest unsaved change: {remote['oldest_pending']}")
         if remote.get("last_error"):
             click.echo(f"  last error: {remote['last_error']} ({remote.get('last_error_at') or 'time unknown'})")
-        for object_name, why in (remote.get("skipped") or {}).items():
+        skipped = remote.get("skipped") or {}
+        if len(skipped) < (remote.get("skipped_count") or 0):
+            click.echo(f"  {remote['skipped_count']} objects skipped (not restored); the first {len(skipped)} below, "
+                       f"all of them in {remote.get('skipped_file')}")
+        for object_name, why in skipped.items():
             click.echo(f"  skipped (not restored): {object_name!r}: {why}")
+        for path, why in (remote.get("not_saved") or {}).items():
+            click.echo(f"  NOT saved: {path}: {why}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -297,7 +301,7 @@ def health() -> None:
     """
     state = _state_dir()
     data = read_status(state.status_path) or {}
-    if data.get("phase") != "running" or not holder_pid(state.lock_path("daemon")):
+    if data.get("phase") != Phase.RUNNING.value or not holder_pid(state.lock_path("daemon")):
         click.echo(f"not ready: {data.get('phase', 'not started')}", err=True)
         sys.exit(1)
     port = (data.get("jupyter") or {}).get("port", 8000)

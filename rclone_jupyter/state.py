@@ -67,6 +67,11 @@ class StateDir:
     def status_path(self) -> Path:
         return self.path / "status.json"
 
+    @property
+    def control_socket(self) -> Path:
+        """The running `start`'s control channel (daemon/control.py)."""
+        return self.path / "control.sock"
+
     def workdir(self, remote_name: str) -> Path:
         path = self.path / "bisync" / remote_name
         path.mkdir(parents=True, exist_ok=True, mode=0o700)

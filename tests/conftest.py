@@ -433,14 +433,10 @@ def _shared_servers(tmp_path_factory):
 def one_s3_server(tmp_path_factory):
     """One S3 server (`rclone serve s3`, or RJ_TEST_S3_ENDPOINT's), for a module to use as its `s3` fixture
     where the storage is not what is tested (JupyterLab's login, its extension, the browser)."""
-    if os.environ.get("RJ_TEST_S3_ENDPOINT"):
-        server = ExternalS3().start()
-        yield server
-        server.stop()
-        return
-    server = SERVERS.get("serve")
+    server = ExternalS3() if os.environ.get("RJ_TEST_S3_ENDPOINT") else S3Server(tmp_path_factory.mktemp("s3root"))
+    server.start()  # its own (0.1 s): these tests stop and start it, and name its bucket
     yield server
-    SERVERS.release(server)
+    server.stop()
 
 
 @pytest.fixture(params=["serve", "moto"], ids=["rclone-serve-s3", "moto"])

@@ -4,7 +4,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { SyncPanel } from './panel';
-import { StatusPoller } from './poller';
+import { StatusPoller } from './statusPoll';
 import { SyncStatusItem } from './statusItem';
 
 const OPEN = 'rclone-jupyter:open-sync-status';

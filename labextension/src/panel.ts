@@ -3,7 +3,7 @@
 import { Widget } from '@lumino/widgets';
 import { IRemoteStatus, IRestoreStatus, IStatus, requestSync } from './api';
 import { h } from './dom';
-import { ISnapshot, StatusPoller } from './poller';
+import { ISnapshot, StatusPoller } from './statusPoll';
 import { age, clock, restoreProgress, summarise } from './summary';
 
 const LISTED = 50;

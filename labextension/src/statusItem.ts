@@ -1,6 +1,6 @@
 // The status bar item: "Saved 4 s ago", "Saving 3 files", "Not saved: ...", "Not persisted", "Restoring ...".
 import { Widget } from '@lumino/widgets';
-import { ISnapshot, StatusPoller } from './poller';
+import { ISnapshot, StatusPoller } from './statusPoll';
 import { summarise, tooltip } from './summary';
 
 export class SyncStatusItem extends Widget {

@@ -56,7 +56,7 @@ class Settings:
     examples_dir: Path | None
     log_level: str
     watch_limit: int | None = None  # folders inotify may watch before the polling fallback; None: the kernel's
-    login_lockout: float = 60.0  # seconds a client waits after too many failed JupyterLab logins (jupyterlab/login.py)
+    login_lockout: float = 60.0  # the longest delay of a failed JupyterLab login's answer (jupyterlab/login.py)
     # RCLONE_JUPYTER_BWLIMIT, as rclone's --bwlimit takes it (`4M`, `4M:off`, a timetable); None: no limit.
     # Its grammar is rclone's: rclone/runner.check_bwlimit asks rclone itself before anything starts.
     bwlimit: str | None = None

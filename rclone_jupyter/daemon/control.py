@@ -1,94 +1,131 @@
-"""Asking the running `start` to save everything now, and getting the answer to *that* request.
+"""The daemon's control channel: a small HTTP server on a unix socket in the private state folder.
 
-A client (`rclone-jupyter sync --once`, the JupyterLab extension's "Save now") writes a request file named by a
-fresh id into the state dir's private `requests/` folder, then sends SIGUSR1 to the daemon. The daemon takes
-every request file it finds, runs one flush for all of them, and writes `<id>.answer.json` beside each. The
-client waits for its own answer: two asks in the same second, or an ask while an older one is running, each
-get the result of a flush that started after they asked (a timestamp compare could not tell them apart).
+`rclone-jupyter status`, `sync --once` and the JupyterLab extension ask here (rclone_jupyter/client.py) and get
+the answer in the same call: each HTTP request is its own connection, so each caller gets the answer to its
+own request. The state folder is 0700, so only its owner can connect: the folder is the authentication.
+
+Routes are a table of (method, path) -> function(Request) -> (HTTP status, JSON object); the supervisor fills
+it (`GET /status`, `POST /sync`). A new route is one more entry. Every answer is masked for secrets.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-import signal
-import time
-import uuid
+import socketserver
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from rclone_jupyter.errors import DaemonNotRunning
-from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
+from rclone_jupyter.logs import secret_mask
+from rclone_jupyter.unixhttp import socket_address
 
-POLL = 0.05
+log = logging.getLogger(__name__)
 
-
-def _requests_dir(state: StateDir) -> Path:
-    path = state.path / "requests"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+MAX_BODY = 1024 * 1024  # a request body is a few paths at most
 
 
-def daemon_pid(state: StateDir) -> int | None:
-    """The pid of the running `start` on this state dir, or None."""
-    return holder_pid(state.lock_path("daemon")) if state.path.exists() else None
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, list[str]] = field(default_factory=dict)
+    body: Mapping = field(default_factory=dict)
 
 
-def request_sync(state_dir: Path, timeout: float) -> tuple[bool, str | None]:
-    """Ask the running `start` to push everything pending and look at the bucket; wait for its answer.
-
-    Return (ok, error text). Raise DaemonNotRunning if no `start` runs on this state dir.
-    """
-    answer = _ask(state_dir, timeout, {})
-    return bool(answer.get("ok")), answer.get("error")
+Route = Callable[[Request], "tuple[int, dict]"]
 
 
-def request_plan(state_dir: Path, timeout: float) -> tuple[dict[str, list[str]] | None, str | None]:
-    """Ask the running `start` what a sync would do now, changing nothing: ({remote: lines}, None) or
-    (None, error text). Raise DaemonNotRunning if no `start` runs on this state dir."""
-    answer = _ask(state_dir, timeout, {"dry_run": True})
-    return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    # Handler threads are not daemon threads: close() joins them, so none outlives the server.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, address: str, routes: Mapping[tuple[str, str], Route]):
+        self.routes = routes
+        super().__init__(address, _Handler)
 
 
-def _ask(state_dir: Path, timeout: float, request: dict) -> dict:
-    state = StateDir(Path(state_dir))
-    pid = daemon_pid(state)
-    if not pid:
-        raise DaemonNotRunning(f"no 'rclone-jupyter start' is running with the state directory {state.path}")
-    folder = _requests_dir(state)
-    request_id = uuid.uuid4().hex
-    write_json(folder / f"{request_id}.json", {"id": request_id, "asked": time.time(), **request})
-    answer_path = folder / f"{request_id}.answer.json"
-    try:
-        os.kill(pid, signal.SIGUSR1)
-    except ProcessLookupError:
-        (folder / f"{request_id}.json").unlink(missing_ok=True)
-        raise DaemonNotRunning("the running 'rclone-jupyter start' exited before it could be asked") from None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = read_json(answer_path)
-        if answer is not None:
-            answer_path.unlink(missing_ok=True)
-            return answer
-        if not daemon_pid(state):
-            return {"ok": False, "error": "the running rclone-jupyter stopped before it answered"}
-        time.sleep(POLL)
-    (folder / f"{request_id}.json").unlink(missing_ok=True)
-    return {"ok": False, "error": f"no answer from the running rclone-jupyter within {timeout:g} s"}
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        url = urlsplit(self.path)
+        route = self.server.routes.get((method, url.path))
+        if route is None:
+            known = any(path == url.path for _, path in self.server.routes)
+            self._send(405 if known else 404, {"error": f"no route {method} {url.path}"})
+            return
+        try:
+            request = Request(method, url.path, parse_qs(url.query), self._body())
+        except ValueError as exc:
+            self._send(400, {"error": f"the request body is not a JSON object: {exc}"})
+            return
+        try:
+            status, answer = route(request)
+        except Exception as exc:  # noqa: BLE001 - a bug in a route must not kill the channel; say what happened
+            log.exception("the control route %s %s failed", method, url.path)
+            status, answer = 500, {"error": f"internal error: {type(exc).__name__}: {exc}"}
+        self._send(status, answer)
+
+    def _body(self) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError(f"{length} bytes is too long")
+        data = json.loads(self.rfile.read(length) or b"{}")
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+
+    def _send(self, status: int, answer: dict) -> None:
+        body = secret_mask.mask(json.dumps(answer, sort_keys=True)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+        log.debug("control: " + format, *args)
 
 
-def take_requests(state: StateDir) -> list[tuple[str, bool]]:
-    """Daemon side: (id, dry run?) of every request waiting, removed from the folder (each is answered once)."""
-    folder = _requests_dir(state)
-    taken = []
-    for path in sorted(folder.glob("*.json")):
-        if path.name.endswith(".answer.json"):
-            continue
-        request = read_json(path) or {}
-        taken.append((path.stem, bool(request.get("dry_run"))))
-        path.unlink(missing_ok=True)
-    return taken
+class ControlServer:
+    """Serves `routes` on the unix socket `path` from its own thread until stop()."""
 
+    def __init__(self, path: Path, routes: Mapping[tuple[str, str], Route]):
+        self.path = path
+        self.routes = dict(routes)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
 
-def answer(state: StateDir, request_id: str, ok: bool, error: str | None, **extra) -> None:
-    """Daemon side: the answer to one request (`extra`: a dry run's plan)."""
-    write_json(_requests_dir(state) / f"{request_id}.answer.json", {"id": request_id, "ok": ok, "error": error,
-                                                                     "finished": time.time(), **extra})
+    def start(self) -> "ControlServer":
+        # Only the daemon holding the state folder's lock starts one: a socket file left here is stale.
+        self.path.unlink(missing_ok=True)
+        with socket_address(self.path) as address:
+            self._server = _Server(address, self.routes)
+        os.chmod(self.path, 0o600)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="control", daemon=True)
+        self._thread.start()
+        log.debug("control channel on %s", self.path)
+        return self
+
+    def stop(self) -> None:
+        """Stop taking requests, wait for the ones being answered, remove the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()  # joins the handler threads
+        self.path.unlink(missing_ok=True)
+        self._server = None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from rclone_jupyter.children import spawner
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.state import StateDir, write_private
 
@@ -33,7 +36,7 @@ def server_config(settings: Settings, password_hash: str) -> dict:
             # The sync status item and panel (jupyterlab/extension.py); on even if the package's
             # jupyter_server_config.d file was not installed (an editable install).
             "jpserver_extensions": {"rclone_jupyter.jupyterlab.extension": True},
-            "tornado_settings": {"rclone_jupyter_login": {"lockout": settings.login_lockout}},
+            "tornado_settings": {"rclone_jupyter_login": {"max_delay": settings.login_lockout}},
         },
         "IdentityProvider": {"token": ""},
         "PasswordIdentityProvider": {
@@ -66,3 +69,31 @@ def environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, 
     env = {k: v for k, v in base.items() if k != "JUPYTERLAB_PW"}
     env.update(extra)
     return env
+
+
+class JupyterLab:
+    """The JupyterLab child: in its own session (a Ctrl-C in the terminal reaches us only; we stop it in
+    order), and dying with us (children.py): a daemon killed with SIGKILL leaves no JupyterLab holding the port."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: Mapping[str, str]):
+        self._proc = spawner.popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid = self._proc.pid
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._proc.wait(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM to its whole process group (its kernels and terminals too)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass

@@ -33,13 +33,14 @@ from rclone_jupyter.model.stamps import stamp_ns
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.filters import BUCKET_ONLY, is_noise
+from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
 from rclone_jupyter.rclone.retry import RetryPolicy, retrying
 from rclone_jupyter.rclone.runner import Rclone
 from rclone_jupyter.rclone.store import missing
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.config.settings import Settings, Timing
-from rclone_jupyter.daemon.status import StatusBoard
+from rclone_jupyter.daemon.status import Phase, StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,12 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
     entries = json.loads(run.output or "[]")
+    skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
     for entry in entries:
         path = entry["Path"]
         if path.startswith(NODES_FOLDER + "/") and path.endswith(".json"):
             nodes[path[len(NODES_FOLDER) + 1:-len(".json")]] = stamp_ns(entry["ModTime"])
-        elif not is_noise(path):
+        elif not is_noise(path) and path not in skipped:
             files[path] = int(entry["Size"])
     report.add(name, OK, f"{remote.display} answers: {len(files)} files, {human_size(sum(files.values()))}.")
     return _Listing(files, nodes, entries)
@@ -327,7 +329,7 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
 
 def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoard) -> Report:
     """The pre-flight of `start`: log every finding; raise PersistenceError naming every failure."""
-    board.set(phase="checking")
+    board.set_phase(Phase.CHECKING)
     report = run(settings, rclone, scratch)
     for check in report.checks:
         if check.status == FAILED:
@@ -337,7 +339,7 @@ def at_start(settings: Settings, rclone: Rclone, scratch: Path, board: StatusBoa
         elif check.status == OK:
             log.info("pre-flight %s: %s", check.name, check.message)
     if not report.ok:
-        board.set(phase="failed")
+        board.set_phase(Phase.FAILED)
         raise PersistenceError("the pre-flight checks failed, nothing was changed: " +
                                "; ".join(f"{c.name}: {c.message}" for c in report.failures()))
     return report

@@ -1,14 +1,25 @@
 """The sync status (DESIGN invariant 3): written by `start` to the state dir, read by `status` anywhere.
 
 A change counts as durable only when the rclone run that carried it exited 0; until then it is pending.
+
+A burst of 100,000 new files is 100,000 calls of `remote()`: the file is written at most once per
+MIN_INTERVAL for them (the last state always lands, at most an interval later), and the pending set is read
+only when the file is written, so a burst costs linear time. A write costs time linear in the pending paths,
+so the interval also grows to WRITE_SHARE times the last write's duration: writing never takes more than
+1/WRITE_SHARE of the time. `set()` (phases, the restore, the disk) is
+rare and is written at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import heapq
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
@@ -16,6 +27,22 @@ from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
+MIN_INTERVAL = 0.25  # seconds between two writes of the file for `remote()` updates
+WRITE_SHARE = 20  # ... and at least this many times the last write's duration
+
+Pending = Collection[str] | Callable[[], Collection[str]]  # the paths, or where to read them when writing
+
+
+class Phase(enum.Enum):
+    """Where `start` is, as the status's `phase` says it."""
+
+    STARTING = "starting"
+    CHECKING = "checking"
+    RESTORING = "restoring"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 def now_iso() -> str:
@@ -30,18 +57,26 @@ def iso(timestamp: float) -> str:
 class StatusBoard:
     """The daemon's view of every remote, saved atomically to status.json on each change."""
 
-    def __init__(self, path: Path, remotes: dict[str, str], *, persistent: bool, loss_window: float | None = None):
+    def __init__(self, path: Path, remotes: dict[str, str], *, persistent: bool, loss_window: float | None = None,
+                 min_interval: float = MIN_INTERVAL, clock: Callable[[], float] = time.monotonic,
+                 timer: Callable[[float, Callable[[], None]], object] | None = None):
         self.path = path
+        self.min_interval = min_interval
+        self.clock = clock
+        self._timer = timer or _daemon_timer  # runs a deferred write: (delay, function)
+        self._written_at: float | None = None
+        self._interval = min_interval
+        self._deferred = False  # a deferred write is scheduled
         self._lock = threading.Lock()
         self._data: dict = {
             "pid": os.getpid(),
-            "phase": "starting",
+            "phase": Phase.STARTING.value,
             "persistent": persistent,
             "started": now_iso(),
             "remotes": {
                 name: {"display": display, "last_sync": None, "last_reconcile": None, "pending": 0,
                        "pending_paths": [], "oldest_pending": None, "last_error": None, "last_error_at": None,
-                       "state": "starting", "skipped": {}}
+                       "state": "starting", "skipped": {}, "skipped_count": 0, "skipped_file": None, "not_saved": {}}
                 for name, display in remotes.items()
             },
             "manual_sync": None,
@@ -51,7 +86,7 @@ class StatusBoard:
             # About how long after a save a change is in the bucket (the debounce's quiet period at most).
             "loss_window_seconds": loss_window,
         }
-        self._pending: dict[str, set[str]] = {name: set() for name in remotes}
+        self._pending: dict[str, Pending] = {name: frozenset() for name in remotes}
         self._write_failed = False
         self._save()
 
@@ -60,24 +95,40 @@ class StatusBoard:
             self._data.update(fields)
             self._save()
 
-    def remote(self, name: str, *, pending: set[str] | None = None, **fields) -> None:
+    def set_phase(self, phase: Phase) -> None:
+        self.set(phase=phase.value)
+
+    def remote(self, name: str, *, pending: Pending | None = None, **fields) -> None:
+        """Update one remote's entry; `pending` may be a function, called when the file is written."""
         with self._lock:
-            entry = self._data["remotes"][name]
-            entry.update(fields)
+            self._data["remotes"][name].update(fields)
             if pending is not None:
-                self._pending[name] = set(pending)
-                entry["pending"] = len(pending)
-                entry["pending_paths"] = sorted(pending)[:MAX_LISTED]
-            self._save()
+                self._pending[name] = pending if callable(pending) else frozenset(pending)
+            now = self.clock()
+            if self._written_at is None or now - self._written_at >= self._interval:
+                self._save()
+            elif not self._deferred:
+                self._deferred = True
+                self._timer(self._written_at + self._interval - now, self._write_deferred)
+
+    def _write_deferred(self) -> None:
+        with self._lock:
+            if self._deferred:  # not written meanwhile by set()
+                self._save()
 
     def snapshot(self) -> dict:
         with self._lock:
-            return _summarise(dict(self._data), self._pending)
+            return _summarise(dict(self._data), self._read_pending())
+
+    def _read_pending(self) -> dict[str, Collection[str]]:
+        return {name: source() if callable(source) else source for name, source in self._pending.items()}
 
     def _save(self) -> None:
         """Write status.json; a failed write (a full disk) never stops the caller: the next change retries it."""
+        started = self._written_at = self.clock()
+        self._deferred = False
         try:
-            write_json(self.path, _summarise(self._data, self._pending))
+            write_json(self.path, _summarise(self._data, self._read_pending()))
         except OSError as exc:
             if not self._write_failed:
                 log.warning("WARNING: cannot write the status file %s (%s); syncing goes on, `rclone-jupyter "
@@ -87,17 +138,30 @@ class StatusBoard:
             if self._write_failed:
                 log.info("the status file %s is written again", self.path)
             self._write_failed = False
+        self._interval = max(self.min_interval, WRITE_SHARE * (self.clock() - started))
 
 
-def _summarise(data: dict, pending_by_remote: dict[str, set[str]]) -> dict:
-    """Add the top-level keys: `last_sync` (when everything was last durable everywhere), `pending`, `last_error`."""
+def _daemon_timer(delay: float, function: Callable[[], None]) -> None:
+    timer = threading.Timer(delay, function)
+    timer.daemon = True  # the supervisor's last set() writes the final status; a late deferred write adds nothing
+    timer.start()
+
+
+def _summarise(data: dict, pending_by_remote: dict[str, Collection[str]]) -> dict:
+    """Add the top-level keys: `last_sync` (when everything was last durable everywhere), `pending`, `last_error`;
+    and each remote's pending count and first paths. Linear in the pending paths (no full sort)."""
     out = dict(data)
-    remotes = data["remotes"].values()
-    syncs = [r["last_sync"] for r in remotes]
+    out["remotes"] = remotes = {name: dict(entry) for name, entry in data["remotes"].items()}
+    for name, entry in remotes.items():
+        pending = pending_by_remote.get(name, ())
+        entry["pending"] = len(pending)
+        entry["pending_paths"] = heapq.nsmallest(MAX_LISTED, pending)
+    syncs = [r["last_sync"] for r in remotes.values()]
     out["last_sync"] = None if (not syncs or None in syncs) else min(syncs)
-    union: set[str] = set().union(*pending_by_remote.values()) if pending_by_remote else set()
+    union = pending_by_remote[next(iter(pending_by_remote))] if len(pending_by_remote) == 1 else (
+        set().union(*pending_by_remote.values()))
     out["pending"] = len(union)
-    out["pending_paths"] = sorted(union)[:MAX_LISTED]
+    out["pending_paths"] = heapq.nsmallest(MAX_LISTED, union)
     errors = [f"{name}: {r['last_error']}" for name, r in data["remotes"].items() if r["last_error"]]
     out["last_error"] = "; ".join(errors) if errors else None
     out["updated"] = now_iso()

@@ -37,7 +37,10 @@ from rclone_jupyter.daemon.status import StatusBoard, iso, now_iso
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 60.0
+# Shown as pending while the watcher lost track (a rescan is due): nothing counts as saved until it ran.
+RESCAN = "(the whole data folder: changes may have been missed; rescanning)"
 LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
+STOPPING = "rclone-jupyter is stopping: its final flush saves what is pending"
 
 
 class RemoteSyncer(threading.Thread):
@@ -53,6 +56,7 @@ class RemoteSyncer(threading.Thread):
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
         self._stopping = False
+        self._abandoned = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
         # Full syncs done but for large files still on their way: answered when those (the paths pending when
         # the push ran) have landed, or with the large lane's error.
@@ -94,11 +98,15 @@ class RemoteSyncer(threading.Thread):
         with self._cond:
             self.debouncer.note()
             self._cond.notify()
+        self._publish()
 
     def request_full_sync(self) -> Future:
         """Push everything pending, then reconcile; the future's result is None or the error text."""
         future: Future = Future()
         with self._cond:
+            if self._stopping:
+                future.set_result(STOPPING)
+                return future
             self._requests.append(future)
             self._cond.notify()
         return future
@@ -108,6 +116,9 @@ class RemoteSyncer(threading.Thread):
         (None, the error text). Computed on this thread, the one that drives the engine."""
         future: Future = Future()
         with self._cond:
+            if self._stopping:
+                future.set_result((None, STOPPING))
+                return future
             self._plans.append(future)
             self._cond.notify()
         return future
@@ -116,6 +127,12 @@ class RemoteSyncer(threading.Thread):
         """Flush everything pending, then end the thread (the caller joins it under a deadline)."""
         with self._cond:
             self._stopping = True
+            self._cond.notify()
+
+    def abandon(self) -> None:
+        """End the thread without pushing more (the flush deadline passed, or a second signal)."""
+        with self._cond:
+            self._stopping = self._abandoned = True
             self._cond.notify()
 
     def pending(self) -> set[str]:
@@ -128,7 +145,8 @@ class RemoteSyncer(threading.Thread):
             while True:
                 work = self._wait_for_work()
                 if work == "exit":
-                    self._leave()
+                    if not self._abandoned:  # abandoned: no more calls to a bucket that is too slow
+                        self._leave()
                     return
                 if work == "heartbeat":
                     self._heartbeat()
@@ -139,12 +157,22 @@ class RemoteSyncer(threading.Thread):
                 self._do(work)
         finally:
             self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
+            with self._cond:
+                requests, self._requests = self._requests, []
+                plans, self._plans = self._plans, []
+                self._stopping = True  # a request from now on is answered at once
+            for future in requests:  # asked during the final flush: answered, never left waiting
+                future.set_result(STOPPING)
+            for future in plans:
+                future.set_result((None, STOPPING))
 
     def _wait_for_work(self) -> str:
         with self._cond:
             while True:
                 now = self.clock()
                 retry_ready = self._retry_at is None or now >= self._retry_at
+                if self._abandoned:
+                    return "exit"
                 if self.lane.next_poll is not None and now >= self.lane.next_poll:
                     return "lane"
                 if self._stopping:
@@ -312,7 +340,8 @@ class RemoteSyncer(threading.Thread):
         self._failures = 0
         self._retry_at = None
         self._retry_wait = self.timing.retry_interval
-        fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok"}
+        fields = {"last_sync": now_iso(), "last_error": None, "last_error_at": None, "state": "ok",
+                  "not_saved": self.engine.not_saved_shown(), **self.engine.skipped_shown()}
         if result is not None and result.reconciled:
             fields["last_reconcile"] = fields["last_sync"]
             self._next_reconcile = self._reconcile_after()
@@ -320,7 +349,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest(),
                           **fields)
 
     def _changed_while_read(self, batch, exc: RcloneError, took: float) -> None:
@@ -347,8 +376,9 @@ class RemoteSyncer(threading.Thread):
         log.log(level, "%s: sync with %s failed (%s); %d change(s) kept pending, next try in %.1f s%s",
                 logging.getLevelName(level), self.engine.remote.display, exc, len(pending), wait,
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
-        self.board.remote(self.engine.remote.name, pending=pending, last_error=str(exc), last_error_at=now_iso(),
-                          state="retrying" if retryable else "error", oldest_pending=self._oldest())
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, last_error=str(exc),
+                          last_error_at=now_iso(), state="retrying" if retryable else "error",
+                          oldest_pending=self._oldest())
 
     def _plan(self) -> None:
         with self._cond:
@@ -384,4 +414,10 @@ class RemoteSyncer(threading.Thread):
         return iso(oldest) if oldest is not None else None
 
     def _publish(self) -> None:
-        self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest())
+        # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
+        # N new files costs O(N), not O(N^2) (daemon/status.py).
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest())
+
+    def _pending_shown(self) -> set[str]:
+        pending = self.changes.pending()
+        return pending | {RESCAN} if self.changes.unknown() else pending

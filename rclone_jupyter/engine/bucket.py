@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from rclone_jupyter.engine.manifest_sync import ManifestSync, without_manifest
 from rclone_jupyter.engine.store import Store
-from rclone_jupyter.local.tree import unrepresentable
+from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.model.known import Known, Version, ancestors, entry_version
 from rclone_jupyter.model.manifest import MANIFEST
+from rclone_jupyter.state import write_private
+
+log = logging.getLogger(__name__)
 
 # Above this many new names in one push, their absence in the bucket is checked with one LIST per new folder
 # instead of one HEAD per name (a `git clone` of 1,500 files: a few LISTs, not 1,500 HEADs).
@@ -24,7 +29,33 @@ class Bucket:
         # Objects the data folder cannot hold (a `..` in the name, a name too long): never restored, never
         # deleted, shown in the status. {name: why}
         self.skipped: dict[str, str] = {}
+        self.skipped_file: Path | None = None  # where all of them are listed (the engine sets it)
         self._preset: dict[str, Version] | None = None
+
+    def skip(self, found: Mapping[str, str]) -> None:
+        """Objects the data folder cannot hold: noted in `skipped` (the status lists the first 50, the full list
+        is in `skipped_file`), with one WARNING for all the new ones."""
+        new = {name: why for name, why in found.items() if name not in self.skipped}
+        if not new:
+            return
+        self.skipped.update(new)
+        first = sorted(new.items())[:5]
+        log.warning("not restoring %d object(s) from %s that the data folder cannot hold: %s%s. They stay in the "
+                    "bucket untouched; rename or remove them there to get them here. `rclone-jupyter status` lists "
+                    "them%s", len(new), self.store.display,
+                    "; ".join(f"{name!r}: {why}" for name, why in first), "; ..." if len(new) > len(first) else "",
+                    f" (all of them in {self.skipped_file})" if self.skipped_file else "")
+        if self.skipped_file is None:
+            return
+        try:
+            write_private(self.skipped_file, "".join(f"{name}\t{why}\n" for name, why in sorted(self.skipped.items())))
+        except OSError as exc:
+            log.warning("cannot write the list of skipped objects %s (%s)", self.skipped_file, exc.strerror or exc)
+
+    def skipped_shown(self, limit: int = 50) -> dict:
+        """The status's fields for the skipped objects: the first `limit`, how many, and where all of them are."""
+        return {"skipped": dict(sorted(self.skipped.items())[:limit]), "skipped_count": len(self.skipped),
+                "skipped_file": str(self.skipped_file) if self.skipped and self.skipped_file else None}
 
     def use_listing(self, entries: list[dict]) -> None:
         """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
@@ -41,8 +72,9 @@ class Bucket:
 
     def listing(self, *, note_manifest: bool = True) -> dict[str, Version]:
         """The bucket folder's files now that the data folder can hold (a missing folder is an empty one)."""
-        return {name: v for name, v in self.files(note_manifest=note_manifest).items()
-                if name not in self.skipped and not unrepresentable(name)}
+        files = self.files(note_manifest=note_manifest)
+        self.skip(cannot_hold({name: v.size for name, v in files.items()}))  # skipped, never fatal
+        return {name: v for name, v in files.items() if name not in self.skipped}
 
     def versions(self, keys: list[str], known: Mapping[str, Known]) -> dict[str, Version]:
         """Size and modtime of these objects in the bucket now (missing ones are left out).

@@ -55,6 +55,7 @@ class Engine:
         self.baseline = Baseline()
         self.manifest = ManifestSync(self.store, data_dir)
         self.bucket = Bucket(self.store, self.manifest)
+        self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
         transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
         self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers)
         self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
@@ -91,6 +92,16 @@ class Engine:
     @property
     def skipped(self) -> dict[str, str]:
         return self.bucket.skipped
+
+    def skipped_shown(self) -> dict:
+        return self.bucket.skipped_shown()
+
+    @property
+    def not_saved(self) -> dict[str, str]:
+        return self.pusher.not_saved
+
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        return self.pusher.not_saved_shown(limit)
 
     # -- syncing --------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ after our own upload, until listed again, when `size` recognises it as ours).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -14,7 +15,10 @@ from pathlib import Path
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.local.tree import STAGING_PREFIX, is_empty_folder, place, unrepresentable
 from rclone_jupyter.model.known import Known, Version, local_name, under_link
-from rclone_jupyter.model.manifest import MANIFEST, Manifest
+from rclone_jupyter.logs import human_size
+from rclone_jupyter.model.manifest import MANIFEST, MAX_BYTES, Manifest, Parsed, parse
+
+log = logging.getLogger(__name__)
 
 
 class ManifestSync:
@@ -28,12 +32,24 @@ class ManifestSync:
 
     def saw(self, version: Version | None) -> None:
         """A listing showed the manifest as `version` (None: not there)."""
-        self.seen = version
-        if version is not None and self.listed is None and self.size is None:
-            self.listed = version  # first sight (the restore's listing)
+        self.seen = version  # the restore alone takes it as read (after_restore): a later one is another's
 
-    def read(self) -> str:
-        return self.store.read(MANIFEST, "reading file modes") or ""  # gone meanwhile: no modes to apply
+    def read(self) -> Parsed:
+        """The bucket's manifest, validated as untrusted input (model/manifest.py): at most MAX_BYTES of it are
+        read (refused without a GET when listed bigger), and one WARNING says what was left out."""
+        if self.seen is not None and self.seen.size > MAX_BYTES:
+            parsed = Parsed(problems=[f"the whole manifest: {human_size(self.seen.size)}, over the "
+                                      f"{human_size(MAX_BYTES)} limit"])
+        else:
+            text = self.store.read(MANIFEST, "reading file modes", head=MAX_BYTES + 1)
+            parsed = parse(text or "")  # gone meanwhile: no modes to apply
+        if parsed.problems:
+            log.warning("%s in %s: %d entr%s not applied as written (%s%s). Files are restored; only these modes "
+                        "or empty folders are not. rclone-jupyter rewrites it at the next change of a mode or an "
+                        "empty folder", MANIFEST, self.store.display, len(parsed.problems),
+                        "y" if len(parsed.problems) == 1 else "ies", "; ".join(parsed.problems[:5]),
+                        "; ..." if len(parsed.problems) > 5 else "")
+        return parsed
 
     def write(self) -> None:
         """Upload the manifest if it changed (one PUT)."""
@@ -46,9 +62,11 @@ class ManifestSync:
 
     def after_restore(self, restored: Iterable[str]) -> None:
         """The restore wrote these objects: give them their modes, and make the empty folders."""
+        self.listed = self.seen  # what the restore's listing showed (None: there was none)
         if self.listed is None:
             return
-        modes, folders = Manifest.load(self.read())
+        parsed = self.read()
+        modes, folders = parsed.modes, parsed.folders
         self.manifest.modes.update(modes)
         self.manifest.folders |= folders
         for key in restored:
@@ -63,7 +81,8 @@ class ManifestSync:
         if self.listed is None and self.size == seen.size:
             self.listed = seen  # our own upload, listed now
             return
-        modes, folders = Manifest.load(self.read())
+        parsed = self.read()
+        modes, folders = parsed.modes, parsed.folders
         self.listed, self.size = seen, seen.size
         manifest = self.manifest
         for key in set(modes) | set(manifest.modes):

@@ -23,7 +23,7 @@ from rclone_jupyter.model import conflict_plan, push_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
 from rclone_jupyter.model.known import (LINK_SUFFIX, Version, encode_name, key_of, keys_for, local_name,
-                                        local_version, under_link)
+                                        local_version, not_an_object, shown, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,26 @@ class Pusher:
     bucket: Bucket
     manifest: ManifestSync
     transfers: Transfers
+    # Data folder paths that cannot be objects (known.unsaveable, known.not_an_object): never uploaded, shown
+    # in the status as not saved until they go. {path: why}
+    not_saved: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def cannot_save(self, rel: str, why: str) -> None:
+        """A data folder path that cannot be saved: one WARNING, then listed in the status while it is there."""
+        if rel not in self.not_saved:
+            log.warning("not saving %s to %s: %s. Everything else is saved; `rclone-jupyter status` lists it",
+                        shown(rel), self.store.display, why)
+        self.not_saved[rel] = why
+
+    def gone_here(self, rel: str) -> None:
+        """A data folder path is gone: neither it nor anything below it is unsaved any more."""
+        prefix = rel + "/"
+        for name in [n for n in self.not_saved if n == rel or n.startswith(prefix)]:
+            del self.not_saved[name]
+
+    def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
+        """What the status lists as not saved: {path as shown: why}, the first `limit` by name."""
+        return {shown(rel): why for rel, why in sorted(self.not_saved.items())[:limit]}
 
     def observe(self, paths: Iterable[str]) -> PushPlan:
         """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
@@ -162,7 +182,11 @@ class Pusher:
             rel = local_name(key)
             suffix = LINK_SUFFIX if key.endswith(LINK_SUFFIX) else ""
             aside = conflict_name(rel, lambda c: os.path.lexists(self.data_dir / c)
-                                  or (encode_name(c) + suffix) in self.baseline) if mine is not None else ""
+                                  or (encode_name(c) + suffix) in self.baseline
+                                  # free in the bucket now too (one HEAD): another machine may have made that
+                                  # name since the last look, and uploading over it would lose its object
+                                  or bool(self.bucket.versions([encode_name(c) + suffix], self.baseline))
+                                  ) if mine is not None else ""
             step = conflict_plan.keep_both(key, rel, mine, theirs, aside)
             aside_key = encode_name(aside) + suffix
             if step.winner is Winner.ONLY_BUCKET:  # gone here meanwhile: the bucket's version is the only one
@@ -204,22 +228,29 @@ class Pusher:
         deletes: list[str] = []
         folders: set[str] = set()
         for rel in sorted(paths):
+            full = self.data_dir / rel
+            if why := not_an_object(self.data_dir, rel):  # never an object: listed as not saved while it is here
+                self.cannot_save(rel, why)
+                continue
+            if unsaveable(rel):  # gone
+                self.gone_here(rel)
+                continue
             if under_link(self.data_dir, rel):
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
                 deletes.append(rel)
                 continue
-            full = self.data_dir / rel
             key = key_of(self.data_dir, rel)
             if key is not None:
                 uploads.add(key)
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
             elif full.is_dir() and not full.is_symlink():
-                uploads.update(walk_versions(self.data_dir, rel))
+                uploads.update(walk_versions(self.data_dir, rel, self.cannot_save))
                 folders.update(walk_folders(self.data_dir, rel))
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with known_under, which keeps only objects absent here.
                 deletes.append(rel)
             elif not os.path.lexists(full):
+                self.gone_here(rel)
                 deletes.append(rel)
                 folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
         return sorted(uploads), deletes, folders
@@ -236,12 +267,24 @@ class Pusher:
     def known_under(self, rels: Iterable[str]) -> set[str]:
         """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""
         out: set[str] = set()
+        folders: set[str] = set()
         for rel in rels:
             for key in keys_for(rel):
                 if key in self.baseline and local_version(self.data_dir, key) is None:
                     out.add(key)
-            prefix = encode_name(rel.rstrip("/")) + "/"
-            for key in self.baseline:
-                if key.startswith(prefix) and local_version(self.data_dir, key) is None:
-                    out.add(key)
+            folders.add(encode_name(rel.rstrip("/")))
+        # One pass over `known` for all of them (a burst of N new files is N paths here: not N passes).
+        for key in self.baseline:
+            if _below_any(key, folders) and local_version(self.data_dir, key) is None:
+                out.add(key)
         return out
+
+
+def _below_any(key: str, folders: set[str]) -> bool:
+    """True if a folder above `key` is one of `folders`."""
+    end = key.find("/")
+    while end != -1:
+        if key[:end] in folders:
+            return True
+        end = key.find("/", end + 1)
+    return False

@@ -99,7 +99,7 @@ class Reconciler:
 
     def _push_walk(self) -> None:
         """The watcher lost track: push every difference between the data folder and the baseline."""
-        here = walk_versions(self.data_dir)
+        here = walk_versions(self.data_dir, on_unsaveable=self.pusher.cannot_save)
         changed = {local_name(key) for key, v in here.items() if key not in self.baseline
                    or not same(v, self.baseline[key].version)}
         changed |= {local_name(key) for key in self.baseline if key not in here}

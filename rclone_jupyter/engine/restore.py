@@ -18,8 +18,8 @@ from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.push import Pusher, kept_both
 from rclone_jupyter.engine.transfers import Transfers
 from rclone_jupyter.errors import PersistenceError, RcloneError
-from rclone_jupyter.local.tree import (below_link, clear_staging, conflict_name, is_empty_folder, md5, unrepresentable,
-                                       walk_folders, walk_versions)
+from rclone_jupyter.local.tree import (cannot_hold, clear_staging, conflict_name, is_empty_folder, md5, walk_folders,
+                                       walk_versions)
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.model import conflict_plan
 from rclone_jupyter.model.baseline import Baseline
@@ -120,20 +120,14 @@ class Restorer:
                 raise PersistenceError(f"cannot use {self.store.display}: {exc}") from exc
             return {}  # the bucket is there, the folder is not: nothing to restore
         listing = {}
-        skipped = self.bucket.skipped
-        links = {name[: -len(LINK_SUFFIX)] for name in files if name.endswith(LINK_SUFFIX)}
+        skip = cannot_hold({name: version.size for name, version in files.items()})
         for name, version in files.items():
-            why = unrepresentable(name) or below_link(name, links)
+            why = skip.get(name)
             if not why and check_local and under_link(self.data_dir, local_name(name)):
-                why = "a link in the data folder is on its way"
-            if why:
-                if name not in skipped:
-                    # The level in the text too: users grep their logs for it (tests/integration/test_fidelity.py).
-                    log.warning("WARNING: not restoring %r from %s: %s. It stays in the bucket; rename it there to "
-                                "get it here.", name, self.store.display, why)
-                skipped[name] = why
-                continue
-            listing[name] = version
+                why = skip[name] = "a link in the data folder is on its way"
+            if not why:
+                listing[name] = version
+        self.bucket.skip(skip)
         return listing
 
     def _folder_is_empty(self) -> bool:
@@ -152,7 +146,7 @@ class Restorer:
         difference with the bucket's own version is a conflict, and both are kept.
         """
         listing = self._listing
-        here = walk_versions(self.data_dir)
+        here = walk_versions(self.data_dir, on_unsaveable=self.pusher.cannot_save)
         check = []
         for key, listed in listing.items():
             now = here.get(key)

@@ -53,8 +53,8 @@ class Store(Protocol):
     def delete(self, names: Iterable[str]) -> None:
         """Delete exactly these objects."""
 
-    def read(self, name: str, what: str) -> str | None:
-        """One small object's content; None if it is not there."""
+    def read(self, name: str, what: str, head: int | None = None) -> str | None:
+        """One small object's content (its first `head` bytes if given); None if it is not there."""
 
     def write(self, name: str, text: str, what: str) -> None:
         """Write one small object."""

@@ -1,108 +1,133 @@
 """JupyterLab's login, throttled: the login page is on the public internet (the gateway's auth is off).
 
-After MAX_FAILURES wrong passwords within WINDOW seconds from one client address, every login attempt from
-that address gets 429 (with Retry-After) for LOCKOUT seconds, the good password included (otherwise the
-answer would still tell a guesser when it is right). The lockout is logged with the address; once it is over
-the good password works at once. Runs inside JupyterLab's server: `daemon/jupyter_process.py` configures it as
-`PasswordIdentityProvider.login_handler_class` and passes the numbers through `ServerApp.tornado_settings`.
+Behind SaladCloud's gateway every client has the same address, so nothing may lock an address out: a guesser
+would lock the owner out with it. Instead two rules, neither of which ever refuses the right password:
 
-Behind a proxy every client may share one address (the proxy's): a guesser then also locks out the user for
-LOCKOUT seconds, which is the price of not trusting client-supplied X-Forwarded-For headers.
+- **A failed login is answered late.** The first FREE_FAILURES failures from an address (within WINDOW
+  seconds) are answered at once; each later one waits twice as long as the one before (1 s, 2 s, 4 s ...,
+  at most `max_delay`, RCLONE_JUPYTER_LOGIN_LOCKOUT). A guesser who waits for each answer slows down at
+  every failure; the right password is checked at once and gets in (a success is never delayed).
+- **Password checks are capped for the whole server**: CHECKS_PER_SECOND, first come first served. A
+  guesser who does not wait for answers (many connections at once) gets that many guesses a second and no
+  more; the owner's attempt waits its turn (at most MAX_QUEUE_WAIT seconds, else 429 with Retry-After) and
+  is then checked like any other. The cap also bounds the CPU the password hash can take.
+
+Runs inside JupyterLab's server: `daemon/jupyter_process.py` configures it as
+`PasswordIdentityProvider.login_handler_class` and passes the numbers through `ServerApp.tornado_settings`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.login import LoginFormHandler
 
 SETTINGS_KEY = "rclone_jupyter_login"  # the key in tornado's settings
-MAX_FAILURES = 5
-WINDOW = 60.0
-LOCKOUT = 60.0
+FREE_FAILURES = 3  # failures answered at once: typos
+FIRST_DELAY = 1.0
+MAX_DELAY = 60.0
+WINDOW = 600.0  # an address's failures are forgotten this long after its last one
+CHECKS_PER_SECOND = 5.0
+MAX_QUEUE_WAIT = 10.0  # longest wait for a turn; beyond it the answer is 429
 MAX_CLIENTS = 10_000  # addresses remembered at most: a flood of addresses cannot fill the memory
 
 
 class Throttle:
-    """Failed logins per client: `blocked(client)` says how many seconds it must still wait (0: none)."""
+    """The two rules above, with the clock injectable. Thread-safe."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW, lockout: float = LOCKOUT,
+    def __init__(self, max_delay: float = MAX_DELAY, *, free_failures: int = FREE_FAILURES,
+                 first_delay: float = FIRST_DELAY, window: float = WINDOW,
+                 checks_per_second: float = CHECKS_PER_SECOND, max_queue_wait: float = MAX_QUEUE_WAIT,
                  clock: Callable[[], float] = time.monotonic):
-        self.max_failures, self.window, self.lockout, self.clock = max_failures, window, lockout, clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked_until: dict[str, float] = {}
+        self.max_delay, self.free_failures, self.first_delay = max_delay, free_failures, first_delay
+        self.window, self.interval, self.max_queue_wait = window, 1.0 / checks_per_second, max_queue_wait
+        self.clock = clock
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (count, last failure)
+        self._next_check = 0.0  # the clock time of the next free turn for a password check
         self._lock = threading.Lock()
 
-    def blocked(self, client: str) -> float:
-        with self._lock:
-            until = self._locked_until.get(client, 0.0)
-            left = until - self.clock()
-            if left > 0:
-                return left
-            if until:
-                del self._locked_until[client]  # the wait is over: a fresh start
-                self._failures.pop(client, None)
-            return 0.0
-
-    def failed(self, client: str) -> bool:
-        """Record a failed login; return True if this one locks the client out."""
+    def turn(self) -> float | None:
+        """Reserve the next turn for a password check: the seconds to wait for it (0: now), or None when the
+        queue is longer than `max_queue_wait` (nothing reserved: answer 429)."""
         now = self.clock()
         with self._lock:
-            times = self._failures.pop(client, None) or deque()
-            self._failures[client] = times  # most recent last
-            times.append(now)
-            while times and now - times[0] > self.window:
-                times.popleft()
+            at = max(now, self._next_check)
+            if at - now > self.max_queue_wait + 1e-9:  # float sums of the interval
+                return None
+            self._next_check = at + self.interval
+            return at - now
+
+    def retry_after(self) -> float:
+        """Seconds until a new attempt would get a turn within `max_queue_wait`."""
+        with self._lock:
+            return max(0.0, self._next_check - self.clock() - self.max_queue_wait)
+
+    def failed(self, client: str) -> float:
+        """Record a failed login; return how many seconds its answer waits."""
+        now = self.clock()
+        with self._lock:
+            count, last = self._failures.pop(client, (0, now))
+            count = 1 if now - last > self.window else count + 1
+            self._failures[client] = (count, now)  # most recent last
             while len(self._failures) > MAX_CLIENTS:
                 self._failures.popitem(last=False)
-            if len(times) >= self.max_failures:
-                self._locked_until[client] = now + self.lockout
-                times.clear()
-                return True
-            return False
+        if count <= self.free_failures:
+            return 0.0
+        return min(self.first_delay * 2 ** min(count - self.free_failures - 1, 64), self.max_delay)
+
+    def failures(self, client: str) -> int:
+        with self._lock:
+            count, last = self._failures.get(client, (0, 0.0))
+            return count if self.clock() - last <= self.window else 0
 
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._failures.pop(client, None)
 
 
-_throttles: dict[tuple, Throttle] = {}
+_throttles: dict[float, Throttle] = {}
 
 
 def throttle_for(settings: dict) -> Throttle:
     """One Throttle per server (per configuration), shared by every request."""
     numbers = settings.get(SETTINGS_KEY) or {}
-    key = (int(numbers.get("max_failures", MAX_FAILURES)), float(numbers.get("window", WINDOW)),
-           float(numbers.get("lockout", LOCKOUT)))
-    if key not in _throttles:
-        _throttles[key] = Throttle(*key)
-    return _throttles[key]
+    max_delay = float(numbers.get("max_delay", MAX_DELAY))
+    if max_delay not in _throttles:
+        _throttles[max_delay] = Throttle(max_delay)
+    return _throttles[max_delay]
 
 
 class ThrottledLoginHandler(LoginFormHandler):
-    """jupyter_server's login form, with failed logins throttled per client address."""
+    """jupyter_server's login form, with password checks capped and failed logins answered late."""
 
     @allow_unauthenticated  # the login form is reached before logging in (as the handler it extends)
-    def post(self):
+    async def post(self):
         throttle = throttle_for(self.settings)
         client = self.request.remote_ip or "unknown"
-        wait = throttle.blocked(client)
-        if wait:
-            self.log.warning("rclone-jupyter: login from %s refused: locked out for %.0f more s after too many "
-                             "failed logins", client, wait)
+        wait = throttle.turn()
+        if wait is None:
+            retry = int(throttle.retry_after()) + 1
+            self.log.warning("rclone-jupyter: login from %s refused: more than %.0f s of password checks are "
+                             "queued (someone is guessing); try again in %d s", client, throttle.max_queue_wait,
+                             retry)
             self.set_status(429)
-            self.set_header("Retry-After", str(int(wait) + 1))
-            self._render(message={"error": f"Too many failed logins. Try again in {int(wait) + 1} s."})
+            self.set_header("Retry-After", str(retry))
+            self._render(message={"error": f"Too many logins at once. Try again in {retry} s."})
             return
+        if wait:
+            await asyncio.sleep(wait)
         user = self.current_user = self.identity_provider.process_login_form(self)
         if user is None:
-            if throttle.failed(client):
-                self.log.warning("rclone-jupyter: %d failed logins from %s within %.0f s: refusing logins from "
-                                 "it for %.0f s", throttle.max_failures, client, throttle.window, throttle.lockout)
+            delay = throttle.failed(client)
+            if delay:
+                self.log.warning("rclone-jupyter: %d failed logins from %s; this answer waits %.0f s",
+                                 throttle.failures(client), client, delay)
+                await asyncio.sleep(delay)
             else:
                 self.log.info("rclone-jupyter: failed login from %s", client)
             self.set_status(401)

@@ -10,21 +10,24 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Version, ancestors, key_of, local_version
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, key_of, local_version,  # noqa: F401 (unrepresentable's
+                                        not_an_object, unrepresentable, unsaveable)  # home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
 
 
-def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
+def walk_versions(root: Path, rel: str = "",
+                  on_unsaveable: Callable[[str, str], None] | None = None) -> dict[str, Version]:
     """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
 
-    Links are listed, never followed.
+    Links are listed, never followed. A file or folder whose name cannot be an object name (known.unsaveable)
+    is left out, and told to `on_unsaveable(path, why)`.
     """
     out: dict[str, Version] = {}
     top = os.path.join(root, rel) if rel else str(root)
@@ -32,18 +35,28 @@ def walk_versions(root: Path, rel: str = "") -> dict[str, Version]:
         kept = []
         for name in dirnames:
             full = os.path.join(dirpath, name)
+            relpath = os.path.relpath(full, root).replace(os.sep, "/")
             if os.path.islink(full):
                 filenames.append(name)  # a link to a folder is a link, not a folder to enter
-            elif not is_noise(os.path.relpath(full, root).replace(os.sep, "/")):
+            elif is_noise(relpath):
+                continue
+            elif why := unsaveable(relpath):
+                if on_unsaveable is not None:
+                    on_unsaveable(relpath, why)
+            else:
                 kept.append(name)
         dirnames[:] = kept
         for name in filenames:
             relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
             if is_noise(relpath):
                 continue
+            if why := not_an_object(root, relpath):
+                if on_unsaveable is not None:
+                    on_unsaveable(relpath, why)
+                continue
             key = key_of(root, relpath)
             if key is not None:
-                version = local_version(root, key)
+                version = local_version(root, key, walked=True)  # os.walk entered real folders only
                 if version is not None:
                     out[key] = version
     return out
@@ -64,7 +77,8 @@ def walk_folders(root: Path, rel: str) -> set[str]:
     out = {rel}
     for dirpath, dirnames, _filenames in os.walk(os.path.join(root, rel)):
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))]
+                       and not is_noise(os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/"))
+                       and not unsaveable(d)]
         for name in dirnames:
             out.add(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
     return out
@@ -97,17 +111,29 @@ def place(root: Path, staged: Path, rel: str) -> bool:
         os.close(fd)
 
 
-def unrepresentable(key: str) -> str | None:
-    """Why an object name cannot be a path in the data folder, or None if it can."""
-    parts = key.split("/")
-    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
-    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
-        return "its name has an empty, '.' or '..' part"
-    if any(len(os.fsencode(part)) > 255 for part in parts):
-        return "a part of its name is longer than 255 bytes"
-    if "\0" in key:
-        return "its name has a NUL character"
-    return None
+MAX_LINK_TARGET = 4095  # bytes: PATH_MAX less the NUL; a longer link target cannot be made
+
+
+def cannot_hold(sizes: Mapping[str, int]) -> dict[str, str]:
+    """{object name: why} for the objects of a listing ({name: size}) the data folder cannot hold, whatever else
+    the bucket has.
+
+    A bad name (unrepresentable), an object below a link object, a file whose name other objects use as a
+    folder (`x` beside `x/y.txt`: the folder wins, it holds more), a link object whose target is empty or
+    longer than a link can be. Each one is skipped, never fatal: the rest is restored.
+    """
+    links = {name[: -len(LINK_SUFFIX)] for name in sizes if name.endswith(LINK_SUFFIX)}
+    folders = {folder for name in sizes for folder in ancestors(name)}
+    out: dict[str, str] = {}
+    for name, size in sizes.items():
+        why = unrepresentable(name) or below_link(name, links)
+        if not why and name in folders:
+            why = f"other objects use it as a folder ({name}/...), which is what is restored"
+        if not why and name.endswith(LINK_SUFFIX) and not 0 < size <= MAX_LINK_TARGET:
+            why = f"a link object must hold a target of 1 to {MAX_LINK_TARGET:,} bytes; it has {size}"
+        if why:
+            out[name] = why
+    return out
 
 
 def below_link(key: str, links: set[str]) -> str | None:

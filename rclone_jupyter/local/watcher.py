@@ -5,12 +5,22 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileAttribEvent, FileClosedEvent,
+                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
+                             FileSystemEventHandler)
 from watchdog.observers import Observer
+from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.polling import PollingObserver
+
+try:  # Linux: watch the watch budget (below); elsewhere watchdog's default observer, as before
+    from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
+    from watchdog.observers.inotify_c import InotifyFD
+except ImportError:  # pragma: no cover - not Linux
+    InotifyObserver = None
 
 from rclone_jupyter.model.filters import is_noise
 
@@ -19,6 +29,10 @@ log = logging.getLogger(__name__)
 # Events that say nothing about content: reading a file, or a directory's own mtime changing because
 # something inside it changed (that something gets its own event).
 _IGNORED = {"opened", "closed_no_write"}
+# The events asked for: the kernel does not even send the others (every upload opens and reads each file:
+# that was two events per file, each costing CPU here).
+_WANTED = [FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileDeletedEvent,
+           DirDeletedEvent, FileMovedEvent, DirMovedEvent]
 
 
 def relative(root: Path, path: str | bytes) -> str | None:
@@ -85,6 +99,32 @@ def more_folders_than(root: Path, limit: int) -> bool:
     return False
 
 
+if InotifyObserver is not None:
+    class _BudgetFD(InotifyFD):
+        """watchdog's inotify descriptor, telling `on_full` when a watch cannot be added: watchdog itself
+        ignores that for folders below the root, and the changes in them would never be seen."""
+
+        def __init__(self, on_full: Callable[[bytes], None]):
+            super().__init__()
+            self.on_full = on_full
+
+        def add_callback(self, path, mask, callback, id_):
+            try:
+                return super().add_callback(path, mask, callback, id_)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                    self.on_full(path)
+                raise
+
+    class BudgetObserver(InotifyObserver):
+        """watchdog's inotify observer, with a failed watch reported instead of ignored."""
+
+        def __init__(self, on_full: Callable[[bytes], None], *, timeout: float = DEFAULT_OBSERVER_TIMEOUT):
+            self._inotify_fd = _BudgetFD(on_full)
+            self._inotify_fd.start()
+            BaseObserver.__init__(self, InotifyEmitter, timeout=timeout, inotify_fd=self._inotify_fd)
+
+
 class Watcher:
     """Owns the watchdog observer. Falls back to polling (with a WARNING) when inotify runs out of watches.
 
@@ -101,17 +141,21 @@ class Watcher:
         self.poll_interval = poll_interval
         self.watch_limit = watch_limit
         self._observer = None
+        self._handler: ChangeHandler | None = None
+        self._switching = False  # a watch failed: scanning replaces inotify
         self.polling = False
 
     def start(self) -> None:
-        handler = ChangeHandler(self.root, self.sink)
-        observer = Observer()
+        handler = self._handler = ChangeHandler(self.root, self.sink)
+        observer = BudgetObserver(self._watch_failed) if InotifyObserver is not None else Observer()
         limit = self.watch_limit if self.watch_limit is not None else system_watch_limit()
         try:
             if limit is not None and more_folders_than(self.root, limit):
                 raise OSError(errno.ENOSPC, f"more than {limit} folders to watch")
-            observer.schedule(handler, str(self.root), recursive=True)
+            observer.schedule(handler, str(self.root), recursive=True, event_filter=_WANTED)
             observer.start()
+            if self._switching:  # a folder below the root could not be watched (watchdog goes on without it)
+                raise OSError(errno.ENOSPC, "inotify watch limit reached")
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
@@ -125,14 +169,41 @@ class Watcher:
                 observer.stop()
             except Exception:  # noqa: BLE001 - a half-started observer may fail to stop; we replace it anyway
                 pass
-            observer = PollingObserver(timeout=self.poll_interval)
-            observer.schedule(handler, str(self.root), recursive=True)
-            observer.start()
-            self.polling = True
-            if self.on_fallback is not None:
-                self.on_fallback()
+            observer = self._poll()
         self._observer = observer
         log.info("watching %s for changes%s", self.root, " (polling)" if self.polling else "")
+
+    def _poll(self) -> PollingObserver:
+        """Scan instead of watching; the owner walks the whole tree once (on_fallback) for what was missed."""
+        observer = PollingObserver(timeout=self.poll_interval)
+        observer.schedule(self._handler, str(self.root), recursive=True, event_filter=_WANTED)
+        observer.start()
+        self.polling = True
+        if self.on_fallback is not None:
+            self.on_fallback()
+        return observer
+
+    def _watch_failed(self, path: bytes) -> None:
+        """A folder made while running could not be watched (the inotify budget is per user on the node,
+        shared with everything else): changes in it would go unseen. Called on watchdog's thread, so the
+        switch to scanning runs on a thread of its own."""
+        if self.polling or self._switching:
+            return
+        self._switching = True
+        if self._observer is None:
+            return  # still starting: start() switches at once
+        log.warning("the inotify watch limit was reached while running (%s could not be watched); switching to "
+                    "scanning the data folder every %g s, after one full walk for what was missed. Raise "
+                    "fs.inotify.max_user_watches on the host to get instant syncs", os.fsdecode(path),
+                    self.poll_interval)
+        threading.Thread(target=self._switch_to_polling, name="watch-fallback", daemon=True).start()
+
+    def _switch_to_polling(self) -> None:
+        old = self._observer
+        self._observer = self._poll()  # the walk is queued before the old observer goes: nothing unseen
+        if old is not None:
+            old.stop()
+            old.join(timeout=5)
 
     def stop(self) -> None:
         if self._observer is not None:

@@ -90,6 +90,11 @@ class ChangeSet:
             self._overflow = self._overflow or self._in_flight.overflow
             self._in_flight = Batch()
 
+    def unknown(self) -> bool:
+        """True while the watcher lost track and the walk that finds what it missed is not done yet."""
+        with self._lock:
+            return self._overflow or self._in_flight.overflow
+
     def has_queued(self) -> bool:
         with self._lock:
             return bool(self._queued) or self._overflow
@@ -100,6 +105,7 @@ class ChangeSet:
             return self._queued | set(self._in_flight.paths) | self._lane
 
     def oldest(self) -> float | None:
-        """The wall-clock time of the oldest change not yet durable, or None."""
+        """The wall-clock time of the oldest change not yet durable, or None. O(1): `_since` keeps insertion
+        order and an entry is only added (setdefault) or removed, so the first entry is the oldest change."""
         with self._lock:
-            return min(self._since.values(), default=None)
+            return next(iter(self._since.values()), None)

@@ -33,6 +33,7 @@ class Debouncer:
         self._open: set[str] = set()  # paths of the burst whose last event was not a finished write
         self._unknown = False  # a change with no path (the watcher lost track): no fast path
         self._taken_at: dict[str, float] = {}  # path -> when a run last took it
+        self._held_until = -1e18  # the burst needs the quiet period until then: a path of it was taken lately
 
     def note(self, rel: str | None = None, finished: bool = False) -> None:
         now = self.clock()
@@ -43,16 +44,19 @@ class Debouncer:
             self._unknown = True
             return
         self._burst.add(rel)
+        taken = self._taken_at.get(rel)
+        if taken is not None:
+            self._held_until = max(self._held_until, taken + self.quiet)
         if finished:
             self._open.discard(rel)
         else:
             self._open.add(rel)
 
     def _settled(self) -> bool:
+        """O(1): it is asked at every event of a burst (a burst of N files must cost O(N), not O(N^2))."""
         if self._unknown or self._open or not self._burst:
             return False
-        now = self.clock()
-        return not any(now - self._taken_at.get(rel, -1e18) < self.quiet for rel in self._burst)
+        return self.clock() >= self._held_until
 
     def due_at(self) -> float | None:
         """Return the clock time at which the current burst is due, or None when nothing is waiting."""
@@ -73,6 +77,7 @@ class Debouncer:
         if len(self._taken_at) > 10_000 or self._burst:
             self._taken_at = {r: t for r, t in self._taken_at.items() if now - t < self.quiet}
         self._first = self._last = None
+        self._held_until = -1e18
         self._burst.clear()
         self._open.clear()
         self._unknown = False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import re
+from fnmatch import translate
 
 # Matched against every component of a relative path.
 NOISE_NAMES = (
@@ -18,11 +19,17 @@ LOCAL_ONLY = ("welcome.txt",)
 BUCKET_ONLY = (".rclone-jupyter",)
 
 
+# Any component of the path matching any NOISE_NAMES pattern: one regex, as it runs on every watcher event.
+_NOISE_PART = re.compile(r"(?:^|.*/)(?:%s)(?:/.*)?\Z" % "|".join(
+    translate(pattern).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*")
+    for pattern in NOISE_NAMES), re.S)
+
+
 def is_noise(rel: str) -> bool:
     """Given a path relative to the data folder, return True if it must never be synced."""
     if rel in LOCAL_ONLY or rel.split("/", 1)[0] in BUCKET_ONLY:
         return True
-    return any(fnmatchcase(part, pattern) for part in rel.split("/") for pattern in NOISE_NAMES)
+    return _NOISE_PART.match(rel) is not None
 
 
 def rclone_excludes() -> tuple[str, ...]:

@@ -102,13 +102,17 @@ def keys_for(rel: str) -> tuple[str, str]:
     return key, key + LINK_SUFFIX
 
 
-def local_version(root: Path, key: str) -> Version | None:
+def local_version(root: Path, key: str, *, walked: bool = False) -> Version | None:
     """The data folder's version of an object name, without following any link; None if it is not there.
 
     A link object's version is the link's (target length, mtime), as rclone --links uploads it; a regular
-    file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None.
+    file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None, and so
+    is a path below a link (a folder replaced by a link: what is there now is outside the data folder, and
+    the folder's files are gone as the user sees it). `walked`: the caller reached it through real folders.
     """
     is_link = key.endswith(LINK_SUFFIX)
+    if not walked and under_link(root, local_name(key)):
+        return None
     path = os.path.join(root, local_name(key))
     try:
         st = os.lstat(path)
@@ -129,7 +133,7 @@ def key_of(root: Path, rel: str) -> str | None:
         return None
     if stat.S_ISLNK(st.st_mode):
         return encode_name(rel) + LINK_SUFFIX
-    if stat.S_ISREG(st.st_mode):
+    if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
         return encode_name(rel)
     return None
 
@@ -179,3 +183,55 @@ def under_link(root: Path, rel: str) -> bool:
         except FileNotFoundError:
             return False
     return False
+
+
+def unrepresentable(key: str) -> str | None:
+    """Why an object name cannot be a path in the data folder, or None if it can."""
+    parts = key.split("/")
+    # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
+    if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):
+        return "its name has an empty, '.' or '..' part"
+    if any(len(os.fsencode(part)) > 255 for part in parts):
+        return "a part of its name is longer than 255 bytes"
+    if "\0" in key:
+        return "its name has a NUL character"
+    return None
+
+
+def unsaveable(rel: str) -> str | None:
+    """Why a data folder path cannot become an object name, or None if it can.
+
+    A name that is not valid UTF-8 (its bytes come through os.fsdecode as surrogates): rclone replaces such
+    bytes when it reads the folder, so the object would have another name and could never be matched, restored
+    or deleted as this file.
+    """
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8, which rclone cannot keep: rename it (e.g. convmv or `mv`)"
+    return None
+
+
+def not_an_object(root: Path, rel: str) -> str | None:
+    """Why the data folder's path `rel` cannot be saved as an object, or None (it can, or it is not there).
+
+    Besides a name that is not UTF-8 (unsaveable): a regular file whose name ends in `.rclonelink`. With
+    --links rclone takes that name for a symbolic link both ways (the local file `x.rclonelink` is read and
+    written as the link `x`), so such a file can neither be uploaded nor come back as itself.
+    """
+    why = unsaveable(rel)
+    if why:
+        return why if os.path.lexists(os.path.join(root, rel)) else None
+    if rel.endswith(LINK_SUFFIX):
+        try:
+            if stat.S_ISREG(os.lstat(os.path.join(root, rel)).st_mode):
+                return (f"rclone takes a file named *{LINK_SUFFIX} for a symbolic link (--links), so it cannot be "
+                        "saved as a file: rename it")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return None
+
+
+def shown(rel: str) -> str:
+    """A data folder path as logs and the status show it: bytes that are not UTF-8 as \\xNN."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")

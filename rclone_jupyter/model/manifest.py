@@ -15,31 +15,53 @@ file in it comes back with the file).
 Two containers on one bucket folder: each merges the other's manifest when it sees it changed (at its next
 reconcile); an entry changed on both within that window keeps the last writer's. File contents never depend
 on it.
+
+The manifest comes from the bucket, so it is untrusted input (`parse`): only names that are paths inside the
+data folder (relative, no '.', '..' or empty part), only permission bits (0o777: never setuid, setgid or
+sticky), only the types written here (an object of octal strings, a list of strings), and at most MAX_BYTES
+(the caller reads no more; a bigger one is refused whole). Anything else is left out, and counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
-from rclone_jupyter.model.known import local_name
+from rclone_jupyter.model.known import local_name, under_link, unrepresentable
 
 MANIFEST = ".rclone-jupyter/tree.json"
 _MASK = os.umask(0)
 os.umask(_MASK)
 # What a file restored by rclone gets: the mode that needs no entry.
 DEFAULT_MODE = 0o666 & ~_MASK
+PERMISSIONS = 0o777  # the bits kept: never setuid, setgid or sticky
+MAX_BYTES = 16 * 1024 * 1024  # about 200,000 entries; a bigger manifest is refused, never read whole
+_OCTAL = re.compile(r"[0-7]{1,4}\Z")
+
+
+@dataclasses.dataclass
+class Parsed:
+    """A manifest read from the bucket: the entries kept, and what was wrong (entries left out or cut down)."""
+
+    modes: dict[str, int] = dataclasses.field(default_factory=dict)
+    folders: set[str] = dataclasses.field(default_factory=set)
+    problems: list[str] = dataclasses.field(default_factory=list)
 
 
 def file_mode(root: Path, key: str) -> int | None:
-    """The permission bits of a regular file in the data folder (None: not a regular file, or gone)."""
+    """The permission bits of a regular file in the data folder (None: not a regular file, gone, or below a
+    link: a mode is never read or applied through one)."""
+    if under_link(root, local_name(key)):
+        return None
     try:
         st = os.lstat(os.path.join(root, local_name(key)))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+    return st.st_mode & PERMISSIONS if stat.S_ISREG(st.st_mode) else None
 
 
 class Manifest:
@@ -78,24 +100,55 @@ class Manifest:
     def wanted(self, key: str) -> int:
         return self.modes.get(key, DEFAULT_MODE)
 
-    @staticmethod
-    def load(text: str) -> tuple[dict[str, int], set[str]]:
-        """Given the manifest's JSON, return (modes, folders); a broken or foreign manifest is an empty one."""
-        try:
-            data = json.loads(text or "{}")
-            modes = {str(k): int(v, 8) for k, v in (data.get("modes") or {}).items()
-                     if isinstance(v, str) and 0 <= int(v, 8) <= 0o7777}
-            folders = {str(f) for f in (data.get("folders") or []) if isinstance(f, str)}
-            return modes, folders
-        except (ValueError, AttributeError, TypeError):
-            return {}, set()
-
     def dump(self) -> str:
         return json.dumps({"version": 1, "modes": {k: f"{v:04o}" for k, v in sorted(self.modes.items())},
                            "folders": sorted(self.folders)}, indent=0) + "\n"
 
     def apply(self, root: Path, key: str) -> None:
         """Give the data folder's file the mode the manifest says (file_mode checked it is a regular file)."""
-        mode = self.wanted(key)
+        mode = self.wanted(key) & PERMISSIONS
         if file_mode(root, key) not in (None, mode):
             os.chmod(os.path.join(root, local_name(key)), mode)
+
+
+def parse(text: str) -> Parsed:
+    """Given a manifest's JSON from the bucket, return its valid entries and what was left out.
+
+    A manifest that is not JSON, nested too deep to parse, or not an object is empty (one rejection).
+    """
+    out = Parsed()
+    if len(text) > MAX_BYTES:
+        out.problems.append(f"the whole manifest: over {MAX_BYTES // (1024 * 1024)} MiB")
+        return out
+    try:
+        data = json.loads(text or "{}")
+    except (ValueError, RecursionError) as exc:
+        out.problems.append(f"the whole manifest: not JSON that can be read ({type(exc).__name__})")
+        return out
+    if not isinstance(data, dict):
+        out.problems.append("the whole manifest: not a JSON object")
+        return out
+    modes, folders = data.get("modes") or {}, data.get("folders") or []
+    if not isinstance(modes, dict):
+        out.problems.append("modes: not a JSON object")
+        modes = {}
+    if not isinstance(folders, list):
+        out.problems.append("folders: not a JSON list")
+        folders = []
+    for name, value in modes.items():
+        why = unrepresentable(name) or (None if isinstance(value, str) and _OCTAL.match(value)
+                                        else "its mode is not an octal string")
+        if why:
+            out.problems.append(f"{name!r}: {why}")
+        else:
+            out.modes[name] = int(value, 8) & PERMISSIONS
+            if int(value, 8) & ~PERMISSIONS:
+                out.problems.append(f"{name!r}: setuid, setgid or sticky bits in {value}: only {out.modes[name]:04o} "
+                                    "applied")
+    for name in folders:
+        why = "not a string" if not isinstance(name, str) else unrepresentable(name)
+        if why:
+            out.problems.append(f"{name!r}: {why}")
+        else:
+            out.folders.add(name)
+    return out

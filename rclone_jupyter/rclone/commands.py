@@ -73,18 +73,29 @@ def glob_escape(name: str) -> str:
     return "".join("\\" + c if c in "*?[]{}\\" else c for c in name)
 
 
+def exclude_lines(names) -> str:
+    """An --exclude-from file that leaves out exactly these object names (one rule a line: no argv limit).
+
+    rclone strips the spaces around each line: a trailing one is written as a class (`[ ]`) so it stays."""
+    lines = []
+    for name in names:
+        rule = "/" + glob_escape(name)
+        tail = len(rule) - len(rule.rstrip())
+        lines.append(rule[: len(rule) - tail] + "".join(f"[{c}]" for c in rule[len(rule) - tail:]) + "\n")
+    return "".join(lines)
+
+
 def restore(remote_path: str, data_dir: Path, *, transfers: int = 16, only_missing: bool = False,
-            excludes: tuple[str, ...] = ()) -> tuple[str, ...]:
+            exclude_from: Path | None = None) -> tuple[str, ...]:
     """Copy the bucket folder into the data folder. `copy` never deletes.
 
     `--update` keeps newer local files; `only_missing` (merging a second cloud in) copies only the files the
     data folder does not have yet (`--ignore-existing`). `--links`: link objects (`name.rclonelink`) become
-    symbolic links again. `excludes`: object names the data folder cannot hold (local/tree.py, unrepresentable).
-    One LIST per 1,000 objects and one GET per object: rclone takes the modtime from the GET's headers.
+    symbolic links again. `exclude_from`: a file of the object names the data folder cannot hold
+    (exclude_lines; tree.cannot_hold). One LIST per 1,000 objects and one GET per object: rclone takes the
+    modtime from the GET's headers.
     """
-    skipped: list[str] = []
-    for name in excludes:
-        skipped += ["--exclude", "/" + glob_escape(name)]
+    skipped = ("--exclude-from", str(exclude_from)) if exclude_from is not None else ()
     return (
         "copy", remote_path, str(data_dir),
         "--ignore-existing" if only_missing else "--update",
@@ -151,9 +162,9 @@ def as_filters(excludes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def cat(remote_file: str) -> tuple[str, ...]:
-    """One object's content on stdout (one GET): the modes manifest."""
-    return ("cat", remote_file, *COMMON, *RETRIES)
+def cat(remote_file: str, head: int | None = None) -> tuple[str, ...]:
+    """One object's content on stdout (one GET): the modes manifest; with `head`, its first bytes only."""
+    return ("cat", remote_file, *(("--head", str(head)) if head is not None else ()), *COMMON, *RETRIES)
 
 
 def upload_small(scratch: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:

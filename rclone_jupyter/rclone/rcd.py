@@ -3,15 +3,15 @@
 Starting rclone costs tens of milliseconds, as much as the upload of a small file; a push made of two runs (the
 check, the upload) was twice the floor of one `rclone copyto`. The rcd is started on first use, listens on a
 unix socket in a private 0700 directory (a unix socket bypasses rc authentication: the directory's permissions
-are the authentication), and is stopped after `idle_seconds` without a call, so an idle container runs no
-rclone at all. Failure handling stays per call: an error answer raises RcloneError classified like a failed
-run; a dead or killed rcd fails the call as retryable and the next call starts a fresh one.
+are the authentication), dies with the daemon (children.py), and is stopped after `idle_seconds` without a
+call, so an idle container runs no rclone at all. Failure handling stays per call: an error answer raises
+RcloneError classified like a failed run; a dead or killed rcd fails the call as retryable and the next call
+starts a fresh one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import http.client
 import itertools
 import json
@@ -28,8 +28,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from rclone_jupyter.children import spawner
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.logs import rclone_line, secret_mask
+from rclone_jupyter.unixhttp import UnixHTTPConnection
 
 log = logging.getLogger(__name__)
 
@@ -115,30 +117,6 @@ def error_level(text: str) -> int:
     return logging.WARNING
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost")
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(self._path)
-        self.sock = sock
-
-
-try:
-    # Looked up now, not in the child: between fork and exec the child must do as little as possible.
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _prctl = None
-
-
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the thread that started us dies (a daemon killed -9)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 class RcDaemon:
     """One `rclone rcd` child. Thread-safe; calls may come from several threads."""
 
@@ -172,7 +150,7 @@ class RcDaemon:
         self._dir = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
         sock = self._socket()
         self._tail.clear()
-        proc = subprocess.Popen(
+        proc = spawner.popen(
             self._argv(sock),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -181,7 +159,6 @@ class RcDaemon:
             text=True,
             errors="replace",
             start_new_session=True,  # a Ctrl-C in the terminal must not kill a flush half-way
-            preexec_fn=die_with_parent,
         )
         self._proc = proc
         threading.Thread(target=self._pump_log, args=(proc,), name="rclone-rcd-log", daemon=True).start()
@@ -224,6 +201,7 @@ class RcDaemon:
                     return
                 if self._in_flight == 0 and time.monotonic() - self._last_used >= self.idle_seconds:
                     log.debug("rclone rcd idle for %.0f s; stopping it", self.idle_seconds)
+                    self._proc = None  # no longer the current one before it exits: whoever sees it gone agrees
                     self._terminate(proc)
                     self._cleanup()
                     return
@@ -292,10 +270,10 @@ class RcDaemon:
         group = f"rj-call-{next(self._groups)}"
         try:
             answer = self._post(method, {**params, "_group": group}, what=what)
-            stats = self._post("core/stats", {"group": group}, what=what)
+            stats = self._post("core/stats", {"group": group}, what=what, start=False)
         finally:
             with contextlib.suppress(RcloneError):  # the rcd is gone: so are its stats
-                self._post("core/stats-delete", {"group": group}, what=what)
+                self._post("core/stats-delete", {"group": group}, what=what, start=False)
         if stats.get("errors"):
             error = secret_mask.mask(str(stats.get("lastError") or "an error was logged"))
             retryable, reason = self._classify(None, error)
@@ -303,12 +281,15 @@ class RcDaemon:
                               output_tail=error)
         return answer
 
-    def _post(self, method: str, params: dict, *, what: str) -> dict:
+    def _post(self, method: str, params: dict, *, what: str, start: bool = True) -> dict:
+        """One POST; `start=False`: only to the rcd that runs (a call's own stats are gone with its rcd)."""
         with self._lock:
+            if not start and (self._proc is None or self._proc.poll() is not None):
+                raise RcloneError(f"{what} failed: rclone rcd stopped answering", exit_code=None, retryable=True)
             sock = self._ensure_started()
             self._in_flight += 1
         try:
-            conn = _UnixConnection(sock)
+            conn = UnixHTTPConnection(sock)
             try:
                 conn.request("POST", "/" + method, json.dumps(params), {"Content-Type": "application/json"})
                 response = conn.getresponse()

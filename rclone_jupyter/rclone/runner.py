@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rclone_jupyter.children import spawner
 from rclone_jupyter.rclone import commands
 from rclone_jupyter.errors import ConfigError, RcloneError, RcloneNotFound
 from rclone_jupyter.logs import rclone_line
@@ -142,7 +143,7 @@ class Rclone:
         tail: deque[str] = deque(maxlen=40)
         messages: list[str] = []
         stats: dict = {}
-        proc = subprocess.Popen(
+        proc = spawner.popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -194,10 +194,11 @@ class RcloneStore:
         files = self.names_file("delete", names)
         self.rc(commands.delete_files(self.remote.path(), files), "delete")
 
-    def read(self, name: str, what: str) -> str | None:
-        """The content of one small object (one GET); None if it is not there."""
+    def read(self, name: str, what: str, head: int | None = None) -> str | None:
+        """The content of one small object (one GET), its first `head` bytes only if given; None if it is not
+        there."""
         try:
-            return self.run(commands.cat(self.remote.path(name)), what, quiet=True).output
+            return self.run(commands.cat(self.remote.path(name), head=head), what, quiet=True).output
         except RcloneError as exc:
             if exc.retryable:
                 raise
@@ -262,5 +263,9 @@ class RcloneStore:
     def copy_all_into(self, target: Path, *, only_missing: bool, excludes: tuple[str, ...],
                       on_stats: Callable[[dict], None]) -> RunResult:
         """The restore's one bulk copy of the bucket folder into `target` (never deletes)."""
-        argv = commands.restore(self.remote.path(), target, only_missing=only_missing, excludes=excludes)
+        exclude_from = None
+        if excludes:  # in a file: one --exclude per name overflowed argv at a few MB of names (E2BIG)
+            exclude_from = self._scratch() / f"{self.remote.name}-excludes.txt"
+            exclude_from.write_text(commands.exclude_lines(excludes))
+        argv = commands.restore(self.remote.path(), target, only_missing=only_missing, exclude_from=exclude_from)
         return self.run(argv, "restore", on_stats=on_stats)

@@ -136,16 +136,21 @@ def test_sync_once_without_a_running_start(s3, daemons, tmp_path):
 
 def test_status_json(s3, daemons, tmp_path):
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_QUIET_PERIOD": "60", "RCLONE_JUPYTER_MAX_DELAY": "120"}).start()
-    (daemon.data / "waiting.txt").write_text("pending")
-    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 1 and s,
-                        message="one pending path")
+    # Kept open: a file still being written waits for the quiet period. A closed one is due 50 ms after its
+    # close and saved in about 0.3 s, less than a `status --json` takes to start on a busy machine.
+    with open(daemon.data / "waiting.txt", "w") as still_open:
+        still_open.write("pending")
+        still_open.flush()
+        status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 1 and s,
+                            message="one pending path")
     assert status["running"] is True
     assert status["last_error"] is None
     assert status["last_sync"] is not None  # the baseline counts
     assert status["pending_paths"] == ["waiting.txt"]
+    waiting.close()
     daemon.cli("sync", "--once")
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    assert status["pending"] == 0
+    status = wait_until(lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["pending"] == 0 and s,
+                        message="nothing pending after sync --once")
     assert set(status) >= {"last_sync", "pending", "last_error"}
     human = daemon.cli("status")
     assert human.returncode == 0 and "Pending changes: 0" in human.stdout

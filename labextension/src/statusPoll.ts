@@ -1,4 +1,6 @@
-// One status poll per tab: every 2 s while the tab is visible, none while it is hidden.
+// One status poll per tab, by @lumino/polling's Poll: every 2 s while the tab is visible, none while it is
+// hidden (standby 'when-hidden', no lingering), and one at once when it comes back in view.
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { IStatus, fetchStatus } from './api';
 
@@ -13,8 +15,16 @@ export interface ISnapshot {
 
 export class StatusPoller {
   constructor() {
+    this.poll = new Poll({
+      name: 'rclone-jupyter:status',
+      factory: () => this.fetch(),
+      // A failed fetch is shown, not retried faster or slower: the factory never rejects. The next poll is
+      // planned only after this one answered, so a slow server never gets requests piled up.
+      frequency: { interval: POLL_INTERVAL_MS, backoff: false },
+      linger: 0,
+      standby: 'when-hidden'
+    });
     document.addEventListener('visibilitychange', this.onVisibility);
-    this.onVisibility();
   }
 
   get changed(): ISignal<this, ISnapshot> {
@@ -26,50 +36,27 @@ export class StatusPoller {
   }
 
   /** Poll now (after "Save now"), then every interval from here. */
-  refresh(): Promise<void> {
-    this.cancel();
-    return this.poll();
+  async refresh(): Promise<void> {
+    await this.poll.refresh();
+    await this.poll.tick;
   }
 
   private onVisibility = (): void => {
-    if (document.visibilityState === 'hidden') {
-      this.cancel();
-    } else if (this.timer === null && !this.busy) {
-      void this.poll(); // back in view: show the present at once, not 2 s later
+    if (document.visibilityState !== 'hidden') {
+      void this.poll.refresh(); // back in view: show the present at once, not 2 s later
     }
   };
 
-  private async poll(): Promise<void> {
-    if (this.busy) {
-      return;
-    }
-    this.busy = true;
+  private async fetch(): Promise<void> {
     try {
       this._snapshot = { status: await fetchStatus(), error: null, fetchedAt: Date.now() };
     } catch (reason) {
       this._snapshot = { status: null, error: String(reason), fetchedAt: Date.now() };
-    } finally {
-      this.busy = false;
     }
     this._changed.emit(this._snapshot);
-    // The next poll is planned only after this one answered: a slow server never gets requests piled up.
-    if (document.visibilityState !== 'hidden') {
-      this.timer = window.setTimeout(() => {
-        this.timer = null;
-        void this.poll();
-      }, POLL_INTERVAL_MS);
-    }
   }
 
-  private cancel(): void {
-    if (this.timer !== null) {
-      window.clearTimeout(this.timer);
-      this.timer = null;
-    }
-  }
-
-  private timer: number | null = null;
-  private busy = false;
+  private poll: Poll;
   private _snapshot: ISnapshot | null = null;
   private _changed = new Signal<this, ISnapshot>(this);
 }

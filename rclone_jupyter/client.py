@@ -1,0 +1,79 @@
+"""Asking the running `start`: its status, and "save everything now", answered in the same call.
+
+Used by `rclone-jupyter status` and `sync --once` in a shell, and by the JupyterLab extension. It talks HTTP to
+the daemon's control socket in the private state folder (daemon/control.py); a folder with no daemon
+answering raises DaemonNotRunning.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from pathlib import Path
+
+from rclone_jupyter.errors import DaemonNotRunning
+from rclone_jupyter.state import StateDir
+from rclone_jupyter.unixhttp import UnixHTTPConnection
+
+STATUS_TIMEOUT = 10.0
+
+
+class ControlClient:
+    def __init__(self, state_dir: Path | str):
+        self.state = StateDir(Path(state_dir))
+        self.socket = self.state.control_socket
+
+    def status(self, timeout: float = STATUS_TIMEOUT) -> dict:
+        """The status document, as `status --json` prints it."""
+        try:
+            code, answer = self._call("GET", "/status", timeout=timeout)
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
+            raise DaemonNotRunning(f"the running rclone-jupyter did not answer ({type(exc).__name__})") from None
+        if code != 200:
+            raise DaemonNotRunning(f"the running rclone-jupyter answered HTTP {code}: {answer.get('error')}")
+        return answer
+
+    def sync(self, timeout: float) -> tuple[bool, str | None]:
+        """Push everything pending, then look at the bucket; wait for that. Return (ok, error text)."""
+        try:
+            code, answer = self._call("POST", "/sync", timeout=timeout)
+        except TimeoutError:
+            return False, f"no answer from the running rclone-jupyter within {timeout:g} s"
+        except (http.client.HTTPException, ConnectionError):
+            return False, "the running rclone-jupyter stopped before it answered"
+        if code != 200:
+            return False, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
+        return bool(answer.get("ok")), answer.get("error")
+
+    def plan(self, timeout: float) -> tuple[dict[str, list[str]] | None, str | None]:
+        """What a sync would do now, changing nothing: ({cloud: lines}, None) or (None, error text)."""
+        try:
+            code, answer = self._call("POST", "/plan", timeout=timeout)
+        except TimeoutError:
+            return None, f"no answer from the running rclone-jupyter within {timeout:g} s"
+        except (http.client.HTTPException, ConnectionError):
+            return None, "the running rclone-jupyter stopped before it answered"
+        if code != 200:
+            return None, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
+        return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+
+    def _call(self, method: str, path: str, *, body: dict | None = None, timeout: float) -> tuple[int, dict]:
+        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        try:
+            try:
+                conn.connect()
+            except (FileNotFoundError, ConnectionRefusedError, socket.timeout) as exc:
+                raise DaemonNotRunning(
+                    f"no 'rclone-jupyter start' is running with the state directory {self.state.path}") from exc
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, data, {"Content-Type": "application/json"} if data else {})
+            response = conn.getresponse()
+            text = response.read()
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(text or b"{}")
+        except ValueError:
+            answer = None
+        return response.status, answer if isinstance(answer, dict) else {}
