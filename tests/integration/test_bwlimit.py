@@ -66,8 +66,15 @@ def test_the_limit_reaches_every_rclone_the_daemon_runs(s3, daemons):
 
 
 def test_the_runner_adds_the_flags_to_every_run(tmp_path):
+    """A run with a limit rclone refuses fails as rclone's usage error: the flag reached its argv."""
+    import pytest
+
+    from rclone_jupyter.errors import RcloneError
     from rclone_jupyter.rclone.runner import Rclone
 
-    runner = Rclone(RCLONE, tmp_path / "none.conf", env=clean_env(), flags=commands.global_flags(bwlimit="256k"))
-    runner.run(("version",), what="version")
-    assert runner.argv_seen[-1][-2:] == ("--bwlimit", "256k")
+    Rclone(RCLONE, tmp_path / "none.conf", env=clean_env(), flags=commands.global_flags(bwlimit="256k")).run(
+        ("version",), what="version")
+    refused = Rclone(RCLONE, tmp_path / "none.conf", env=clean_env(), flags=commands.global_flags(bwlimit="fast"))
+    with pytest.raises(RcloneError) as caught:
+        refused.run(("version",), what="version")
+    assert caught.value.rclone_exit_code == 2 and "bwlimit" in str(caught.value.output_tail)
