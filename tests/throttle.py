@@ -118,8 +118,15 @@ class ThrottledLink:
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(self._pipe(client_r, server_w, self._up, "up"),
-                             self._pipe(server_r, client_w, self._down, "down"), return_exceptions=True)
+        pipes = [asyncio.ensure_future(self._pipe(client_r, server_w, self._up, "up")),
+                 asyncio.ensure_future(self._pipe(server_r, client_w, self._down, "down"))]
+        try:
+            await asyncio.wait(pipes)
+        except asyncio.CancelledError:
+            pass  # the link stops with this connection still open: it ends here (asyncio would log a cancel)
+        for pipe in pipes:
+            pipe.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
 
     async def _pipe(self, reader, writer, bucket: TokenBucket, direction: str) -> None:
         """Read, pay the bucket, then deliver after the one-way delay, in order (a queue keeps the throughput)."""
@@ -137,6 +144,7 @@ class ThrottledLink:
                 await writer.drain()
 
         sender = asyncio.ensure_future(deliver())
+        cancelled = False
         try:
             while True:
                 chunk = await reader.read(CHUNK)
@@ -150,11 +158,16 @@ class ThrottledLink:
                 await queue.put((time.monotonic() + self.one_way, chunk))
         except (ConnectionError, OSError):
             pass
-        finally:
+        except asyncio.CancelledError:
+            cancelled = True
+        if cancelled:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        else:
             await queue.put((0.0, None))
             try:
                 await sender
                 writer.write_eof() if writer.can_write_eof() else None
             except (ConnectionError, OSError):
                 pass
-            writer.close()
+        writer.close()
