@@ -35,27 +35,29 @@ class ControlClient:
 
     def sync(self, timeout: float) -> tuple[bool, str | None]:
         """Push everything pending, then look at the bucket; wait for that. Return (ok, error text)."""
-        try:
-            code, answer = self._call("POST", "/sync", timeout=timeout)
-        except TimeoutError:
-            return False, f"no answer from the running rclone-jupyter within {timeout:g} s"
-        except (http.client.HTTPException, ConnectionError):
-            return False, "the running rclone-jupyter stopped before it answered"
-        if code != 200:
-            return False, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
+        answer, error = self._ask("/sync", timeout)
+        if answer is None:
+            return False, error
         return bool(answer.get("ok")), answer.get("error")
 
     def plan(self, timeout: float) -> tuple[dict[str, list[str]] | None, str | None]:
         """What a sync would do now, changing nothing: ({cloud: lines}, None) or (None, error text)."""
+        answer, error = self._ask("/plan", timeout)
+        if answer is None:
+            return None, error
+        return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+
+    def _ask(self, path: str, timeout: float) -> tuple[dict | None, str | None]:
+        """POST a request that the daemon answers when it is done: (its answer, None) or (None, why not)."""
         try:
-            code, answer = self._call("POST", "/plan", timeout=timeout)
+            code, answer = self._call("POST", path, timeout=timeout)
         except TimeoutError:
             return None, f"no answer from the running rclone-jupyter within {timeout:g} s"
         except (http.client.HTTPException, ConnectionError):
             return None, "the running rclone-jupyter stopped before it answered"
         if code != 200:
             return None, answer.get("error") or f"the running rclone-jupyter answered HTTP {code}"
-        return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+        return answer, None
 
     def _call(self, method: str, path: str, *, body: dict | None = None, timeout: float) -> tuple[int, dict]:
         conn = UnixHTTPConnection(self.socket, timeout=timeout)
