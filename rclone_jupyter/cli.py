@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import json
 import logging
 import os
@@ -89,6 +91,8 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
 
     settings = _load(data_dir=data_dir, port=port)
     logs.configure(settings.log_level)
+    # A stop that hangs can be looked at: SIGQUIT prints every thread's stack to stderr (the log) and exits.
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
     try:
         code = Supervisor(settings, launch_jupyter=not no_jupyter).run()
     except RcloneJupyterError as exc:

@@ -618,6 +618,17 @@ class LoggedProcess:
             self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Still running: ask it for every thread's stack (`start` dumps them on SIGQUIT), so the failure
+            # says where it hung, then make sure it is gone.
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            raise AssertionError(f"{self.proc.args[1:]} did not stop within {timeout:g} s after signal {sig}; "
+                                 f"its log ends:\n{self.log()[-6000:]}") from None
         finally:
             self._log.close()
 
