@@ -53,6 +53,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # A caller that connected sends its request within this many seconds, or its connection is closed: the
+    # stop joins every handler thread, and one waiting forever on a silent caller would hang the exit.
+    timeout = 5.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._answer("GET")

@@ -154,3 +154,16 @@ def test_a_full_backlog_makes_callers_wait_not_fail(state):
         stuck.listen(0)
         answers = [ControlClient(state.path).sync(timeout=0.3) for _ in range(4)]
     assert answers == [(False, "no answer from the running rclone-jupyter within 0.3 s")] * 4
+
+
+def test_a_caller_that_never_sends_its_request_cannot_hang_the_stop(state):
+    server = serve(state, {("GET", "/status"): lambda r: (200, {"running": True})})
+    silent = socket.socket(socket.AF_UNIX)
+    silent.connect(str(state.control_socket))  # connected, and never a byte: a client killed half-way
+    try:
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        stopper.join(20)  # the handler's read timeout (5 s), then the join
+        assert not stopper.is_alive(), "stop() waited for a caller that never spoke"
+    finally:
+        silent.close()
