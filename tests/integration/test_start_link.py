@@ -82,16 +82,23 @@ class Watch(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.is_set():
-            for rel, size in self.sizes.items():
-                try:
-                    now = os.lstat(self.data / rel).st_size
-                except FileNotFoundError:
-                    continue
-                if now != size:
-                    self.partial.append((rel, now))
-                self.arrived.setdefault(rel, time.monotonic())
+        # One last look after `done`: the file that ended the restore may have arrived after the previous look.
+        while True:
+            finished = self.done.is_set()
+            self.look()
+            if finished:
+                return
             time.sleep(0.02)
+
+    def look(self) -> None:
+        for rel, size in self.sizes.items():
+            try:
+                now = os.lstat(self.data / rel).st_size
+            except FileNotFoundError:
+                continue
+            if now != size:
+                self.partial.append((rel, now))
+            self.arrived.setdefault(rel, time.monotonic())
 
 
 def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_whole(s3, link, daemons, tmp_path):

@@ -295,6 +295,7 @@ def test_nothing_is_deleted_or_overwritten_that_could_not_be_kept(tmp_path, daem
         blocker.unlink()  # fixed: the pending changes land, and what they replaced is kept
         wait_until(lambda: bucket.files() == {"b.txt": b"second"}, timeout=60, message="the changes after the fix")
         assert sorted(trash_objects(bucket).values()) == [b"first", b"precious"]
+        assert daemon.stop() == 0, daemon.log()[-3000:]  # before its server goes: nothing is left to save
     finally:
         server.stop()
 
