@@ -758,3 +758,55 @@ def small_disk(tmp_path):
     yield make
     for path in mounted:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+# -- what each test costs in CPU (RJ_TEST_CPU_LOG=path: a line per test, appended) -----------------------------
+# The suite's wall time on 2 cores is bound by CPU once the workers outnumber the cores: this tells which tests
+# spend it, counting this worker, every process it reaped during the test (daemons and their rclones, seeds,
+# probes) and the live servers it started (moto, `rclone serve s3`, Azurite), whoever of them did the work.
+
+def _descendant_cpu() -> dict[int, float]:
+    """{pid: CPU seconds, with its reaped children} of every live process descending from this one."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        cpu[int(name)] = sum(int(f) for f in fields[11:15]) / tick
+    me, mine = os.getpid(), {}
+    for pid in cpu:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            mine[pid] = cpu[pid]
+    return mine
+
+
+def _own_cpu() -> float:
+    import resource
+
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    path = os.environ.get("RJ_TEST_CPU_LOG")
+    if not path:
+        yield
+        return
+    before, live, started = _own_cpu(), _descendant_cpu(), time.monotonic()
+    yield
+    after, now = _own_cpu(), _descendant_cpu()
+    # A process alive before that ended during the test (a retired server) was reaped with its whole life's CPU.
+    spent = (after - before + sum(cpu - live.get(pid, 0.0) for pid, cpu in now.items())
+             - sum(cpu for pid, cpu in live.items() if pid not in now))
+    with open(path, "a") as log:
+        log.write(f"{spent:.2f}\t{time.monotonic() - started:.2f}\t{item.nodeid}\n")

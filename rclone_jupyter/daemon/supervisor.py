@@ -1,6 +1,6 @@
 """`rclone-jupyter start`: the order of things, JupyterLab as a child, signals, the final flush, the exit code.
 
-Order (DESIGN invariant 1): config -> restore (files up to LARGE_FILE) -> baseline -> watch -> JupyterLab ->
+Order (DESIGN invariant 1): config -> restore (files up to RCLONE_JUPYTER_LARGE_FILE) -> baseline -> watch -> JupyterLab ->
 the large files in the background (daemon/large_files.py). Nothing the user can see exists before the
 restore of the small files is done; the large ones are not in the baseline before they are placed, so nothing
 the user does meanwhile can delete them in the bucket or be overwritten by them.
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from rclone_jupyter.children import spawner
 from rclone_jupyter.daemon.large_files import LargeFiles
-from rclone_jupyter.engine.background import LARGE_FILE
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
 from rclone_jupyter.config.settings import Settings
 from rclone_jupyter.daemon import jupyter_process as jupyter
@@ -264,7 +263,7 @@ class Supervisor:
         if self.launch_jupyter:
             self._start_jupyter(stack)
             log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
-        # The files over LARGE_FILE, in the background; stopped first at a stop (_shutdown), and here in any case.
+        # The files over RCLONE_JUPYTER_LARGE_FILE, in the background; stopped first at a stop (_shutdown), and here in any case.
         self.large_files = parts.large_files(settings, state, binary, self.env, self.engines, self.board)
         self.large_files.start()
         stack.callback(self.large_files.stop)
@@ -391,7 +390,7 @@ class Supervisor:
                 # are merged file by file, and bisync wants the whole folder: all before.
                 one_by_one = len(self.engines) == 1 and self.settings.push_mode != "bisync"
                 engine.restore(merge=index > 0, on_progress=self._restore_progress(engine.remote.name),
-                               large_from=LARGE_FILE if one_by_one else None)
+                               large_from=self.settings.large_file if one_by_one else None)
             self._copy_examples()
             for index, engine in enumerate(self.engines):
                 engine.establish(merged=index > 0, several=len(self.engines) > 1)

@@ -1,6 +1,6 @@
 """The large files of a start, restored after JupyterLab has started: smallest first, each placed whole.
 
-The start (engine/restore.py) restores every file of at most LARGE_FILE bytes before JupyterLab starts and
+The start (engine/restore.py) restores every file of at most RCLONE_JUPYTER_LARGE_FILE bytes (8 MiB) before JupyterLab starts and
 leaves the larger ones to come (model/to_come.py). This thread brings them with its own rclone, never the
 push path's (a save does not wait behind a model): `rclone copy` of exactly those objects into a private
 staging folder inside the data folder, smallest first; a file shows there under its final name only whole,
@@ -33,11 +33,6 @@ from rclone_jupyter.rclone.runner import Rclone
 
 log = logging.getLogger(__name__)
 
-# A file larger than this waits until JupyterLab runs. Of the 412,044 code and text files on the machine this
-# was chosen on (.py, .ipynb, .json, .md, .js, .ts: venvs, node_modules, notebooks), the median was 1.5 KiB,
-# 99.9% were under 0.75 MB and 9 over 8 MiB; on SaladCloud's 10th-percentile download (150 Mbps) an 8 MiB
-# file takes 0.45 s. Checkpoints, models and data sets are larger: they are what the user can wait for.
-LARGE_FILE = 8 * 1024 * 1024
 FIRST_RETRY = 1.0
 MAX_RETRY = 60.0
 

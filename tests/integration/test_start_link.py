@@ -2,8 +2,11 @@
 
 Every test runs on both S3 servers behind tests/throttle.py's link (one token bucket per direction shared by
 all connections). The small files of a start are restored first, JupyterLab starts, then the large ones
-(over engine/background.py's LARGE_FILE) arrive, smallest first, each under its name only when whole.
+(over RCLONE_JUPYTER_LARGE_FILE) arrive, smallest first, each under its name only when whole.
 Orderings are asserted, never speeds (bench/realstart.py measures those).
+
+The daemons here take files over 1 MiB as large (an eighth of the default), with files and download rates an
+eighth of the issue's: the same seconds on the link, an eighth of the bytes for the proxy and the servers.
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ import pytest
 from conftest import RCLONE, Bucket, clean_env, synced_tree, tree, wait_until
 from throttle import MiB, ThrottledLink
 
-from rclone_jupyter.engine.background import LARGE_FILE
+from rclone_jupyter.config.settings import LARGE_FILE as DEFAULT_LARGE_FILE
 
-BIG = LARGE_FILE + 4 * MiB  # just over the threshold: the smallest large file the start defers
+SCALE = 8  # sizes and download rates are the issue's divided by this
+LARGE_FILE = DEFAULT_LARGE_FILE // SCALE
+BIG = LARGE_FILE + 4 * MiB // SCALE  # just over the threshold: the smallest large file the start defers
 
 
 @pytest.fixture
 def link(s3):
-    """The S3 server behind a home link: 2 MiB/s up, 8 MiB/s down, shared by every connection."""
+    """The S3 server behind a home link: 2 MiB/s up, 8 MiB/s down (scaled), shared by every connection."""
     with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]),
-                       up=2 * MiB, down=8 * MiB) as throttled:
+                       up=2 * MiB, down=8 * MiB // SCALE) as throttled:
         yield throttled
 
 
@@ -45,12 +50,12 @@ def seed(s3, tmp_path: Path, files: dict[str, bytes], folder: str = "team/alice"
     return files
 
 
-def small_and_large(small: int, large: int, large_size: int = BIG) -> dict[str, bytes]:
+def small_and_large(small: int, large: int, large_size: int = BIG, step: int = MiB // SCALE) -> dict[str, bytes]:
     files = {f"code/m{i:03d}.py": f"# module {i}\n".encode() * 40 for i in range(small)}
     files["notebook.ipynb"] = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
     for i in range(large):
         # Sizes differ so "smallest first" has an order to keep.
-        files[f"models/w{i}.bin"] = os.urandom(large_size + i * MiB)
+        files[f"models/w{i}.bin"] = os.urandom(large_size + i * step)
     return files
 
 
@@ -60,7 +65,7 @@ def names_in(bucket: Bucket) -> set[str]:
 
 
 def linked_env(s3, link: ThrottledLink, **extra) -> dict[str, str]:
-    return {**s3.env(), "AWS_ENDPOINT_URL": link.url, **extra}
+    return {**s3.env(), "AWS_ENDPOINT_URL": link.url, "RCLONE_JUPYTER_LARGE_FILE": str(LARGE_FILE), **extra}
 
 
 def jupyter_answers(port: int) -> bool:
@@ -102,7 +107,7 @@ class Watch(threading.Thread):
 
 
 def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_whole(s3, link, daemons, tmp_path):
-    files = seed(s3, tmp_path, small_and_large(300, 4, large_size=32 * MiB))  # the issue's folder
+    files = seed(s3, tmp_path, small_and_large(300, 4, large_size=32 * MiB // SCALE))  # the issue's folder
     large = {rel: len(c) for rel, c in files.items() if len(c) > LARGE_FILE}
     daemon = daemons(linked_env(s3, link), jupyter=True)
     watch = Watch(daemon.data, large)
@@ -141,13 +146,13 @@ def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_
 
 
 # -- safety while the large files arrive ----------------------------------------------------------------------
-# A slower link (2 MiB/s down) and two files just over the threshold: about 6 s before the first arrives,
-# 13 s before the last, long enough for the user to act while they are on their way.
+# A slower link (2 MiB/s down, scaled) and two files just over the threshold: about 6 s before the first
+# arrives, 13 s before the last, long enough for the user to act while they are on their way.
 
 
 @pytest.fixture
 def slow_link(s3):
-    with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]), up=2 * MiB, down=2 * MiB) as throttled:
+    with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]), up=2 * MiB, down=2 * MiB // SCALE) as throttled:
         yield throttled
 
 
@@ -248,8 +253,9 @@ def test_a_stop_during_the_background_restore_loses_nothing_and_deletes_nothing(
 
 def test_the_disk_check_counts_the_large_files_still_to_come(s3, daemons, small_disk, tmp_path):
     # The small files fit on the 24 MiB disk, the whole folder does not: the start stops before the restore.
-    files = seed(s3, tmp_path, small_and_large(20, 2))
-    assert sum(len(c) for c in files.values() if len(c) <= LARGE_FILE) < 1 * MiB
+    # (The default threshold: this daemon needs no link.)
+    files = seed(s3, tmp_path, small_and_large(20, 2, large_size=DEFAULT_LARGE_FILE + 4 * MiB, step=MiB))
+    assert sum(len(c) for c in files.values() if len(c) <= DEFAULT_LARGE_FILE) < 1 * MiB
     disk = small_disk("data", "24m")
     daemon = daemons(s3.env())
     daemon.data = disk
@@ -283,9 +289,9 @@ def test_wait_returns_when_the_path_has_arrived_whole(s3, slow_link, daemons, tm
 
 def test_health_startup_passes_while_the_small_files_are_restored_and_health_waits_for_jupyterlab(s3, daemons,
                                                                                                   tmp_path):
-    # One 7.5 MiB file (under the threshold: restored before JupyterLab) at 1 MiB/s: a 7 s restore phase.
-    seed(s3, tmp_path, {"data/frames.parquet": os.urandom(LARGE_FILE - MiB // 2)})
-    with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]), up=2 * MiB, down=1 * MiB) as slow:
+    # One 7.5 MiB file (under the threshold: restored before JupyterLab) at 1 MiB/s (scaled): a 7 s restore phase.
+    seed(s3, tmp_path, {"data/frames.parquet": os.urandom(LARGE_FILE - MiB // 2 // SCALE)})
+    with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]), up=2 * MiB, down=MiB // SCALE) as slow:
         daemon = daemons(linked_env(s3, slow)).start(wait=False)
         wait_until(lambda: (daemon.status() or {}).get("phase") == "restoring", 30, message="phase restoring")
         startup = daemon.cli("health", "--startup")
