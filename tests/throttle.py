@@ -17,6 +17,7 @@ counted per direction.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 
@@ -47,6 +48,26 @@ class TokenBucket:
                 self.tokens = 0.0
             else:
                 self.tokens -= n
+
+
+# The link's own buffering, as a home link's: an Ethernet-sized segment, and a receive buffer of a few hundred ms
+# at these rates. Loopback's defaults (64 KiB segments, buffers autotuned to several MB) let a client hand the
+# link ~8 MB that it then still delivered after the client had stopped the transfer: a stopped upload of a
+# 8 MiB file cost its whole size, which no real uplink buffers.
+SEGMENT = 1448
+RECEIVE_BUFFER = 64 * 1024  # the kernel doubles it
+
+
+def edge_socket(*, listen: bool = True) -> socket.socket:
+    """A TCP socket on 127.0.0.1 with the link's segment and buffer (a listener's connections inherit them)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, SEGMENT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    if listen:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+    return sock
 
 
 class ThrottledLink:
@@ -99,7 +120,7 @@ class ThrottledLink:
         self._stopped = asyncio.Event()
         self._up = TokenBucket(self.rates[0])
         self._down = TokenBucket(self.rates[1])
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._serve, sock=edge_socket())
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         await self._stopped.wait()
@@ -114,7 +135,10 @@ class ThrottledLink:
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
-            server_r, server_w = await asyncio.open_connection(*self.target)
+            sock = edge_socket(listen=False)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, self.target)
+            server_r, server_w = await asyncio.open_connection(sock=sock)
         except OSError:
             client_w.close()
             return

@@ -86,15 +86,20 @@ def test_a_slowly_written_file_is_not_sent_again_and_again(slow_s3, daemons):
     at the uplink's rate, with a forced upload every 2 s (RCLONE_JUPYTER_MAX_DELAY), costs about 1.5x its size at
     most on the uplink (each forced attempt that is cut short makes the next wait), lands whole, and no alarming
     WARNING is logged for it. (Uploading it at every forced moment sent 1.75x.)"""
-    daemon = daemons(slow_s3.env()).start()
+    quiet = 1.0  # the product's default: a writer the machine stalls for 0.3 s (the tests' default) looks done
+    daemon = daemons({**slow_s3.env(), "RCLONE_JUPYTER_QUIET_PERIOD": str(quiet)}).start()
     size, chunk = 8 * MiB, 64 * 1024
     content = random_bytes(size)
     before = slow_s3.link.bytes_up
-    began = time.monotonic()
+    began = last = time.monotonic()
+    stalls = 0  # pauses of the writer as long as the quiet period: each may rightly start an upload at once
     with open(daemon.data / "run.log", "wb") as out:
         for offset in range(0, size, chunk):
             out.write(content[offset:offset + chunk])
             out.flush()
+            now = time.monotonic()
+            stalls += now - last >= quiet
+            last = now
             time.sleep(8.0 * chunk / size)
     writing = time.monotonic() - began
     daemon.wait_synced(timeout=90)
@@ -102,10 +107,13 @@ def test_a_slowly_written_file_is_not_sent_again_and_again(slow_s3, daemons):
 
     assert slow_s3.cat("run.log") == content
     # The promise (model/lanes.py): attempts cut short take at most 1 / (SHARE + 1) of the uplink while the file
-    # is written, plus what the attempt in flight at the close had sent, plus the upload that lands. A loaded
-    # machine writes slower than 8 s, and the bound grows with the time it took (2.01x was seen over a slow write).
-    wasted = UP * writing / (SHARE + 1) + 2 * MiB
-    assert sent <= size + wasted, f"{sent / size:.2f} bytes sent up per byte written, over {writing:.1f} s of writing"
+    # is written, plus what an attempt stopped by a write had handed to the sockets (counted 2 MiB), plus the
+    # upload that lands. Over 8 s of writing that is 1.5x; a loaded machine writes slower, and the bound grows
+    # with the time it took and with each stall. (2.02x was seen when the link buffered ~8 MB at its edge, as
+    # loopback does: tests/throttle.py now buffers as a home link does; measured since: 1.00-1.22x.)
+    wasted = UP * writing / (SHARE + 1) + (1 + stalls) * 2 * MiB
+    assert sent <= size + wasted, (f"{sent / size:.2f} bytes sent up per byte written, over {writing:.1f} s of "
+                                   f"writing with {stalls} stall(s)")
     warnings = [line for line in daemon.log().splitlines() if "WARNING" in line and "run.log" in line]
     assert not warnings, warnings
 
@@ -114,8 +122,8 @@ def test_a_newer_version_replaces_the_upload_in_flight(slow_s3, daemons):
     """A checkpoint saved again while its first version uploads: the first upload is cancelled (it never lands),
     no partial object ever shows under the name, and the bucket ends with the newer version.
 
-    The first version is much larger than what the sockets between rclone and the link can hold (a few MB on
-    loopback): bytes handed to the network before the cancel still arrive, and had they completed the first
+    The first version is much larger than what the sockets between rclone and the link can hold (a few hundred
+    KB: tests/throttle.py): bytes handed to the network before the cancel still arrive, and had they completed the first
     upload's body, the server would rightly have stored it (the newer version replaces it a moment later)."""
     daemon = daemons(slow_s3.env()).start()
     first, second = random_bytes(24 * MiB), random_bytes(7 * MiB)  # different sizes: a listing tells them apart
