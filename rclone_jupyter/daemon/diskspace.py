@@ -9,21 +9,16 @@ One statvfs every CHECK_INTERVAL seconds; no request to any bucket.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
 from rclone_jupyter.daemon.status import StatusBoard
+from rclone_jupyter.local.tree import free_bytes
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 2.0
 FULL_BELOW = 1024 * 1024  # bytes free under which the disk counts as full (a notebook save needs more)
-
-
-def free_bytes(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
 
 
 class DiskMonitor(threading.Thread):

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
@@ -18,13 +18,17 @@ from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.push import PushResult, Pusher
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.engine.transfers import Transfers
-from rclone_jupyter.local.tree import walk_versions
+from rclone_jupyter.local.tree import free_bytes, walk_versions
+from rclone_jupyter.logs import human_size
 from rclone_jupyter.model import reconcile_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import Version, ancestors, local_name, local_version, same, under_link
 from rclone_jupyter.model.to_come import ToCome
 
 log = logging.getLogger(__name__)
+
+# A download from the bucket never leaves less than this free on the data folder's disk: room for a few saves.
+ROOM_LEFT = 8 * 1024 * 1024
 
 
 def disappeared(store: Store, names: Sequence[str], *, every: bool = False) -> None:
@@ -44,6 +48,8 @@ class Reconciler:
     transfers: Transfers
     pusher: Pusher  # a change here that wins is pushed, a conflict kept twice, as a push does it
     to_come: ToCome = dataclasses.field(default_factory=ToCome)  # the start's large files still on their way
+    # (name, size) of the objects the last look left in the bucket for want of room (said once each).
+    _no_room: set[tuple[str, int]] = dataclasses.field(default_factory=set, init=False)
 
     def observe(self, changed_here: Callable[[str], bool], *, dry_run: bool = False,
                 waiting: frozenset[str] | None = None) -> tuple[
@@ -81,10 +87,11 @@ class Reconciler:
             self.baseline.adopt(key, listed)
         if plan.disappeared:
             disappeared(self.store, plan.disappeared)
-        if plan.pull:
+        pull = self._with_room(plan.pull, listing)
+        if pull:
             # Placed only where the data folder is still as the plan saw it.
-            placed = self.transfers.download({key: local_name(key) for key in plan.pull},
-                                             expect={local_name(key): seen.get(key) for key in plan.pull},
+            placed = self.transfers.download({key: local_name(key) for key in pull},
+                                             expect={local_name(key): seen.get(key) for key in pull},
                                              listing=listing)
             result.pulled = len(placed)
         for key in plan.delete_here:
@@ -104,6 +111,31 @@ class Reconciler:
                      result.conflicts)
         result.seconds = time.monotonic() - started
         return result
+
+    def _with_room(self, pull: Sequence[str], listing: Mapping[str, Version]) -> list[str]:
+        """The objects to download that fit on the data folder's disk, leaving ROOM_LEFT for the user's saves.
+
+        One that does not fit would fail the whole download, and every reconcile after it: nothing changed
+        elsewhere would arrive any more. It is left in the bucket, outside the baseline (so nothing here deletes
+        it), said once with a WARNING, and downloaded at a later look once there is room.
+        """
+        if not pull:
+            return []
+        sizes = {key: listing[key].size if key in listing else 0 for key in pull}
+        try:
+            room = free_bytes(self.data_dir) - ROOM_LEFT
+        except OSError:
+            return list(pull)  # the download says what is wrong
+        fit, no_room = reconcile_plan.within_room(sizes, room)
+        new = [key for key in no_room if (key, sizes[key]) not in self._no_room]
+        self._no_room = {(key, sizes[key]) for key in no_room}
+        if new:
+            log.warning("not downloading %d file(s) (%s) from %s: the data folder's disk has %s free, and a download "
+                        "leaves at least %s for your saves: %s. They stay in the bucket and arrive at a later look "
+                        "once there is room", len(no_room), human_size(sum(sizes[key] for key in no_room)),
+                        self.store.display, human_size(max(room + ROOM_LEFT, 0)), human_size(ROOM_LEFT),
+                        ", ".join(sorted(no_room)[:5]) + (", ..." if len(no_room) > 5 else ""))
+        return fit
 
     def _push_walk(self) -> None:
         """The watcher lost track: push every difference between the data folder and the baseline."""

@@ -186,3 +186,9 @@ def md5(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the disk that holds `path`."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize

@@ -100,3 +100,18 @@ def _looks_like_an_accident(deleted: int, known: int, listing: Mapping[str, Vers
     if not listing:
         return True  # every file gone: an emptied bucket folder, never a reason to empty the data folder
     return deleted >= 2 and deleted * 2 > known
+
+
+def within_room(sizes: Mapping[str, int], room: int) -> tuple[list[str], list[str]]:
+    """Split the objects to download ({name: size}) into those that fit in `room` bytes together, taken
+    smallest first (the most files), and the rest."""
+    fit: list[str] = []
+    rest: list[str] = []
+    used = 0
+    for name in sorted(sizes, key=lambda n: (sizes[n], n)):
+        if used + sizes[name] <= room:
+            fit.append(name)
+            used += sizes[name]
+        else:
+            rest.append(name)
+    return fit, rest

@@ -74,3 +74,46 @@ def test_status_writes_survive_a_full_state_disk(small_disk):
     os.unlink(filler)
     board.set(phase="after")
     assert '"after"' in (state / "status.json").read_text()
+
+
+@pytest.mark.slow
+def test_a_file_from_elsewhere_too_big_for_the_disk_waits_and_the_rest_still_arrives(s3, daemons, small_disk,
+                                                                                   tmp_path):
+    """Issue 18: one object bigger than the room on the disk made every reconcile fail, so nothing changed
+    elsewhere arrived any more. It stays in the bucket (never deleted), the rest arrives, and it arrives at the
+    first look after space came back."""
+    from rclone_jupyter.engine.reconcile import ROOM_LEFT
+
+    bucket = Bucket(tmp_path, s3.env())
+    disk = small_disk("data", "24m")
+    daemon = daemons({**s3.env(), "RCLONE_JUPYTER_DATA_DIR": str(disk)})
+    daemon.data = disk
+    daemon.start()
+    # The user's own data fills the disk but for ROOM_LEFT and 4 MiB: a 6 MiB file from elsewhere cannot come.
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(disk / "mine.bin", "wb") as mine:
+        mine.truncate(0)
+        mine.write(b"\1" * (free - ROOM_LEFT - 4 * MiB))
+    daemon.wait_synced(60)
+    big, small = os.urandom(6 * MiB), b"a small change made elsewhere\n"
+    bucket.put("model.bin", big)
+    bucket.put("notes.txt", small)
+
+    result = daemon.cli("sync", "--once")
+    assert result.returncode == 0, result.stderr + daemon.log()[-3000:]
+    assert (disk / "notes.txt").read_bytes() == small  # the rest arrived
+    assert not (disk / "model.bin").exists()
+    said = [line for line in daemon.log().splitlines() if "not downloading 1 file(s)" in line]
+    assert len(said) == 1 and "model.bin" in said[0] and "WARNING" in said[0], daemon.log()[-3000:]
+    again = daemon.cli("sync", "--once")  # still no room: said once, not at every look
+    assert again.returncode == 0, again.stderr
+    assert len([line for line in daemon.log().splitlines() if "not downloading" in line]) == 1
+    assert bucket.files()["model.bin"] == big  # never deleted in the bucket
+
+    (disk / "mine.bin").unlink()  # room again: the next look brings it
+    daemon.wait_synced(60)
+    result = daemon.cli("sync", "--once")
+    assert result.returncode == 0, result.stderr
+    assert (disk / "model.bin").read_bytes() == big
+    assert daemon.stop() == 0
+    assert {k: v for k, v in bucket.files().items() if k != "mine.bin"} == {"model.bin": big, "notes.txt": small}

@@ -95,3 +95,15 @@ def test_equal_times_keep_the_version_here_at_the_name():
 def test_a_version_gone_here_leaves_the_bucket_s_as_the_only_one():
     step = keep_both("a", "a", None, NEW, "a.conflict1")
     assert step.winner is Winner.ONLY_BUCKET and step.aside == ""
+
+
+# -- reconcile_plan.within_room: what a look downloads on a disk short of room --------------------------------
+
+def test_within_room_takes_the_smallest_first_and_leaves_what_does_not_fit():
+    from rclone_jupyter.model.reconcile_plan import within_room
+
+    sizes = {"model.bin": 700, "a.py": 10, "b.ipynb": 90, "data.csv": 300}
+    assert within_room(sizes, 400) == (["a.py", "b.ipynb", "data.csv"], ["model.bin"])
+    assert within_room(sizes, 10_000) == (["a.py", "b.ipynb", "data.csv", "model.bin"], [])
+    assert within_room(sizes, -5) == ([], ["a.py", "b.ipynb", "data.csv", "model.bin"])
+    assert within_room({"empty.txt": 0}, 0) == (["empty.txt"], [])
