@@ -353,10 +353,12 @@ class MotoS3:
             return parse(log.read().decode(errors="replace"))
 
     def counts(self, client: str = "127.0.0.1"):
-        """{kind: number} of the requests since mark() from `client` (by default not the tests' probes)."""
+        """{kind: number} of the requests since mark() from `client` (by default not the tests' probes) to this
+        test's bucket: the server is shared by the tests of this worker, and only this test's requests count."""
         from moto_log import count
 
-        return count(self.requests(), client=client)
+        mine = f"/{self.bucket}"
+        return count([r for r in self.requests() if r.path == mine or r.path.startswith(mine + "/")], client=client)
 
     env = S3Server.env
     secrets = S3Server.secrets

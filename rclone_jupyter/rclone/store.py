@@ -282,6 +282,11 @@ class RcloneStore:
         self.run(commands.list_top(self.remote.bucket_path()), "checking the bucket", quiet=True)
 
     def make_folder(self) -> None:
+        """Create the (empty) bucket folder where folders exist: on an object store there is nothing to create
+        once check_bucket or the listing has seen the bucket, and `rclone mkdir` would cost a process and a
+        request at every start into an empty folder."""
+        if not self.remote.has_folders:
+            return
         self.run(commands.mkdir(self.remote.path()), "creating the bucket folder", quiet=True)
 
     def copy_all_into(self, target: Path, *, only_missing: bool, excludes: tuple[str, ...],

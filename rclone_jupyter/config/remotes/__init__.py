@@ -55,6 +55,11 @@ class Remote:
         return tuple(v for v in (*values, *self.extra_secrets) if v)
 
     @property
+    def has_folders(self) -> bool:
+        """False for the object stores (S3, Azure Blob, GCS): a folder there is only a prefix of its objects."""
+        return self.provider not in (azure.NAME, gcs.NAME, s3.NAME)
+
+    @property
     def bucket(self) -> str:
         return self.root.split("/", 1)[0]
 
