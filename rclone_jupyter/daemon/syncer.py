@@ -58,9 +58,10 @@ class RemoteSyncer(threading.Thread):
         self._stopping = False
         self._abandoned = False
         self._requests: list[Future] = []  # full syncs asked for (sync --once)
-        # Full syncs done but for large files still on their way: answered when those (the paths pending when
-        # the push ran) have landed, or with the large lane's error.
-        self._awaiting_lane: list[tuple[Future, set[str]]] = []
+        # Full syncs done but for paths still pending after their push (a large file on its way in the large
+        # lane, a file changed again meanwhile, one still being written): answered when those have landed, by
+        # whichever push or large upload lands the last of them, or with the error that stopped it.
+        self._awaiting: list[tuple[Future, set[str]]] = []
         self._plans: list[Future] = []  # dry runs asked for (sync --once --dry-run)
         self._retry_at: float | None = None
         self._retry_wait = timing.retry_interval
@@ -163,6 +164,7 @@ class RemoteSyncer(threading.Thread):
                 self._stopping = True  # a request from now on is answered at once
             for future in requests:  # asked during the final flush: answered, never left waiting
                 future.set_result(STOPPING)
+            self._settle_awaiting(None if self.flushed_ok else STOPPING, every=True)
             for future in plans:
                 future.set_result((None, STOPPING))
 
@@ -240,20 +242,25 @@ class RemoteSyncer(threading.Thread):
         self.lane.poll()
         if was is not None and self.lane.path is None:
             self._lane_waiting = True  # the next large file (or this one again, if it failed) may go now
-            pending, still = self.changes.pending(), []
-            for future, paths in self._awaiting_lane:
-                if self.lane.last_error is not None:
-                    future.set_result(self.lane.last_error)
-                elif paths & pending:
-                    still.append((future, paths & pending))
-                else:
-                    future.set_result(None)
-            self._awaiting_lane = still
+            self._settle_awaiting(self.lane.last_error)
             self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
                               **({"last_sync": now_iso()} if self.lane.last_error is None else
                                  {"last_error": self.lane.last_error, "last_error_at": now_iso()}))
             with self._cond:
                 self._cond.notify()
+
+    def _settle_awaiting(self, error: str | None = None, *, every: bool = False) -> None:
+        """Answer the full syncs waiting for paths that are no longer pending, or all of them with `error`
+        (or, with `every`, all of them with `error` whatever is pending)."""
+        pending, still = self.changes.pending(), []
+        for future, paths in self._awaiting:
+            if error is not None or every:
+                future.set_result(error)
+            elif paths & pending:
+                still.append((future, paths & pending))
+            else:
+                future.set_result(None)
+        self._awaiting = still
 
     def _leave_for_later(self) -> set[str]:
         """Queued paths the small lane's batch must not take now: the file in the large lane's flight, files
@@ -313,14 +320,16 @@ class RemoteSyncer(threading.Thread):
                 self.engine.reconcile(lambda rel: covered(rel, pending))
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
+            self._settle_awaiting()  # earlier full syncs whose last paths this push landed
             left = self.changes.pending() & batch_before
             for future in requests:
                 if left:
-                    self._awaiting_lane.append((future, left))
+                    self._awaiting.append((future, left))
                 else:
                     future.set_result(None)
         except RcloneError as exc:
             self.changes.put_back(getattr(exc, "paths", None))
+            self._settle_awaiting(str(exc))
             if changed_while_read(str(exc)):
                 self._changed_while_read(batch, exc, self.clock() - started)
                 for future in requests:
@@ -333,6 +342,7 @@ class RemoteSyncer(threading.Thread):
             log.exception("unexpected error while syncing with %s", self.engine.remote.display)
             self.changes.put_back()
             self._failed(exc)
+            self._settle_awaiting(f"unexpected error: {exc}")
             for future in requests:
                 future.set_result(f"unexpected error: {exc}")
 
