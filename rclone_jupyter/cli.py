@@ -78,8 +78,8 @@ def start(data_dir: str | None, port: int | None, no_jupyter: bool) -> None:
 
     \b
     Order: read the environment, write the private rclone config, restore the data folder's files up to
-    RCLONE_JUPYTER_LARGE_FILE (8 MiB) from the bucket, establish the sync baseline, watch for changes, start JupyterLab, then bring the
-    larger files in the background (`rclone-jupyter wait` waits for them). On SIGTERM/SIGINT JupyterLab is
+    RCLONE_JUPYTER_LARGE_FILE (8 MiB) from the bucket, establish the sync baseline, watch for changes, start
+    JupyterLab, then bring the larger files in the background (`rclone-jupyter wait` waits for them). On SIGTERM/SIGINT JupyterLab is
     stopped and every pending change is saved before exit (a second signal skips that).
 
     \b
@@ -398,8 +398,8 @@ def wait(paths: tuple[str, ...], timeout: float | None) -> None:
 
     \b
     JupyterLab starts once the small files are restored; files over RCLONE_JUPYTER_LARGE_FILE (8 MiB: models,
-    checkpoints, data sets) arrive after, smallest first, each under its name only once it is whole. Exit 0 when they are here,
-    1 if the restore stopped or failed first, or on --timeout.
+    checkpoints, data sets) arrive after, smallest first, each under its name only once it is whole. Exit 0
+    when they are here, 1 if the restore stopped or failed first, or on --timeout.
 
     \b
     Examples (a terminal, a script, a notebook cell):
@@ -431,8 +431,8 @@ def health(startup: bool) -> None:
     """Exit 0 when the small files are restored and JupyterLab answers (a readiness probe, HEALTHCHECK).
 
     \b
-    Large files (over RCLONE_JUPYTER_LARGE_FILE, 8 MiB) may still be arriving then: JupyterLab is usable, a script that needs them runs
-    `rclone-jupyter wait PATH` first, and `health` says how far they are. With --startup it also exits 0
+    Large files (over RCLONE_JUPYTER_LARGE_FILE, 8 MiB) may still be arriving then: JupyterLab is usable, a
+    script that needs them runs `rclone-jupyter wait PATH` first, and `health` says how far they are. With --startup it also exits 0
     while the restore runs, so a large bucket folder never outlasts a startup probe (a failed start stops
     the container by itself).
 

@@ -1,7 +1,7 @@
 """`rclone-jupyter start`: the order of things, JupyterLab as a child, signals, the final flush, the exit code.
 
-Order (DESIGN invariant 1): config -> restore (files up to RCLONE_JUPYTER_LARGE_FILE) -> baseline -> watch -> JupyterLab ->
-the large files in the background (daemon/large_files.py). Nothing the user can see exists before the
+Order (DESIGN invariant 1): config -> restore (files up to RCLONE_JUPYTER_LARGE_FILE) -> baseline -> watch ->
+JupyterLab -> the large files in the background (daemon/large_files.py). Nothing the user can see exists before the
 restore of the small files is done; the large ones are not in the baseline before they are placed, so nothing
 the user does meanwhile can delete them in the bucket or be overwritten by them.
 
@@ -263,7 +263,8 @@ class Supervisor:
         if self.launch_jupyter:
             self._start_jupyter(stack)
             log.info("JupyterLab is starting on port %d (all IPv4 and IPv6 addresses)", settings.port)
-        # The files over RCLONE_JUPYTER_LARGE_FILE, in the background; stopped first at a stop (_shutdown), and here in any case.
+        # The files over RCLONE_JUPYTER_LARGE_FILE, in the background; stopped first at a stop (_shutdown), and
+        # here in any case.
         self.large_files = parts.large_files(settings, state, binary, self.env, self.engines, self.board)
         self.large_files.start()
         stack.callback(self.large_files.stop)

@@ -164,7 +164,8 @@ class RemoteSyncer(threading.Thread):
                 self._stopping = True  # a request from now on is answered at once
             for future in requests:  # asked during the final flush: answered, never left waiting
                 future.set_result(STOPPING)
-            self._settle_awaiting(None if self.flushed_ok else STOPPING, every=True)
+            self._settle_awaiting()  # those whose paths the final flush landed: saved
+            self._settle_awaiting(STOPPING)  # the rest
             for future in plans:
                 future.set_result((None, STOPPING))
 
@@ -249,12 +250,11 @@ class RemoteSyncer(threading.Thread):
             with self._cond:
                 self._cond.notify()
 
-    def _settle_awaiting(self, error: str | None = None, *, every: bool = False) -> None:
-        """Answer the full syncs waiting for paths that are no longer pending, or all of them with `error`
-        (or, with `every`, all of them with `error` whatever is pending)."""
+    def _settle_awaiting(self, error: str | None = None) -> None:
+        """Answer the full syncs waiting for paths that are no longer pending, or all of them with `error`."""
         pending, still = self.changes.pending(), []
         for future, paths in self._awaiting:
-            if error is not None or every:
+            if error is not None:
                 future.set_result(error)
             elif paths & pending:
                 still.append((future, paths & pending))

@@ -1,7 +1,7 @@
 """The large files of a start, restored after JupyterLab has started: smallest first, each placed whole.
 
-The start (engine/restore.py) restores every file of at most RCLONE_JUPYTER_LARGE_FILE bytes (8 MiB) before JupyterLab starts and
-leaves the larger ones to come (model/to_come.py). This thread brings them with its own rclone, never the
+The start (engine/restore.py) restores every file of at most RCLONE_JUPYTER_LARGE_FILE bytes (8 MiB) before
+JupyterLab starts and leaves the larger ones to come (model/to_come.py). This thread brings them with its own rclone, never the
 push path's (a save does not wait behind a model): `rclone copy` of exactly those objects into a private
 staging folder inside the data folder, smallest first; a file shows there under its final name only whole,
 and rclone logs it "Copied", so each one is moved into place as soon as it is whole: never over a file the
