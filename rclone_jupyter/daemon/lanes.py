@@ -94,7 +94,15 @@ class LargeLane:
         if status.get("finished"):
             self._ended(upload, ok=bool(status.get("success")), error=status.get("error") or "")
 
+    def drop(self) -> None:
+        """Forget the current upload (after an unexpected error): its file stays pending."""
+        upload, self.current, self.next_poll = self.current, None, None
+        if upload is not None:
+            upload.ended()
+            self.changes.finish_one(upload.rel, durable=False)
+
     def _ended(self, upload: LargeUpload, *, ok: bool, error: str) -> None:
+        upload.ended()
         self.current = None
         self.next_poll = None
         now = self.clock()

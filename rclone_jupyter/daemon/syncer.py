@@ -291,9 +291,7 @@ class RemoteSyncer(threading.Thread):
                 self._poll_lane()
             except Exception:  # noqa: BLE001 - a bug must not stop syncing: the file stays pending
                 log.exception("unexpected error in the large upload lane of %s", self.engine.remote.display)
-                if self.lane.current is not None:
-                    self.changes.finish_one(self.lane.current.rel, durable=False)
-                    self.lane.current, self.lane.next_poll = None, None
+                self.lane.drop()
             return
         requests: list[Future] = []
         if work == "full":

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rclone_jupyter.config.remotes import Remote
+from rclone_jupyter.config.remotes import KERNEL_FILES_DIR, Remote
 from rclone_jupyter.config.settings import Keep
 from rclone_jupyter.engine.bisync import Bisync
 from rclone_jupyter.engine.bucket import Bucket
@@ -60,13 +60,15 @@ class Engine:
         self.manifest = ManifestSync(self.store, data_dir)
         self.bucket = Bucket(self.store, self.manifest)
         self.bucket.skipped_file = state.path / f"skipped-{remote.name}.txt"
-        transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest)
+        transfers = Transfers(self.store, self.baseline, data_dir, self.bucket, self.manifest, state.scratch,
+                              (state.config_path, state.path / KERNEL_FILES_DIR))
         # What the push replaces is kept in the bucket folder's trash first (engine/keeper.py).
         self.keeper = Keeper(TrashFolder(self.store, remote.root), keep)
         # The large files of the start still on their way (engine/background.py), shared with its thread.
         self.to_come = ToCome()
         self.pusher = Pusher(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
                              self.keeper, self.to_come)
+        transfers.cannot_save = self.pusher.cannot_save
         self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
                                  self.pusher, self.to_come)
         self.reconciler = Reconciler(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,

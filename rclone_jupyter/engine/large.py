@@ -20,6 +20,7 @@ from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model import push_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.engine.transfers import Transfers
+from rclone_jupyter.local.upload_view import Refused, UploadView
 from rclone_jupyter.model.known import LINK_SUFFIX, Version, key_of, local_name, local_version, same
 from rclone_jupyter.model.manifest import file_mode
 
@@ -33,6 +34,10 @@ class LargeUpload:
     version: Version  # the data folder's version when the upload started
     job: Job
     started: float  # time.monotonic()
+    view: UploadView  # what the job reads (the file's descriptor): closed when the job has ended
+
+    def ended(self) -> None:
+        self.view.close()
 
 
 class LargeUploads:
@@ -62,10 +67,22 @@ class LargeUploads:
             self.baseline.record(name, version)
         if key not in plan.upload:
             return None
-        if key in theirs:
-            self.keeper.before_overwrite({key: self.manifest.manifest.wanted(key)})
+        view = UploadView(self.data_dir, self.transfers.scratch(), self.transfers.private).open()
+        try:
+            if not view.add(key):
+                view.close()
+                return None  # gone, or no regular file through real folders any more: its events follow
+            if key in theirs:
+                self.keeper.before_overwrite({key: self.manifest.manifest.wanted(key)})
+            job = self.store.start_upload(view.path, key)
+        except (OSError, Refused):
+            view.close()
+            return None  # the push takes it, and says why if it cannot
+        except BaseException:
+            view.close()
+            raise
         self.manifest.manifest.note(key, file_mode(self.data_dir, key))
-        return LargeUpload(rel, key, local[key], self.store.start_upload(self.data_dir, key), time.monotonic())
+        return LargeUpload(rel, key, local[key], job, time.monotonic(), view)
 
     def finish(self, upload: LargeUpload) -> None:
         """The job succeeded: the bucket holds the version it read. Know it (and the file's mode)."""

@@ -47,8 +47,10 @@ class Store(Protocol):
     def stat(self, names: Iterable[str]) -> dict[str, Version]:
         """These objects now, with rclone's modtime (a HEAD each); missing ones are left out."""
 
-    def upload(self, source: Path, names: Iterable[str], *, retry: bool = True) -> None:
-        """Upload exactly these names from the folder `source` (`retry=False`: one attempt)."""
+    def upload(self, source: Path, names: Iterable[str], *, retry: bool = True, follow_links: bool = False) -> None:
+        """Upload exactly these names from the upload view `source` (local/upload_view.py): with
+        `follow_links` its links are read through to the files, else uploaded as link objects (`retry=False`:
+        one attempt)."""
 
     def download(self, names: Iterable[str], into: Path) -> None:
         """Download exactly these objects into the (staging) folder `into`."""
@@ -73,7 +75,7 @@ class Store(Protocol):
         """copy_many, then each source object deleted (a delete that keeps what it deletes)."""
 
     def start_upload(self, source: Path, name: str) -> Job:
-        """Upload one large file from the folder `source` in the background."""
+        """Upload one large file from the upload view `source` (its link read through) in the background."""
 
     def start_download(self, name: str, into: Path) -> Job:
         """Download one large object into the folder `into` in the background."""

@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
@@ -19,6 +19,7 @@ from rclone_jupyter.engine.manifest_sync import ManifestSync
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
+from rclone_jupyter.local.upload_view import Refused, UploadView, capacity
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, local_name,
                                         local_version, same)
@@ -42,40 +43,86 @@ class Transfers:
     data_dir: Path
     bucket: Bucket  # what landed, when a file changed while it was uploaded
     manifest: ManifestSync  # a placed download gets its mode
+    scratch: Callable[[], Path]  # the private folder the upload views are made in (local/upload_view.py)
+    # Files (and folders of files) never uploaded, whatever name they have here: the rclone config, the keys.
+    private: tuple[Path, ...] = ()
+    # Told of a data folder path that is never uploaded (the pusher lists it as not saved while it is there).
+    cannot_save: Callable[[str, str], None] = lambda rel, why: log.warning("not saving %s: %s", rel, why)
     # {name: the file's version at its first upload attempt cut short since it last landed}: see cut_short.
     attempts: dict[str, Version] = dataclasses.field(default_factory=dict)
 
     def upload(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
         """Upload exactly these objects from the data folder, and know them as uploaded.
 
+        rclone reads each file through a private view (local/upload_view.py): the file as opened through real
+        folders, never what a path names after a folder on its way became a link. A name that is no regular
+        file or link there any more is not uploaded (its delete or move event follows).
+
         If the call fails for a batch, each file is tried on its own: one file the storage refuses (a name it
         cannot hold, say) must not keep every other change of the batch from being saved. The ones that fail
         stay pending, and the error names them.
         """
-        try:
-            self.store.upload(self.data_dir, keys)
-        except RcloneError as exc:
-            if changed_while_read(str(exc)):
-                # Not the storage's fault: the syncer sends these again once they are quiet (an INFO, not a
-                # failure). What lands of them is ours.
-                self.cut_short({key: local[key] for key in keys})
-                raise
-            if len(keys) == 1 or not exc.retryable:
-                raise
-            failed = []
-            for key in keys:
+        failed: list[str] = []
+        errors: list[str] = []
+        for start in range(0, len(keys), capacity()):
+            chunk = keys[start:start + capacity()]
+            with UploadView(self.data_dir, self.scratch(), self.private) as view:
+                unread = self._open(view, chunk)
+                failed += unread
+                errors += [f"cannot read {local_name(k)}" for k in unread[:1]]
                 try:
-                    self.store.upload(self.data_dir, [key], retry=False)
-                except RcloneError:
-                    failed.append(key)
-            for key in keys:
-                if key not in failed and local[key] is not None:
-                    self.baseline.record(key, local[key])
-            if failed:
-                raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
-                                   f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {exc}",
-                                   {local_name(k) for k in failed}) from exc
-            return
+                    self._send(view, view.files + view.links)
+                except RcloneError as exc:
+                    if changed_while_read(str(exc)):
+                        # Not the storage's fault: the syncer sends these again once they are quiet (an INFO,
+                        # not a failure). What lands of them is ours.
+                        self.cut_short({key: local[key] for key in chunk})
+                        raise
+                    sent = view.files + view.links
+                    if len(sent) == 1 or not exc.retryable:
+                        raise
+                    for key in sent:
+                        try:
+                            self._send(view, [key], retry=False)
+                        except RcloneError:
+                            failed.append(key)
+                    for key in sent:
+                        if key not in failed and local[key] is not None:
+                            self.baseline.record(key, local[key])
+                    errors.append(str(exc))
+                    continue
+            self._landed(view.files + view.links, local)
+        if failed:
+            raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
+                               f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {'; '.join(errors)}",
+                               {local_name(k) for k in failed})
+
+    def _open(self, view: UploadView, keys: list[str]) -> list[str]:
+        """Add each name to the view; return those that are there but cannot be read now (tried again later)."""
+        unread = []
+        for key in keys:
+            try:
+                view.add(key)
+            except Refused:
+                self.cannot_save(local_name(key), "it is the same file as a private one of the state directory "
+                                 "(a hard link to the rclone config or a key), which the bucket must never hold")
+            except OSError as exc:
+                log.warning("cannot read %s to upload it (%s); kept pending", local_name(key), exc.strerror)
+                unread.append(key)
+        return unread
+
+    def _send(self, view: UploadView, keys: list[str], *, retry: bool = True) -> None:
+        """One upload call for the files among `keys` (read through their descriptors), one for the links."""
+        is_link = set(view.links)
+        files = [k for k in keys if k not in is_link]
+        links = [k for k in keys if k in is_link]
+        if files:
+            self.store.upload(view.path, files, retry=retry, follow_links=True)
+        if links:
+            self.store.upload(view.path, links, retry=retry)
+
+    def _landed(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
+        """These uploads landed: know each as uploaded."""
         # A file written to while it was uploaded: the version that landed is not the one we listed, and
         # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
         # bucket what landed for those files only.

@@ -246,16 +246,25 @@ def _listed(files_from: Path, **config) -> dict:
     return {"_filter": {"FilesFromRaw": [str(files_from)]}, "_config": {"NoTraverse": True, **config}}
 
 
-def copy_files(data_dir: Path, remote_path: str, files_from: Path) -> tuple[str, dict]:
-    """Upload exactly the objects listed (names relative to the data folder, one per line; a symbolic link
-    `x` is listed as `x.rclonelink`, and uploaded as a link object: Links), without listing the bucket.
+def copy_files(source: Path, remote_path: str, files_from: Path, *, follow_links: bool = False) -> tuple[str, dict]:
+    """Upload exactly the objects listed (names relative to `source`, one per line), without listing the bucket.
+
+    `source` is an upload view (local/upload_view.py). `follow_links`: its entries are links to the files'
+    descriptors, read through (the local backend's copy_links); otherwise they are the user's links, each
+    listed as `x.rclonelink` and uploaded as a link object (Links). rclone refuses both at once.
 
     One PUT per file on S3: the engine has just looked at each object (stat_files), so neither the check
     before the upload (NoCheckDest) nor the HEAD after it (--s3-no-head on the rcd; single-part PUTs carry
     Content-MD5, so the server still verifies the bytes) is needed. Other backends ignore --s3-* flags.
     """
-    return "sync/copy", {"srcFs": str(data_dir), "dstFs": as_folder(remote_path),
-                         **_listed(files_from, NoCheckDest=True, Links=True, **BURST)}
+    links = {} if follow_links else {"Links": True}
+    return "sync/copy", {"srcFs": read_through(source) if follow_links else str(source),
+                         "dstFs": as_folder(remote_path), **_listed(files_from, NoCheckDest=True, **links, **BURST)}
+
+
+def read_through(view: Path) -> str:
+    """An upload view as rclone's source: its links followed to the files they name."""
+    return f":local,copy_links:{view}"
 
 
 def download_files(remote_path: str, staging: Path, files_from: Path) -> tuple[str, dict]:

@@ -187,11 +187,12 @@ class RcloneStore:
         return {e["Path"]: entry_version(e) for e in answer.get("list") or []
                 if not e.get("IsDir") and e["Path"] in wanted}
 
-    def upload(self, source: Path, names: Iterable[str], *, retry: bool = True) -> None:
-        """Upload exactly these names from the folder `source` (links as link objects); `retry=False`: one
-        attempt, whatever the policy (a batch that failed is tried again file by file)."""
-        files = self.names_file("upload", names)
-        call = commands.copy_files(source, self.remote.path(), files)
+    def upload(self, source: Path, names: Iterable[str], *, retry: bool = True, follow_links: bool = False) -> None:
+        """Upload exactly these names from the upload view `source` (local/upload_view.py): its links followed
+        with `follow_links`, else uploaded as link objects. `retry=False`: one attempt, whatever the policy (a
+        batch that failed is tried again file by file)."""
+        files = self.names_file("upload-links" if not follow_links else "upload", names)
+        call = commands.copy_files(source, self.remote.path(), files, follow_links=follow_links)
         if retry:
             self.rc(call, "push")
         else:
@@ -242,8 +243,10 @@ class RcloneStore:
         self.rc(commands.move_many(self.remote.path(), source_folder, target_folder, files), "deleting into the trash")
 
     def start_upload(self, source: Path, name: str) -> RcloneJob:
-        """Upload one (large) file from the folder `source` as a background job; return at once."""
-        return self._start(commands.transfer_file(str(source), name, self.remote.path(), name), f"uploading {name}")
+        """Upload one (large) file from the upload view `source` (its link followed) as a background job;
+        return at once."""
+        return self._start(commands.transfer_file(commands.read_through(source), name, self.remote.path(), name),
+                           f"uploading {name}")
 
     def start_download(self, name: str, into: Path) -> RcloneJob:
         """Download one (large) object into the folder `into` as a background job; return at once."""

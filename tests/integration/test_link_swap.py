@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 from conftest import wait_until
 from hostile_fixtures import S3Api, mode
+from throttle import ThrottledLink
 
 
 def test_a_folder_replaced_by_a_link_is_a_delete_of_everything_below_it(s3, daemons, tmp_path):
@@ -44,3 +46,36 @@ def test_a_folder_replaced_by_a_link_is_a_delete_of_everything_below_it(s3, daem
     assert sorted(os.listdir(outside)) == ["notes.txt", "run.sh"]
     assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
+
+
+def test_a_folder_swapped_for_a_link_while_its_save_is_pushed_never_uploads_the_private_config(s3, daemons,
+                                                                                              tmp_path):
+    """The race of the push: the folder of a file being saved becomes a link to the state directory after the
+    push looked at the file and before rclone read it. A link with a 2 s round trip holds the push in its look at
+    the bucket (one HEAD) while the folder is swapped; rclone must read the file the push opened, not the rclone
+    config with its secret that the same path names now."""
+    api = S3Api(s3)
+    with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1])) as link:
+        daemon = daemons({**s3.env(), "AWS_ENDPOINT_URL": link.url}).start()
+        project = daemon.data / "project"
+        project.mkdir()
+        (project / "rclone.conf").write_text("my own settings, v1\n")
+        wait_until(lambda: "project/rclone.conf" in api.names(), message="the first version saved")
+        daemon.wait_synced()
+
+        link.one_way = 1.0
+        sent = link.bytes_up
+        (project / "rclone.conf").write_text("my own settings, v2\n")  # closed: pushed at once
+        wait_until(lambda: link.bytes_up > sent, timeout=20, interval=0.01, message="the push's look on its way")
+        os.rename(project, tmp_path / "moved-away")
+        os.symlink(daemon.state, project)  # project/rclone.conf names the private config now
+        assert (project / "rclone.conf").read_text() != "my own settings, v2\n"
+        time.sleep(2.5)  # the look's answer, then the upload
+        link.one_way = 0.0
+        wait_until(lambda: "project.rclonelink" in api.names() and "project/rclone.conf" not in api.names(),
+                   timeout=30, message="the link saved, the folder's file deleted")
+        daemon.wait_synced()
+        leaked = [name for name in api.names() if s3.secret.encode() in api.get(name)]
+        assert not leaked, f"the secret was uploaded as {leaked}"
+        assert api.get("project.rclonelink") == str(daemon.state).encode()
+        assert daemon.stop() == 0

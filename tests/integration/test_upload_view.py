@@ -1,0 +1,113 @@
+"""What an upload reads (local/upload_view.py): the file the push opened through real folders, whatever its
+path names by the time rclone reads it; never a private file of the state directory. In-process, against
+rclone's local backend (engine_local.py); the race through a real daemon on both S3 servers is in
+test_link_swap.py."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine_local import local_engine, push, started, write
+from rclone_jupyter.local.upload_view import UploadView
+
+SECRET = b"secret_access_key = not-for-any-bucket\n"
+
+
+@pytest.fixture(autouse=True)
+def stop_rcd():
+    engines = []
+    yield engines
+    for engine in engines:
+        engine.rclone.close()
+
+
+def _secret_config(engine) -> None:
+    with open(engine.state.config_path, "ab") as config:
+        config.write(SECRET)
+
+
+def _swap_for_link(engine, folder: str, target, tmp_path) -> None:
+    """The folder moves out of the data folder and a link to `target` takes its name."""
+    os.rename(engine.data_dir / folder, tmp_path / f"moved-{folder}")
+    os.symlink(target, engine.data_dir / folder)
+
+
+def _every_object(root) -> dict[str, bytes]:
+    """Every object of the local bucket folder, the trash included."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_a_folder_swapped_for_a_link_between_the_look_and_the_upload_uploads_nothing_through_it(tmp_path, stop_rcd):
+    engine, bucket = started(tmp_path, {"project/rclone.conf": b"mine, v1"})
+    stop_rcd.append(engine)
+    _secret_config(engine)
+    write(engine, "project/rclone.conf", b"mine, v2")
+    plan = engine.pusher.observe({"project/rclone.conf"})
+    assert plan.uploads.upload == ["project/rclone.conf"]
+    _swap_for_link(engine, "project", engine.state.path, tmp_path)  # project/rclone.conf: the private config now
+    engine.pusher.execute(plan)
+    objects = _every_object(bucket.root)
+    assert not [name for name, content in objects.items() if SECRET in content]
+    assert bucket.files()["project/rclone.conf"] == b"mine, v1"  # not uploaded: the folder's delete follows
+    # The push of the swap (the watcher's events): the folder's file deleted (kept in the trash), the link saved.
+    push(engine, "project")
+    assert "project/rclone.conf" not in bucket.files()
+    assert not [name for name, content in _every_object(bucket.root).items() if SECRET in content]
+
+
+def test_the_view_reads_the_file_it_opened_whatever_the_path_names_later(tmp_path, stop_rcd):
+    engine, bucket = started(tmp_path)
+    stop_rcd.append(engine)
+    write(engine, "a/notes.txt", b"what the push looked at")
+    with UploadView(engine.data_dir, engine.state.scratch()) as view:
+        assert view.add("a/notes.txt")
+        _swap_for_link(engine, "a", tmp_path / "elsewhere", tmp_path)
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "notes.txt").write_bytes(b"outside the data folder")
+        engine.store.upload(view.path, view.files, follow_links=True)
+    assert bucket.files() == {"a/notes.txt": b"what the push looked at"}
+    assert not [n for n in os.listdir(engine.state.scratch()) if n.startswith("upload-")]  # gone with its upload
+
+
+def test_a_hard_link_of_the_rclone_config_is_never_uploaded_and_is_listed_as_not_saved(tmp_path, stop_rcd):
+    engine, bucket = started(tmp_path, {"nb.ipynb": b"{}"})
+    stop_rcd.append(engine)
+    _secret_config(engine)
+    os.link(engine.state.config_path, engine.data_dir / "config-copy.txt")
+    write(engine, "other.txt", b"saved")
+    push(engine, "config-copy.txt", "other.txt")
+    assert bucket.files() == {"nb.ipynb": b"{}", "other.txt": b"saved"}
+    assert "config-copy.txt" in engine.not_saved_shown()
+
+
+def test_a_fifo_or_a_name_gone_meanwhile_is_not_read_and_the_rest_is_uploaded(tmp_path, stop_rcd):
+    engine, bucket = started(tmp_path)
+    stop_rcd.append(engine)
+    write(engine, "keep.txt", b"kept")
+    write(engine, "gone.txt", b"gone")
+    plan = engine.pusher.observe({"keep.txt", "gone.txt"})
+    os.unlink(engine.data_dir / "gone.txt")
+    os.mkfifo(engine.data_dir / "gone.txt")  # reading it would block the upload for good
+    engine.pusher.execute(plan)
+    assert bucket.files() == {"keep.txt": b"kept"}
+
+
+def test_the_large_lane_reads_the_file_it_opened(tmp_path, stop_rcd):
+    engine, bucket = local_engine(tmp_path)
+    stop_rcd.append(engine)
+    engine.restore()
+    engine.establish()
+    _secret_config(engine)
+    content = os.urandom(3 * 1024 * 1024)
+    write(engine, "models/w.bin", content)
+    upload = engine.large.start("models/w.bin")
+    assert upload is not None
+    _swap_for_link(engine, "models", engine.state.path, tmp_path)
+    os.link(engine.state.config_path, engine.state.path / "w.bin")  # models/w.bin names the secret now
+    upload.job.wait(60)
+    upload.ended()
+    engine.large.finish(upload)
+    assert bucket.files()["models/w.bin"] == content
+    assert not [name for name, data in _every_object(bucket.root).items() if SECRET in data]
