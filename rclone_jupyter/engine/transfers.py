@@ -73,13 +73,14 @@ class Transfers:
                 try:
                     self._send(view, view.files + view.links)
                 except RcloneError as exc:
+                    sent = view.files + view.links
                     if changed_while_read(str(exc)):
                         # Not the storage's fault: the syncer sends these again once they are quiet (an INFO,
                         # not a failure). What lands of them is ours.
-                        self.cut_short({key: local[key] for key in chunk})
+                        self.cut_short({key: local[key] for key in self._keep_what_landed(sent, local)})
                         raise
-                    sent = view.files + view.links
                     if len(sent) == 1 or not exc.retryable:
+                        self._keep_what_landed(sent, local)
                         raise
                     for key in sent:
                         try:
@@ -120,6 +121,25 @@ class Transfers:
             self.store.upload(view.path, files, retry=retry, follow_links=True)
         if links:
             self.store.upload(view.path, links, retry=retry)
+
+    def _keep_what_landed(self, keys: list[str], local: Mapping[str, Version | None]) -> list[str]:
+        """After a failed upload call: know the files of it that landed as they were sent, and return the rest.
+
+        The others of a batch land though one file failed (it changed while it was read), and one deleted here
+        meanwhile (an SQLite journal comes and goes with every transaction) is never sent again: unknown, its
+        delete would leave its object in the bucket for good, and every fresh container would restore it."""
+        try:
+            landed = self.bucket.versions(keys, self.baseline) if keys else {}
+        except RcloneError:
+            return keys  # the bucket cannot be asked now: each one's next push asks again
+        rest = []
+        for key in keys:
+            if local[key] is not None and same(landed.get(key), local[key]):
+                self.baseline.record(key, local[key])
+                self.attempts.pop(key, None)
+            else:
+                rest.append(key)
+        return rest
 
     def _landed(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
         """These uploads landed: know each as uploaded."""

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from engine_local import local_engine, push, started, write
+from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.upload_view import UploadView
 
 SECRET = b"secret_access_key = not-for-any-bucket\n"
@@ -111,3 +112,40 @@ def test_the_large_lane_reads_the_file_it_opened(tmp_path, stop_rcd):
     engine.large.finish(upload)
     assert bucket.files()["models/w.bin"] == content
     assert not [name for name, data in _every_object(bucket.root).items() if SECRET in data]
+
+
+class _FailsAfterUpload:
+    """The engine's real store, whose first upload call lands and then reports what rclone says of a file that
+    changed while it was read (one file of the batch failed; the others landed)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.failed = False
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def upload(self, *args, **kwargs):
+        self.store.upload(*args, **kwargs)
+        if not self.failed:
+            self.failed = True
+            raise RcloneError("push failed: growing.log: Failed to copy: source file is being updated",
+                              exit_code=None, retryable=True)
+
+
+def test_a_file_of_a_failed_batch_that_landed_and_is_deleted_here_is_deleted_in_the_bucket(tmp_path, stop_rcd):
+    """An SQLite journal landed in a batch whose other file changed while it was read; the journal is gone here
+    before that file's next push. Unknown, its delete would leave it in the bucket, restored by every fresh
+    container."""
+    engine, bucket = started(tmp_path)
+    stop_rcd.append(engine)
+    failing = _FailsAfterUpload(engine.store)
+    engine.pusher.transfers.store = failing
+    write(engine, "db.sqlite-journal", b"journal")
+    write(engine, "growing.log", b"line 1\n")
+    with pytest.raises(RcloneError):
+        push(engine, "db.sqlite-journal", "growing.log")
+    assert failing.failed and set(bucket.files()) == {"db.sqlite-journal", "growing.log"}
+    os.unlink(engine.data_dir / "db.sqlite-journal")
+    push(engine, "db.sqlite-journal", "growing.log")
+    assert set(bucket.files()) == {"growing.log"}
