@@ -86,10 +86,14 @@ LATER_TRANSFERS = 2
 def exclude_lines(names) -> str:
     """An --exclude-from file that leaves out exactly these object names (one rule a line: no argv limit).
 
-    rclone strips the spaces around each line: a trailing one is written as a class (`[ ]`) so it stays."""
+    rclone strips the spaces around each line: a trailing one is written as a class (`[ ]`) so it stays. A rule
+    ending in `/` is a folder rule (the folder and all below it): the object `dir/` (a folder marker with
+    content) is written `/dir[/]`, which leaves out that object alone."""
     lines = []
     for name in names:
         rule = "/" + glob_escape(name)
+        if rule.endswith("/"):
+            rule = rule[:-1] + "[/]"
         tail = len(rule) - len(rule.rstrip())
         lines.append(rule[: len(rule) - tail] + "".join(f"[{c}]" for c in rule[len(rule) - tail:]) + "\n")
     return "".join(lines)

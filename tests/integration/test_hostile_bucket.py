@@ -29,6 +29,8 @@ def test_objects_that_cannot_be_files_or_links_here_are_skipped_and_the_start_go
     if s3.kind == "moto":
         hostile["clash"] = b"a file named like the folder beside it"  # beside clash/inside.txt
         api.put("clash/inside.txt", b"inside")
+        hostile["marked/"] = b"a folder marker with content"  # skipped alone: the folder below it is restored
+        api.put("marked/inside.txt", b"in a marked folder")
     for name, body in hostile.items():
         api.put(name, body)
     api.put("ok.txt", b"fine")
@@ -38,8 +40,9 @@ def test_objects_that_cannot_be_files_or_links_here_are_skipped_and_the_start_go
     assert (daemon.data / "ok.txt").read_bytes() == b"fine"
     if s3.kind == "moto":
         assert (daemon.data / "clash" / "inside.txt").read_bytes() == b"inside"  # the folder wins
+        assert (daemon.data / "marked" / "inside.txt").read_bytes() == b"in a marked folder"  # at the start
     assert not any(os.path.lexists(daemon.data / name.removesuffix(".rclonelink")) for name in hostile
-                   if name != "clash")
+                   if name not in ("clash", "marked/"))
     found = warnings(daemon.log(), "cannot hold")
     assert len(found) == 1 and f"not restoring {len(hostile)} object(s)" in found[0], found
     status = remote_status(daemon)
