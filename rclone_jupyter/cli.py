@@ -119,7 +119,7 @@ def check() -> None:
 
     from rclone_jupyter.daemon import preflight
     from rclone_jupyter.logs import secret_mask
-    from rclone_jupyter.daemon.supervisor import rclone_for
+    from rclone_jupyter.rclone.runner import rclone_for
     from rclone_jupyter.rclone.runner import check_bwlimit, find_binary
     from rclone_jupyter.config.remotes import render_config
     from rclone_jupyter.state import write_private

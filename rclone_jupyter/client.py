@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import urllib.parse
 from pathlib import Path
 
 from rclone_jupyter.errors import DaemonNotRunning
@@ -46,6 +47,27 @@ class ControlClient:
         if answer is None:
             return None, error
         return (answer.get("plan") if answer.get("ok") else None), answer.get("error")
+
+    def history(self, search: str = "", timeout: float = 60) -> dict:
+        """The newest kept versions (daemon/undo_routes.py): {ok, error, versions, count, keep_days, ...}."""
+        query = f"?{urllib.parse.urlencode({'search': search})}" if search else ""
+        try:
+            code, answer = self._call("GET", f"/history{query}", timeout=timeout)
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
+            return {"ok": False, "error": f"the running rclone-jupyter did not answer ({type(exc).__name__})",
+                    "versions": [], "count": 0}
+        return answer if code == 200 else {"ok": False, "versions": [], "count": 0,
+                                           "error": answer.get("error") or f"HTTP {code}"}
+
+    def recover(self, path: str, at: str, timeout: float = 300) -> dict:
+        """Bring one kept version back into the data folder: {ok, error, recovered, kept_aside}."""
+        try:
+            code, answer = self._call("POST", "/recover", body={"path": path, "at": at}, timeout=timeout)
+        except TimeoutError:
+            return {"ok": False, "error": f"no answer from the running rclone-jupyter within {timeout:g} s"}
+        except (http.client.HTTPException, ConnectionError):
+            return {"ok": False, "error": "the running rclone-jupyter stopped before it answered"}
+        return answer if "ok" in answer else {"ok": False, "error": f"HTTP {code}"}
 
     def _ask(self, path: str, timeout: float) -> tuple[dict | None, str | None]:
         """POST a request that the daemon answers when it is done: (its answer, None) or (None, why not)."""

@@ -22,8 +22,7 @@ from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model import trash
 from rclone_jupyter.model.filters import BUCKET_ONLY
 from rclone_jupyter.model.known import keys_for
-from rclone_jupyter.daemon.supervisor import rclone_for
-from rclone_jupyter.rclone.runner import find_binary
+from rclone_jupyter.rclone.runner import find_binary, rclone_for
 from rclone_jupyter.rclone.store import RcloneStore
 from rclone_jupyter.state import FileLock, StateDir, holder_pid, write_private
 

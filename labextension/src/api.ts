@@ -73,3 +73,58 @@ export async function requestSync(): Promise<ISyncResult> {
   }
   return { ok: false, error: `the server answered HTTP ${response.status}` };
 }
+
+/** One version the sync kept in the bucket folder's trash (`rclone-jupyter history --json`). */
+export interface IKeptVersion {
+  path: string;
+  time: string; // UTC, to the second: what `recover --at` reads back
+  kind: string; // deleted | replaced
+  size: number;
+  expires: string | null;
+}
+
+export interface IHistory {
+  ok: boolean;
+  error: string | null;
+  versions: IKeptVersion[]; // the newest first, at most 50
+  count: number; // how many match in all
+  keep_days?: number;
+  keep_every_minutes?: number | null;
+}
+
+export interface IRecoverResult {
+  ok: boolean;
+  error: string | null;
+  recovered?: string[];
+  kept_aside?: string[];
+}
+
+async function answer<T extends { ok: boolean; error: string | null }>(response: Response): Promise<T> {
+  try {
+    const body = (await response.json()) as T;
+    if (typeof body.ok === 'boolean') {
+      return body;
+    }
+  } catch {
+    // Not JSON (a proxy's error page): reported by its status code.
+  }
+  return { ok: false, error: `the server answered HTTP ${response.status}` } as T;
+}
+
+/** The newest kept versions whose path contains `search` (any case). */
+export async function fetchHistory(search: string): Promise<IHistory> {
+  const query = search ? `?${new URLSearchParams({ search }).toString()}` : '';
+  const response = await ServerConnection.makeRequest(url('history') + query, { cache: 'no-store' }, settings);
+  const body = await answer<IHistory>(response);
+  return { ...body, versions: body.versions ?? [], count: body.count ?? 0 };
+}
+
+/** Bring one kept version back into the data folder (a file there now is kept as a conflict copy first). */
+export async function requestRecover(path: string, at: string): Promise<IRecoverResult> {
+  const response = await ServerConnection.makeRequest(
+    url('recover'),
+    { method: 'POST', body: JSON.stringify({ path, at }) },
+    settings
+  );
+  return answer<IRecoverResult>(response);
+}

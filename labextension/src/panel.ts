@@ -1,8 +1,11 @@
 // The panel: per cloud its bucket folder, last complete sync, pending files, last error; the restore; the
-// loss window; and "Save now". Rebuilt on every poll, except the button and its result (focus stays put).
+// loss window; "Save now"; and what was recently deleted or replaced, with Recover (src/history.ts). Rebuilt on
+// every poll, except the button and its result and the kept versions (focus stays put).
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import { IRemoteStatus, IRestoreStatus, IStatus, requestSync } from './api';
 import { h } from './dom';
+import { HistoryView } from './history';
 import { ISnapshot, StatusPoller } from './statusPoll';
 import { age, clock, restoreProgress, summarise } from './summary';
 
@@ -107,12 +110,18 @@ export class SyncPanel extends Widget {
       h('h2', {}, 'Is my work saved?'),
       this.summary,
       h('div', { class: 'rj-Actions' }, this.button, this.result),
-      this.body
+      this.body,
+      this.history.node
     );
     poller.changed.connect((_, snapshot) => this.render(snapshot));
     if (poller.snapshot) {
       this.render(poller.snapshot);
     }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.history.refresh();
   }
 
   private render(snapshot: ISnapshot): void {
@@ -146,6 +155,7 @@ export class SyncPanel extends Widget {
 
   private button: HTMLButtonElement;
   private result: HTMLElement;
+  private history = new HistoryView();
   private summary = h('p', { class: 'rj-Summary' });
   private body = h('div', { class: 'rj-Details' });
   private saving = false;

@@ -34,14 +34,15 @@ from rclone_jupyter.daemon.control import ControlServer, Request, Route
 from rclone_jupyter.daemon.diskspace import DiskMonitor
 from rclone_jupyter.daemon.status import Phase, StatusBoard, now_iso
 from rclone_jupyter.daemon.syncer import RemoteSyncer
+from rclone_jupyter.daemon.undo_routes import UndoRoutes
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.local.watcher import Watcher
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model.changes import ChangeSet
-from rclone_jupyter.rclone import commands, rcd
+from rclone_jupyter.rclone import rcd
 from rclone_jupyter.rclone.retry import ONE_ATTEMPT
-from rclone_jupyter.rclone.runner import Rclone, check_bwlimit, find_binary
+from rclone_jupyter.rclone.runner import check_bwlimit, find_binary, rclone_for
 from rclone_jupyter.state import FileLock, StateDir, write_private
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,6 @@ def make_engines(settings: Settings, state: StateDir, binary: str, env: dict | N
                   if changes is not None else {}))
         for remote in settings.remotes
     ]
-
-
-def rclone_for(settings: Settings, binary: str, config_path, env: dict | None = None) -> Rclone:
-    """An rclone runner with the flags the settings ask for on every run (the bandwidth limit)."""
-    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))
 
 
 # -- the messages on the main thread's queue ------------------------------------------------------------
@@ -214,7 +210,7 @@ class Supervisor:
                                  loss_window=settings.timing.quiet_period if settings.persistent else None)
         self.board.set(data_dir=str(settings.data_dir))  # `rclone-jupyter wait PATH` resolves paths against it
         control = parts.control(state, {("GET", "/status"): self._status_route, ("POST", "/sync"): self._sync_route,
-                                        ("POST", "/plan"): self._plan_route})
+                                        ("POST", "/plan"): self._plan_route, **UndoRoutes(settings).routes()})
         control.start()
         stack.callback(control.stop)
         stack.callback(self._stop_taking_syncs)

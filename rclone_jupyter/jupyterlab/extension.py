@@ -1,8 +1,9 @@
-"""JupyterLab's window onto the sync: `GET /rclone-jupyter/api/status` and `POST /rclone-jupyter/api/sync`.
+"""JupyterLab's window onto the sync: `GET /rclone-jupyter/api/status`, `POST /rclone-jupyter/api/sync`, and
+the undo's `GET /rclone-jupyter/api/history?search=TEXT` and `POST /rclone-jupyter/api/recover` {path, at}.
 
 A Jupyter server extension, loaded into the JupyterLab that `start` runs as its child. It never syncs by
 itself: it asks the running daemon over its control channel (rclone_jupyter/client.py), as `rclone-jupyter
-status` and `sync --once` do. Both routes sit behind JupyterLab's own login; the POST also needs JupyterLab's
+status` and `sync --once` do. Every route sits behind JupyterLab's own login; a POST also needs JupyterLab's
 XSRF token. The client blocks, so it runs off the tornado loop.
 """
 
@@ -62,6 +63,38 @@ class SyncHandler(_Handler):
         self.reply({"ok": ok, "error": error})
 
 
+class HistoryHandler(_Handler):
+    @web.authenticated
+    async def get(self) -> None:
+        search = self.get_argument("search", "")
+        try:
+            answer = await IOLoop.current().run_in_executor(None, self.client.history, search)
+        except DaemonNotRunning:
+            self.reply({"ok": False, "error": "rclone-jupyter is not running", "versions": [], "count": 0},
+                       status=409)
+            return
+        self.reply(answer)
+
+
+class RecoverHandler(_Handler):
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not isinstance(body.get("at"), str):
+            self.reply({"ok": False, "error": "give the path of a kept version and its time ('path', 'at')"},
+                       status=400)
+            return
+        try:
+            answer = await IOLoop.current().run_in_executor(None, self.client.recover, body["path"], body["at"])
+        except DaemonNotRunning:
+            self.reply({"ok": False, "error": "rclone-jupyter is not running"}, status=409)
+            return
+        self.reply(answer)
+
+
 def _load_jupyter_server_extension(serverapp) -> None:
     config = RcloneJupyter(parent=serverapp)
     client = ControlClient(config.state_dir)
@@ -70,6 +103,8 @@ def _load_jupyter_server_extension(serverapp) -> None:
     serverapp.web_app.add_handlers(".*$", [
         (url_path_join(base, ROUTE, "status"), StatusHandler, options),
         (url_path_join(base, ROUTE, "sync"), SyncHandler, options),
+        (url_path_join(base, ROUTE, "history"), HistoryHandler, options),
+        (url_path_join(base, ROUTE, "recover"), RecoverHandler, options),
     ])
     serverapp.log.info("rclone-jupyter: sync status at %s (state directory %s)", url_path_join(base, ROUTE),
                        client.state.path)

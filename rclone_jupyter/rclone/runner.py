@@ -262,3 +262,9 @@ def _last_error_line(tail: deque[str]) -> str:
         if text.startswith("Failed to") or "error" in text.lower():
             return text[:400]
     return tail[-1][:400] if tail else "no output"
+
+
+def rclone_for(settings, binary: str, config_path, env: dict | None = None) -> Rclone:
+    """An rclone runner with the flags the settings (config/settings.py) ask for on every run: the bandwidth
+    limit (RCLONE_JUPYTER_BWLIMIT)."""
+    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))

@@ -162,6 +162,25 @@ def test_the_item_follows_saving_failing_and_recovering_and_save_now_answers(bro
     assert "Last complete sync" in panel.inner_text()
     dismiss_news(page)
     page.screenshot(path=str(shots / "sync-panel.png"))
+
+    # Recently deleted or replaced: a file deleted here is listed, found by a search, and Recover brings it back.
+    (daemon.data / "notes.txt").unlink()
+    history = panel.locator(".rj-History")
+    recover = history.get_by_role("button", name="Recover notes.txt")
+    refresh = history.get_by_role("button", name="Refresh")
+    deadline = time.monotonic() + 30
+    while not recover.count():
+        assert time.monotonic() < deadline, f"notes.txt never listed: {history.inner_text()}"
+        refresh.click()
+        page.wait_for_timeout(500)
+    assert "Every delete" in history.inner_text() and "for 7 days" in history.inner_text()
+    assert history.get_by_role("button", name="Recover train.log").count()  # its first overwrite is kept too
+    history.get_by_placeholder("Search by path").fill("NOTES")
+    expect(history.get_by_role("button", name="Recover train.log")).to_have_count(0, timeout=10_000)
+    assert re.search(r"\d+ kept versions? matching \"NOTES\"", history.inner_text())
+    recover.first.click()
+    expect(history.locator(".rj-RecoverResult")).to_have_text(re.compile(r"^Recovered notes.txt: "), timeout=60_000)
+    assert (daemon.data / "notes.txt").read_text() == "written while the bucket is unreachable"
     assert s3.secret not in page.content()
     page.close()
 

@@ -33,8 +33,19 @@ class FakeDaemon:
         self.hold = threading.Event()
         self.hold.set()
         self.syncing = threading.Event()
+        self.asked: list = []  # the requests of the undo routes, as the daemon got them
         self.server = ControlServer(state.control_socket, {("GET", "/status"): lambda r: (200, self.status),
-                                                           ("POST", "/sync"): self._sync})
+                                                           ("POST", "/sync"): self._sync,
+                                                           ("GET", "/history"): self._history,
+                                                           ("POST", "/recover"): self._recover})
+
+    def _history(self, request):
+        self.asked.append(("history", dict(request.query)))
+        return 200, {"ok": True, "error": None, "versions": [], "count": 0, "keep_days": 7}
+
+    def _recover(self, request):
+        self.asked.append(("recover", dict(request.body)))
+        return 200, {"ok": True, "error": None, "recovered": [request.body["path"]], "kept_aside": []}
 
     def _sync(self, _request):
         self.syncs += 1
@@ -146,3 +157,23 @@ def test_the_handlers_need_the_login(daemon, jp_fetch, jp_asyncio_loop):
     with pytest.raises(HTTPClientError) as info:
         jp_asyncio_loop.run_until_complete(jp_fetch("rclone-jupyter", "api", "status", headers={"Authorization": ""}))
     assert info.value.code == 403
+
+
+def test_history_and_recover_are_the_daemons_answers(daemon, fetch):
+    assert json.loads(fetch("history", params={"search": "results"}).body)["keep_days"] == 7
+    response = fetch("recover", method="POST", body=json.dumps({"path": "a b.txt", "at": "2026-12-01T20:42:05Z"}))
+    assert json.loads(response.body)["recovered"] == ["a b.txt"]
+    assert daemon.asked == [("history", {"search": ["results"]}),
+                            ("recover", {"path": "a b.txt", "at": "2026-12-01T20:42:05Z"})]
+
+
+def test_recover_wants_a_path_and_a_time_and_a_running_daemon(daemon, fetch):
+    for body in (b"", b"[]", json.dumps({"path": "a.txt"}).encode(), json.dumps({"path": 1, "at": "x"}).encode()):
+        with pytest.raises(HTTPClientError) as info:
+            fetch("recover", method="POST", body=body)
+        assert info.value.code == 400
+    assert daemon.asked == []
+    daemon.server.stop()
+    with pytest.raises(HTTPClientError) as info:
+        fetch("recover", method="POST", body=json.dumps({"path": "a.txt", "at": "2026-12-01T20:42:05Z"}))
+    assert info.value.code == 409 and "not running" in json.loads(info.value.response.body)["error"]

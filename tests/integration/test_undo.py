@@ -451,3 +451,37 @@ def test_keep_and_recover_through_server_side_copies_on_other_clouds(cloud, daem
     assert mode_of(fresh.data / "run.sh") == 0o755
     assert not (fresh.data / ".rclone-jupyter").exists()
 
+
+
+def test_the_panels_routes_list_search_and_recover_what_was_deleted(s3, daemons, tmp_path):
+    """What the Sync status panel's "Recently deleted or replaced" asks of the running `start` (its control
+    channel, daemon/undo_routes.py): the newest kept versions, a search by path, and Recover."""
+    from rclone_jupyter.client import ControlClient
+
+    bucket = Bucket(tmp_path, s3.env())
+    daemon = daemons(s3.env()).start()
+    (daemon.data / "results.csv").write_bytes(b"a,b\n1,2\n")
+    (daemon.data / "run.sh").write_text("#!/bin/sh\n")
+    (daemon.data / "run.sh").chmod(0o755)
+    settled(lambda: set(bucket.files()) == {"results.csv", "run.sh"}, message="both saved")
+    (daemon.data / "results.csv").unlink()
+    (daemon.data / "run.sh").unlink()
+    wait_until(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
+    daemon.wait_synced()
+
+    client = ControlClient(daemon.state)
+    answer = client.history()
+    assert answer["ok"] and answer["count"] == 2 and answer["keep_days"] == 7, answer
+    assert {v["path"] for v in answer["versions"]} == {"results.csv", "run.sh"}
+    assert [v["path"] for v in client.history("RESULTS")["versions"]] == ["results.csv"]
+    assert client.history("nothing like it")["count"] == 0
+
+    kept = next(v for v in answer["versions"] if v["path"] == "run.sh")
+    done = client.recover("run.sh", kept["time"])
+    assert done["ok"] and done["recovered"] == ["run.sh"], done
+    assert (daemon.data / "run.sh").read_text() == "#!/bin/sh\n" and mode_of(daemon.data / "run.sh") == 0o755
+    settled(lambda: set(bucket.files()) == {"run.sh"}, message="the recovered file saved again")
+    outside = client.recover("../outside.txt", kept["time"])
+    assert not outside["ok"] and "not inside the data folder" in outside["error"]
+    assert not client.recover("results.csv", "2001-01-01T00:00:00Z")["ok"]  # nothing kept that early
+    assert daemon.stop() == 0
