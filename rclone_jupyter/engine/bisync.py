@@ -14,6 +14,7 @@ purpose:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from rclone_jupyter.local.tree import walk_versions
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import Version, covered
+from rclone_jupyter.model.trash import DELETED, TRASH, folder_of
 from rclone_jupyter.rclone import commands
 from rclone_jupyter.rclone.bisync_report import BisyncReport, parse_listing
 from rclone_jupyter.rclone.store import RcloneStore
@@ -42,13 +44,18 @@ class Bisync:
         self.workdir = workdir
         self.pusher = pusher  # for a delete of what the watcher saw deleted, before a rebuild
         self.pending_here = pending_here  # the data folder paths changed here and not pushed yet
+        self._keep_into: str | None = None  # the trash folder of the current run (reconcile's `keep`)
 
     def baseline(self, *, prefer_local: bool = False) -> None:
         """Establish bisync's baseline: the union of both sides. Never deletes on either side."""
         self._bisync(resync=True, what="baseline", resync_mode="path1" if prefer_local else "newer")
 
-    def reconcile(self, extra_observed: Iterable[str] = ()) -> None:
-        """Full two-way sync with the bucket (bisync), with its guards handled as the module says."""
+    def reconcile(self, extra_observed: Iterable[str] = (), *, keep: bool = False) -> None:
+        """Full two-way sync with the bucket (bisync), with its guards handled as the module says. `keep`: what
+        it deletes or overwrites in the bucket is kept in the trash first (one folder for the run: bisync does
+        not say which were deletes, so all are listed as deleted; their mode is not known: 0644)."""
+        self._keep_into = self.store.remote.path(f"{TRASH}/{folder_of(time.time_ns(), DELETED, 0o644)}") \
+            if keep else None
         # Paths changed here and still queued count as seen: a delete queued behind this run is not "unseen",
         # and must not make the union rebuild bring the file back.
         observed = set(extra_observed) | self.pending_here()
@@ -130,7 +137,7 @@ class Bisync:
     def _bisync(self, *, resync: bool, what: str, force: bool = False, report: BisyncReport | None = None,
                 resync_mode: str = "newer") -> None:
         argv = commands.bisync(self.data_dir, self.store.remote.path(), self.workdir, resync=resync, force=force,
-                               resync_mode=resync_mode)
+                               resync_mode=resync_mode, keep_into=None if resync else self._keep_into)
 
         def feed(record: dict) -> None:
             if report is not None:

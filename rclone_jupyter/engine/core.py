@@ -133,5 +133,5 @@ class Engine:
 
 MODES: dict[str, Callable[[Engine], Mode]] = {
     TARGETED: lambda e: Targeted(e.restorer, e.pusher, e.reconciler, e.keeper),
-    BISYNC: lambda e: BisyncMode(e.bisync),
+    BISYNC: lambda e: BisyncMode(e.bisync, keep=e.keeper.keep.on),
 }

@@ -71,8 +71,9 @@ class Targeted:
 
 
 class BisyncMode:
-    def __init__(self, bisync: Bisync):
+    def __init__(self, bisync: Bisync, *, keep: bool = False):
         self.bisync = bisync
+        self.keep = keep  # a `sync --once` alone keeps what it deletes or overwrites in the bucket (RCLONE_JUPYTER_KEEP_DAYS)
 
     def establish(self, *, merged: bool = False, several: bool = False) -> None:
         self.bisync.baseline(prefer_local=merged)
@@ -91,8 +92,10 @@ class BisyncMode:
         return self.bisync.dry_run()
 
     def sync_alone(self) -> None:
-        """`sync --once` with no `start` running: bisync keeps its own baseline between runs."""
+        """`sync --once` with no `start` running: bisync keeps its own baseline between runs. What it deletes or
+        overwrites in the bucket is kept in the trash first. (In RCLONE_JUPYTER_PUSH_MODE=bisync every save is a
+        bisync: keeping there would keep every version of a file saved every minute, not one per KEEP_EVERY.)"""
         if self.bisync.has_baseline():
-            self.bisync.reconcile()
+            self.bisync.reconcile(keep=self.keep)
         else:
             self.bisync.baseline()

@@ -146,11 +146,13 @@ def restore_later(remote_path: str, staging: Path, files_from: Path, *,
 
 
 def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = False, force: bool = False,
-           resync_mode: str = "newer", dry_run: bool = False) -> tuple[str, ...]:
+           resync_mode: str = "newer", dry_run: bool = False, keep_into: str | None = None) -> tuple[str, ...]:
     """Two-way sync of the data folder (Path1) and the bucket folder (Path2).
 
     `resync` rebuilds the baseline as the union of both sides (it never deletes); `force` passes bisync's
-    safety guards and is only used when every change on our side was seen by the watcher.
+    safety guards and is only used when every change on our side was seen by the watcher. `keep_into`: a
+    folder of the bucket folder's trash that every object bisync deletes or overwrites in the bucket moves
+    into first (--backup-dir2: a server-side move; allowed inside Path2 because the trash is excluded).
     """
     argv = [
         "bisync", str(data_dir), remote_path,
@@ -170,6 +172,8 @@ def bisync(data_dir: Path, remote_path: str, workdir: Path, *, resync: bool = Fa
         argv.append("--force")
     if dry_run:  # says what it would do (records with "skipped"), changes nothing; its listings stay as they are
         argv.append("--dry-run")
+    if keep_into:
+        argv += ["--backup-dir2", keep_into]
     return tuple(argv)
 
 

@@ -485,3 +485,25 @@ def test_the_panels_routes_list_search_and_recover_what_was_deleted(s3, daemons,
     assert not outside["ok"] and "not inside the data folder" in outside["error"]
     assert not client.recover("results.csv", "2001-01-01T00:00:00Z")["ok"]  # nothing kept that early
     assert daemon.stop() == 0
+
+
+def test_sync_once_without_start_keeps_what_its_bisync_deletes_or_overwrites_in_the_bucket(s3, tmp_path):
+    env = shell_env(s3, tmp_path)
+    bucket = Bucket(tmp_path, s3.env())
+    data = tmp_path / "shell-data"
+    data.mkdir()
+    (data / "results.csv").write_text("first results\n")
+    (data / "scratch.txt").write_text("notes\n")
+    (data / "other.txt").write_text("stays\n")
+    assert cli(env, "sync", "--once").returncode == 0  # bisync's first run: its baseline
+    assert set(bucket.files()) == {"results.csv", "scratch.txt", "other.txt"}
+    (data / "results.csv").write_text("second results, longer\n")
+    (data / "scratch.txt").unlink()
+    result = cli(env, "sync", "--once")
+    assert result.returncode == 0, result.stderr
+    assert bucket.files() == {"results.csv": b"second results, longer\n", "other.txt": b"stays\n"}
+    kept = {r["path"] for r in json.loads(cli(env, "history", "--json").stdout)}
+    assert kept == {"results.csv", "scratch.txt"}
+    assert {v for v in trash_objects(bucket).values()} == {b"first results\n", b"notes\n"}
+    assert cli(env, "recover", "scratch.txt").returncode == 0
+    assert bucket.files()["scratch.txt"] == b"notes\n"
