@@ -71,14 +71,15 @@ class Engine:
         transfers.cannot_save = self.pusher.cannot_save
         self.restorer = Restorer(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
                                  self.pusher, self.to_come)
+        uploading: set[str] = set()  # the large lane's uploads now: the reconcile leaves them alone
         self.reconciler = Reconciler(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
-                                     self.pusher, self.to_come)
+                                     self.pusher, self.to_come, uploading)
         self.bisync = Bisync(self.store, self.baseline, data_dir, state.workdir(remote.name), self.pusher,
                              pending_here)
         self.mode: Mode = MODES[mode](self)
         # The large lane's uploads (daemon/lanes.py); bisync mode has none: its bisync run carries every file.
         self.large = (LargeUploads(self.store, self.baseline, data_dir, self.bucket, self.manifest, transfers,
-                                   self.keeper) if mode == TARGETED else None)
+                                   self.keeper, uploading) if mode == TARGETED else None)
 
     # -- the start phases -----------------------------------------------------------------------------
 

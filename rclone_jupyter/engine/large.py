@@ -35,15 +35,21 @@ class LargeUpload:
     job: Job
     started: float  # time.monotonic()
     view: UploadView  # what the job reads (the file's descriptor): closed when the job has ended
+    uploading: set[str]  # LargeUploads.uploading: this key leaves it when the job has ended
 
     def ended(self) -> None:
         self.view.close()
+        self.uploading.discard(self.key)
 
 
 class LargeUploads:
     def __init__(self, store: Store, baseline: Baseline, data_dir: Path, bucket: Bucket, manifest: ManifestSync,
-                 transfers: Transfers, keeper: Keeper):
+                 transfers: Transfers, keeper: Keeper, uploading: set[str] | None = None):
         self.store = store
+        # The object names of the uploads running now. What one of them landed is this container's own before
+        # the job is known to have ended: the reconcile leaves these names alone (engine/reconcile.py), or it
+        # would take our own upload for a change made elsewhere and keep both versions.
+        self.uploading = uploading if uploading is not None else set()
         self.keeper = keeper  # the version an upload replaces is kept in the trash first (engine/keeper.py)
         self.transfers = transfers  # what our cut-short attempts sent (cut_short, known_with_own)
         self.baseline = baseline
@@ -82,7 +88,8 @@ class LargeUploads:
             view.close()
             raise
         self.manifest.manifest.note(key, file_mode(self.data_dir, key))
-        return LargeUpload(rel, key, local[key], job, time.monotonic(), view)
+        self.uploading.add(key)
+        return LargeUpload(rel, key, local[key], job, time.monotonic(), view, self.uploading)
 
     def finish(self, upload: LargeUpload) -> None:
         """The job succeeded: the bucket holds the version it read. Know it (and the file's mode)."""

@@ -48,6 +48,7 @@ class Reconciler:
     transfers: Transfers
     pusher: Pusher  # a change here that wins is pushed, a conflict kept twice, as a push does it
     to_come: ToCome = dataclasses.field(default_factory=ToCome)  # the start's large files still on their way
+    uploading: set[str] = dataclasses.field(default_factory=set)  # the large lane's uploads now (engine/large.py)
     # (name, size) of the objects the last look left in the bucket for want of room (said once each).
     _no_room: set[tuple[str, int]] = dataclasses.field(default_factory=set, init=False)
 
@@ -57,9 +58,12 @@ class Reconciler:
         """One listing, and the plan for it (nothing changed yet): (plan, listing, the data folder as seen).
 
         A large file of the start still on its way (`waiting`) is the background restore's: not "added
-        elsewhere" (a pull would fetch it twice) and, never in the baseline, never "deleted here"."""
+        elsewhere" (a pull would fetch it twice) and, never in the baseline, never "deleted here". A large
+        upload still running (`uploading`) is left alone the same way until the lane has settled it."""
         waiting = frozenset(self.to_come.waiting()) if waiting is None else waiting
-        listing = {key: v for key, v in self.bucket.listing(note_manifest=not dry_run).items() if key not in waiting}
+        # A large upload still running is ours too: what it landed is neither a change elsewhere nor a conflict.
+        leave = waiting | frozenset(self.uploading)
+        listing = {key: v for key, v in self.bucket.listing(note_manifest=not dry_run).items() if key not in leave}
         seen: dict[str, Version | None] = {}
 
         def local(key: str) -> Version | None:

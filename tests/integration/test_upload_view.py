@@ -149,3 +149,24 @@ def test_a_file_of_a_failed_batch_that_landed_and_is_deleted_here_is_deleted_in_
     os.unlink(engine.data_dir / "db.sqlite-journal")
     push(engine, "db.sqlite-journal", "growing.log")
     assert set(bucket.files()) == {"growing.log"}
+
+
+def test_a_large_upload_that_landed_before_the_lane_settled_it_is_no_change_from_elsewhere(tmp_path, stop_rcd):
+    """The reconcile of a `sync --once` ran between a large upload landing and the lane asking its job: it took
+    our own 12 MiB for a new object from elsewhere beside a file changed here, and downloaded it again as a
+    conflict copy (on a nearly full disk: full; seen in test_disk_full under load)."""
+    engine, bucket = local_engine(tmp_path)
+    stop_rcd.append(engine)
+    engine.restore()
+    engine.establish()
+    content = os.urandom(3 * 1024 * 1024)
+    write(engine, "models/w.bin", content)
+    upload = engine.large.start("models/w.bin")
+    upload.job.wait(60)  # landed; the lane has not asked yet, the path is still pending in its lane
+    engine.reconcile(lambda rel: rel == "models/w.bin")
+    assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]
+    upload.ended()
+    engine.large.finish(upload)
+    engine.reconcile()
+    assert bucket.files() == {"models/w.bin": content}
+    assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]
