@@ -43,6 +43,16 @@ def capacity() -> int:
     return max(16, min(MOST_FILES, soft // 4))
 
 
+PREFIX = "upload-"
+
+
+def clear_views(parent: Path) -> None:
+    """Remove the views a killed daemon left in `parent` (links only: nothing in them is the user's)."""
+    for entry in os.scandir(parent):
+        if entry.name.startswith(PREFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 class Refused(Exception):
     """A file that is the same file as one of the private ones (a hard link to the rclone config)."""
 
@@ -81,7 +91,7 @@ class UploadView:
         self.path: Path | None = None
 
     def open(self) -> UploadView:
-        self.path = Path(tempfile.mkdtemp(prefix="upload-", dir=self.parent))
+        self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.parent))
         return self
 
     def __enter__(self) -> UploadView:

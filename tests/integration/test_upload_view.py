@@ -170,3 +170,16 @@ def test_a_large_upload_that_landed_before_the_lane_settled_it_is_no_change_from
     engine.reconcile()
     assert bucket.files() == {"models/w.bin": content}
     assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]
+
+
+def test_a_view_left_by_a_killed_daemon_is_cleared_at_the_next_start_and_nothing_else(tmp_path):
+    from rclone_jupyter.local.upload_view import clear_views
+
+    view = UploadView(tmp_path / "data", tmp_path).open()  # as a SIGKILL leaves it: never closed
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a")
+    assert view.add("a.txt")
+    (tmp_path / "upload-notes.txt").write_text("a file, not a view")
+    clear_views(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["data", "upload-notes.txt"]
+    assert (tmp_path / "data" / "a.txt").read_text() == "a"
