@@ -123,19 +123,22 @@ class Transfers:
             self.store.upload(view.path, links, retry=retry)
 
     def _keep_what_landed(self, keys: list[str], local: Mapping[str, Version | None]) -> list[str]:
-        """After a failed upload call: know the files of it that landed as they were sent, and return the rest.
+        """After a failed upload call: know the files of it that landed, and return the rest.
 
         The others of a batch land though one file failed (it changed while it was read), and one deleted here
         meanwhile (an SQLite journal comes and goes with every transaction) is never sent again: unknown, its
-        delete would leave its object in the bucket for good, and every fresh container would restore it."""
+        delete would leave its object in the bucket for good, and every fresh container would restore it. An
+        object there now that is not the version known before this call is the one this call sent (the push
+        looked at the bucket just before it), also when the file changed between that look and the read."""
         try:
             landed = self.bucket.versions(keys, self.baseline) if keys else {}
         except RcloneError:
             return keys  # the bucket cannot be asked now: each one's next push asks again
         rest = []
         for key in keys:
-            if local[key] is not None and same(landed.get(key), local[key]):
-                self.baseline.record(key, local[key])
+            version, before = landed.get(key), self.baseline.get(key)
+            if version is not None and (before is None or not same(version, before.version)):
+                self.baseline.record(key, local[key] if same(version, local[key]) else version)
                 self.attempts.pop(key, None)
             else:
                 rest.append(key)
