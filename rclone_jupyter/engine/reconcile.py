@@ -59,18 +59,18 @@ class Reconciler:
 
         A large file of the start still on its way (`waiting`) is the background restore's: not "added
         elsewhere" (a pull would fetch it twice) and, never in the baseline, never "deleted here". A large
-        upload still running (`uploading`) is left alone the same way until the lane has settled it."""
+        upload still running (`uploading`) is left alone the same way until the lane has settled it: neither a
+        change elsewhere nor a conflict, and, known from before, not "deleted elsewhere" either."""
         waiting = frozenset(self.to_come.waiting()) if waiting is None else waiting
-        # A large upload still running is ours too: what it landed is neither a change elsewhere nor a conflict.
-        leave = waiting | frozenset(self.uploading)
-        listing = {key: v for key, v in self.bucket.listing(note_manifest=not dry_run).items() if key not in leave}
+        listing = self.bucket.listing(note_manifest=not dry_run)
         seen: dict[str, Version | None] = {}
 
         def local(key: str) -> Version | None:
             seen[key] = local_version(self.data_dir, key)
             return seen[key]
 
-        plan = reconcile_plan.plan(self.baseline, listing, local, lambda key: changed_here(local_name(key)))
+        plan = reconcile_plan.plan(self.baseline, listing, local, lambda key: changed_here(local_name(key)),
+                                   leave=waiting | self.uploading)
         return plan, listing, seen
 
     def reconcile(self, changed_here: Callable[[str], bool] = lambda _key: False, *, walk: bool = False) -> PushResult:

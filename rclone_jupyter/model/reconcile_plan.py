@@ -17,7 +17,7 @@ the local copies are uploaded again, and the plan says so (`disappeared`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 
 from rclone_jupyter.model.known import Known, Version, local_name, same
 
@@ -66,10 +66,12 @@ def remote_change(known: Known | None, listed: Version | None) -> str | None:
 
 
 def plan(known: Mapping[str, Known], listing: Mapping[str, Version], local: Callable[[str], Version | None],
-         changed_here: Callable[[str], bool]) -> Plan:
-    """Given the three views, return what to do (see the table above). Pure: reads, never acts."""
+         changed_here: Callable[[str], bool], leave: Set[str] = frozenset()) -> Plan:
+    """Given the three views, return what to do (see the table above). Pure: reads, never acts. `leave`: names
+    this container is moving itself right now (a large file of the start still to come, a large upload still
+    running): whatever the listing shows of them is that move's, so nothing is planned for them."""
     out = Plan()
-    for key in sorted(known.keys() | listing.keys()):
+    for key in sorted((known.keys() | listing.keys()) - leave):
         k, listed = known.get(key), listing.get(key)
         change = remote_change(k, listed)
         if change is None:

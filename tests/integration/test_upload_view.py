@@ -189,3 +189,32 @@ def test_a_view_left_by_a_killed_daemon_is_cleared_at_the_next_start_and_nothing
     clear_views(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["data", "upload-notes.txt"]
     assert (tmp_path / "data" / "a.txt").read_text() == "a"
+
+
+def test_a_new_version_of_a_known_large_file_that_landed_before_the_lane_settled_it_is_no_change(tmp_path,
+                                                                                               stop_rcd):
+    """The same as a known file: its old version is in the baseline. Leaving its name out of the listing alone
+    made the reconcile take it for deleted elsewhere, forget it and push it beside the lane's upload (a second
+    upload of the file while the job runs, when the job had not landed yet)."""
+    engine, bucket = local_engine(tmp_path)
+    stop_rcd.append(engine)
+    engine.restore()
+    engine.establish()
+    write(engine, "models/w.bin", os.urandom(3 * 1024 * 1024), mtime=1_700_000_000)
+    first = engine.large.start("models/w.bin")
+    first.job.wait(60)
+    first.ended()
+    engine.large.finish(first)
+    newer = os.urandom(3 * 1024 * 1024 + 1)
+    write(engine, "models/w.bin", newer)
+    upload = engine.large.start("models/w.bin")
+    plan, _listing, _seen = engine.reconciler.observe(lambda rel: rel == "models/w.bin", dry_run=True)
+    assert not plan, plan  # landed or not yet: nothing to do about it while the lane has it
+    upload.job.wait(60)
+    engine.reconcile(lambda rel: rel == "models/w.bin")
+    assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]
+    upload.ended()
+    engine.large.finish(upload)
+    engine.reconcile()
+    assert bucket.files() == {"models/w.bin": newer}
+    assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]

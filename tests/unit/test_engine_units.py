@@ -90,6 +90,16 @@ def test_a_queued_delete_here_is_never_resurrected_by_a_reconcile():
     assert not p
 
 
+def test_a_name_this_container_is_moving_itself_is_left_alone_whatever_the_listing_shows():
+    # A large upload still running (known from before, landed or not yet) and a large file still to come.
+    known = {"big": Known(*V1, L1), "other": Known(*V1, L1)}
+    listing = {"other": L1, "coming": L1}
+    assert not plan(known, listing, {"big": V2, "other": V1}.get, lambda key: key == "big",
+                    leave=frozenset({"big", "coming"}))
+    assert not plan(known, {**listing, "big": L2}, {"big": V2, "other": V1}.get, lambda key: key == "big",
+                    leave=frozenset({"big", "coming"}))
+
+
 def test_an_emptied_bucket_folder_deletes_nothing_here():
     known = {"only": Known(*V1, L1)}
     p = run(known, {})
