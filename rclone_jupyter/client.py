@@ -61,18 +61,13 @@ class ControlClient:
 
     def recover(self, path: str, at: str, timeout: float = 300) -> dict:
         """Bring one kept version back into the data folder: {ok, error, recovered, kept_aside}."""
-        try:
-            code, answer = self._call("POST", "/recover", body={"path": path, "at": at}, timeout=timeout)
-        except TimeoutError:
-            return {"ok": False, "error": f"no answer from the running rclone-jupyter within {timeout:g} s"}
-        except (http.client.HTTPException, ConnectionError):
-            return {"ok": False, "error": "the running rclone-jupyter stopped before it answered"}
-        return answer if "ok" in answer else {"ok": False, "error": f"HTTP {code}"}
+        answer, error = self._ask("/recover", timeout, body={"path": path, "at": at})
+        return answer if answer is not None else {"ok": False, "error": error}
 
-    def _ask(self, path: str, timeout: float) -> tuple[dict | None, str | None]:
+    def _ask(self, path: str, timeout: float, body: dict | None = None) -> tuple[dict | None, str | None]:
         """POST a request that the daemon answers when it is done: (its answer, None) or (None, why not)."""
         try:
-            code, answer = self._call("POST", path, timeout=timeout)
+            code, answer = self._call("POST", path, body=body, timeout=timeout)
         except TimeoutError:
             return None, f"no answer from the running rclone-jupyter within {timeout:g} s"
         except (http.client.HTTPException, ConnectionError):

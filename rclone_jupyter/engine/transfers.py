@@ -64,16 +64,17 @@ class Transfers:
         """
         failed: list[str] = []
         errors: list[str] = []
-        for start in range(0, len(keys), capacity()):
-            chunk = keys[start:start + capacity()]
+        size = capacity()
+        for start in range(0, len(keys), size):
             with UploadView(self.data_dir, self.scratch(), self.private) as view:
-                unread = self._open(view, chunk)
-                failed += unread
-                errors += [f"cannot read {local_name(k)}" for k in unread[:1]]
+                unread = self._open(view, keys[start:start + size])
+                if unread:
+                    failed += unread
+                    errors.append(f"cannot read {local_name(unread[0])}")
+                sent = view.files + view.links
                 try:
-                    self._send(view, view.files + view.links)
+                    self._send(view, sent)
                 except RcloneError as exc:
-                    sent = view.files + view.links
                     if changed_while_read(str(exc)):
                         # Not the storage's fault: the syncer sends these again once they are quiet (an INFO,
                         # not a failure). What lands of them is ours.
@@ -92,7 +93,7 @@ class Transfers:
                             self.baseline.record(key, local[key])
                     errors.append(str(exc))
                     continue
-            self._landed(view.files + view.links, local)
+            self._landed(sent, local)
         if failed:
             raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
                                f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {'; '.join(errors)}",

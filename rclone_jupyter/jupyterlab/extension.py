@@ -36,6 +36,16 @@ class _Handler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data, sort_keys=True))  # the daemon masked every secret in its answer
 
+    async def forward(self, call, *args, not_running: dict | None = None) -> None:
+        """Answer with the daemon's answer to `call(*args)` (the client blocks: run off the loop); 409 with
+        `not_running` and an error when no daemon runs."""
+        try:
+            answer = await IOLoop.current().run_in_executor(None, call, *args)
+        except DaemonNotRunning:
+            self.reply({"ok": False, "error": "rclone-jupyter is not running", **(not_running or {})}, status=409)
+            return
+        self.reply(answer)
+
     async def status(self) -> dict:
         try:
             return await IOLoop.current().run_in_executor(None, self.client.status)
@@ -66,14 +76,8 @@ class SyncHandler(_Handler):
 class HistoryHandler(_Handler):
     @web.authenticated
     async def get(self) -> None:
-        search = self.get_argument("search", "")
-        try:
-            answer = await IOLoop.current().run_in_executor(None, self.client.history, search)
-        except DaemonNotRunning:
-            self.reply({"ok": False, "error": "rclone-jupyter is not running", "versions": [], "count": 0},
-                       status=409)
-            return
-        self.reply(answer)
+        await self.forward(self.client.history, self.get_argument("search", ""),
+                           not_running={"versions": [], "count": 0})
 
 
 class RecoverHandler(_Handler):
@@ -87,12 +91,7 @@ class RecoverHandler(_Handler):
             self.reply({"ok": False, "error": "give the path of a kept version and its time ('path', 'at')"},
                        status=400)
             return
-        try:
-            answer = await IOLoop.current().run_in_executor(None, self.client.recover, body["path"], body["at"])
-        except DaemonNotRunning:
-            self.reply({"ok": False, "error": "rclone-jupyter is not running"}, status=409)
-            return
-        self.reply(answer)
+        await self.forward(self.client.recover, body["path"], body["at"])
 
 
 def _load_jupyter_server_extension(serverapp) -> None:

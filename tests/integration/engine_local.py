@@ -10,12 +10,23 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import RCLONE
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.model.changes import Batch
 from rclone_jupyter.rclone.runner import Rclone
 from rclone_jupyter.state import StateDir
+
+
+@pytest.fixture(autouse=True)
+def stop_rcd():
+    """The engines a test appends here have their rcd stopped at its end (import it into the test module)."""
+    engines = []
+    yield engines
+    for engine in engines:
+        engine.rclone.close()
 
 
 class LocalBucket:

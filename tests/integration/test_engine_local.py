@@ -8,15 +8,7 @@ import time
 
 import pytest
 
-from engine_local import local_engine, push, started, write
-
-
-@pytest.fixture(autouse=True)
-def stop_rcd():
-    engines = []
-    yield engines
-    for engine in engines:
-        engine.rclone.close()
+from engine_local import local_engine, push, started, stop_rcd, write  # noqa: F401 - stop_rcd: a fixture
 
 
 def test_restore_brings_the_bucket_folder_and_knows_it_without_a_push(tmp_path, stop_rcd):

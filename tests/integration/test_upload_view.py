@@ -9,19 +9,11 @@ import os
 
 import pytest
 
-from engine_local import local_engine, push, started, write
+from engine_local import local_engine, push, started, stop_rcd, write  # noqa: F401 - stop_rcd: a fixture
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.upload_view import UploadView
 
 SECRET = b"secret_access_key = not-for-any-bucket\n"
-
-
-@pytest.fixture(autouse=True)
-def stop_rcd():
-    engines = []
-    yield engines
-    for engine in engines:
-        engine.rclone.close()
 
 
 def _secret_config(engine) -> None:
