@@ -97,6 +97,7 @@ class Restorer:
 
             try:
                 result = self.store.copy_all_into(self.data_dir, only_missing=merge, excludes=tuple(skipped),
+                                                  kept=listing,
                                                   on_stats=on_stats, max_size=large_from if self.to_come else None)
             except RcloneError as exc:
                 if exc.retryable:

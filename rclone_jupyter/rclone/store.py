@@ -292,14 +292,15 @@ class RcloneStore:
             return
         self.run(commands.mkdir(self.remote.path()), "creating the bucket folder", quiet=True)
 
-    def copy_all_into(self, target: Path, *, only_missing: bool, excludes: tuple[str, ...],
+    def copy_all_into(self, target: Path, *, only_missing: bool, excludes: tuple[str, ...], kept: Iterable[str],
                       on_stats: Callable[[dict], None], max_size: int | None = None) -> RunResult:
-        """The restore's one bulk copy of the bucket folder into `target` (never deletes); `max_size`: only the
-        files of at most that many bytes (the large ones come after JupyterLab has started)."""
+        """The restore's one bulk copy of the bucket folder into `target` (never deletes), without the objects
+        `excludes` (the rest of the listing, `kept`, lets whole folders be left out by one rule); `max_size`:
+        only the files of at most that many bytes (the large ones come after JupyterLab has started)."""
         exclude_from = None
         if excludes:  # in a file: one --exclude per name overflowed argv at a few MB of names (E2BIG)
             exclude_from = self._scratch() / f"{self.remote.name}-excludes.txt"
-            exclude_from.write_text(commands.exclude_lines(excludes))
+            exclude_from.write_text(commands.exclude_lines(excludes, kept))
         argv = commands.restore(self.remote.path(), target, only_missing=only_missing, exclude_from=exclude_from,
                                 max_size=max_size)
         return self.run(argv, "restore", on_stats=on_stats)
