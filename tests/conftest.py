@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 RCLONE = str(VENV_BIN / "rclone")
 CLI = str(VENV_BIN / "rclone-jupyter")
+MOTO_SERVER = Path(__file__).with_name("moto_server.py")  # moto_server, without a per-request cost
 
 # Long and unusual, so a leak is found by a plain substring search of logs and argv.
 S3_KEY_ID = "rjtestkeyid7c1f"
@@ -290,7 +291,7 @@ class MotoS3:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                [sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
                 env=clean_env(PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -523,12 +524,26 @@ class Bucket:
             raise AssertionError(result.stderr)
         return tree(dest)
 
+    def names(self) -> set[str]:
+        """The relative paths of the bucket folder's files, without `.rclone-jupyter/`: one listing, no download
+        (a wait on a count of many files would otherwise download them all at every look)."""
+        result = self._run("lsf", "-R", "--files-only", self.remote.path(), "--exclude", "/.rclone-jupyter/**",
+                           check=False)
+        if result.returncode not in (0, 3):
+            raise AssertionError(result.stderr)
+        return set(result.stdout.splitlines())
+
     def put(self, rel: str, content: bytes, mtime: float | None = None) -> None:
         src = self.tmp / f"put-{time.monotonic_ns()}"
         src.write_bytes(content)
         if mtime is not None:
             os.utime(src, (mtime, mtime))
         self._run("copyto", str(src), self.remote.path(rel))
+
+    def put_tree(self, folder: Path) -> None:
+        """Upload every file below `folder` (its relative paths become the objects' names): one rclone run,
+        for seeds of thousands of objects."""
+        self._run("copy", str(folder), self.remote.path(), "--transfers", "32", "--s3-no-head")
 
     def delete(self, rel: str) -> None:
         self._run("deletefile", self.remote.path(rel))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 
 import pytest
 
@@ -49,6 +50,10 @@ def test_a_full_data_disk_while_running(s3, daemons, small_disk, tmp_path):
     # Space comes back: saving resumes without a restart.
     (disk / "big.bin").unlink()
     (disk / "notes.txt").unlink(missing_ok=True)  # the half-written file of the failed save
+    # The daemon may be uploading big.bin (it grew past the large-file threshold): the disk gets its space back
+    # when that upload, stopped by the delete, lets go of the file, a moment after the unlink, not at it.
+    wait_until(lambda: shutil.disk_usage(disk).free > 4 * MiB, timeout=10,
+               message="the deleted file's space to come back (its upload stopped)")
     (disk / "after.txt").write_text("written once there was space again")
     wait_until(lambda: not (daemon.status() or {}).get("disk", {}).get("full"), timeout=15,
                message="the status to clear the full disk")

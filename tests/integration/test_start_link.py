@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RCLONE, Bucket, clean_env, synced_tree, tree, wait_until
+from conftest import RCLONE, Bucket, clean_env, settled, synced_tree, tree, wait_until
 from throttle import MiB, ThrottledLink
 
 from rclone_jupyter.config.settings import LARGE_FILE as DEFAULT_LARGE_FILE
@@ -204,8 +204,8 @@ def test_deleting_a_folder_deletes_nothing_this_container_never_restored(s3, slo
 
     assert not [rel for rel in large if os.path.lexists(daemon.data / rel)]
     shutil.rmtree(daemon.data / "models")  # readme.txt was restored: its delete is the user's
-    wait_until(lambda: "models/readme.txt" not in Bucket(tmp_path, s3.env()).files(), 30,
-               message="the restored file deleted in the bucket")
+    settled(lambda: "models/readme.txt" not in Bucket(tmp_path, s3.env()).files(), 30,
+            message="the restored file deleted in the bucket")
     wait_restored(daemon)
     daemon.wait_synced(60)
     assert daemon.stop() == 0

@@ -93,8 +93,8 @@ def test_recover_with_a_running_start_writes_the_data_folder_and_the_start_saves
     assert (daemon.data / "tool").read_bytes() == b"binary" and mode_of(daemon.data / "tool") == 0o700
     assert (daemon.data / "tool.conflict1").read_bytes() == b"made since"
     assert os.readlink(daemon.data / "link") == "tool"  # a deleted link comes back as a link
-    wait_until(lambda: bucket.files() == {"tool": b"binary", "tool.conflict1": b"made since", "link.rclonelink": b"tool"},
-               timeout=30, message="the recovered files saved by the running start")
+    settled(lambda: bucket.files() == {"tool": b"binary", "tool.conflict1": b"made since", "link.rclonelink": b"tool"},
+            timeout=30, message="the recovered files saved by the running start")
 
 
 def test_recover_of_nothing_kept_is_an_error_that_points_at_history(s3, tmp_path):
@@ -140,10 +140,10 @@ def test_delete_then_history_lists_it_then_recover_brings_it_back_byte_for_byte_
     script.write_bytes(payload)
     script.chmod(0o755)
     daemon.wait_synced()
-    wait_until(lambda: bucket.files().get("bin/train.sh") == payload, message="the script in the bucket")
+    settled(lambda: bucket.files().get("bin/train.sh") == payload, message="the script in the bucket")
     mtime = script.stat().st_mtime_ns
     script.unlink()
-    wait_until(lambda: "bin/train.sh" not in bucket.files(), message="the delete in the bucket")
+    settled(lambda: "bin/train.sh" not in bucket.files(), message="the delete in the bucket")
     records = history_of(daemon, "bin")
     assert [(r["path"], r["kind"], r["size"], r["mode"]) for r in records] == [
         ("bin/train.sh", DELETED, len(payload), "0755")]
@@ -151,7 +151,7 @@ def test_delete_then_history_lists_it_then_recover_brings_it_back_byte_for_byte_
     assert result.returncode == 0, result.stderr
     assert script.read_bytes() == payload and mode_of(script) == 0o755
     assert abs(script.stat().st_mtime_ns - mtime) <= 1_000_000  # the time it had, to the millisecond
-    wait_until(lambda: bucket.files().get("bin/train.sh") == payload, message="the recovered script saved again")
+    settled(lambda: bucket.files().get("bin/train.sh") == payload, message="the recovered script saved again")
 
 
 def test_three_overwrites_within_keep_every_keep_one_version(s3, daemons, tmp_path):
@@ -160,8 +160,8 @@ def test_three_overwrites_within_keep_every_keep_one_version(s3, daemons, tmp_pa
     target = daemon.data / "results.csv"
     for n in range(4):
         target.write_text(f"version {n}\n")
-        wait_until(lambda n=n: bucket.files().get("results.csv") == f"version {n}\n".encode(),
-                   message=f"version {n} in the bucket")
+        settled(lambda n=n: bucket.files().get("results.csv") == f"version {n}\n".encode(),
+                message=f"version {n} in the bucket")
     assert list(trash_objects(bucket).values()) == [b"version 0\n"]  # the first overwrite's; not 1 nor 2
 
 
@@ -170,7 +170,7 @@ def test_overwrites_further_apart_than_keep_every_each_keep_a_version(s3, daemon
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_EVERY": "1"}).start()
     target = daemon.data / "results.csv"
     target.write_text("version 0\n")
-    wait_until(lambda: "results.csv" in bucket.files(), message="version 0 in the bucket")
+    settled(lambda: "results.csv" in bucket.files(), message="version 0 in the bucket")
     for n in (1, 2, 3):
         # The rule's own condition: KEEP_EVERY has passed since the last kept version (none: at once).
         kept = history_of(daemon, "results.csv")
@@ -209,9 +209,9 @@ def test_a_large_file_overwritten_keeps_its_version_too(s3, daemons, tmp_path):
     daemon = daemons(s3.env()).start()
     first, second = os.urandom(3 * 1024 * 1024), os.urandom(3 * 1024 * 1024)
     (daemon.data / "model.ckpt").write_bytes(first)
-    wait_until(lambda: bucket.files().get("model.ckpt") == first, timeout=60, message="the first checkpoint")
+    settled(lambda: bucket.files().get("model.ckpt") == first, timeout=60, message="the first checkpoint")
     (daemon.data / "model.ckpt").write_bytes(second)
-    wait_until(lambda: bucket.files().get("model.ckpt") == second, timeout=60, message="the second checkpoint")
+    settled(lambda: bucket.files().get("model.ckpt") == second, timeout=60, message="the second checkpoint")
     assert list(trash_objects(bucket).values()) == [first]
 
 
@@ -225,28 +225,17 @@ def test_rm_rf_of_a_500_file_folder_is_recovered_with_one_command(s3, daemons, t
         (daemon.data / rel).write_bytes(data)
     (daemon.data / "project/part0/file000.txt").chmod(0o750)
     (daemon.data / "keep.txt").write_text("not in the folder")
-    settled(lambda: len(files_now(bucket) or {}) == 501, timeout=120, message="501 files in the bucket")
+    settled(lambda: len(bucket.names()) == 501, timeout=120, message="501 files in the bucket")
     subprocess.run(["rm", "-rf", str(project)], check=True)
-    settled(lambda: list(files_now(bucket) or {"?": b""}) == ["keep.txt"], timeout=120,
-            message="the rm -rf in the bucket")
+    settled(lambda: bucket.names() == {"keep.txt"}, timeout=120, message="the rm -rf in the bucket")
     daemon.wait_synced()
     result = daemon.cli("recover", "project")
     assert result.returncode == 0, result.stderr
     assert "Recovered 500 file(s)" in result.stdout
     assert synced_tree(daemon.data) == {**content, "keep.txt": b"not in the folder"}
     assert mode_of(daemon.data / "project/part0/file000.txt") == 0o750
-    settled(lambda: len(files_now(bucket) or {}) == 501, timeout=120, message="the recovered folder saved again")
-
-
-def files_now(bucket: Bucket) -> dict[str, bytes] | None:
-    """The bucket's files, or None while the daemon moves objects under the copy (one vanished between the
-    copy's listing and its download of it: not yet settled)."""
-    try:
-        return bucket.files()
-    except AssertionError as exc:
-        if "object not found" in str(exc):
-            return None
-        raise
+    settled(lambda: len(bucket.names()) == 501, timeout=120, message="the recovered folder saved again")
+    assert bucket.files() == {**content, "keep.txt": b"not in the folder"}
 
 
 def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, tmp_path):
@@ -254,7 +243,7 @@ def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, t
     first = daemons(s3.env(), name="first").start()
     for n in range(3):
         (first.data / f"f{n}.txt").write_text(f"file {n}")
-    wait_until(lambda: len(bucket.files()) == 3, message="3 files in the bucket")
+    settled(lambda: len(bucket.files()) == 3, message="3 files in the bucket")
     (first.data / "f0.txt").unlink()
     (first.data / "f1.txt").unlink()
     wait_until(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
@@ -267,7 +256,7 @@ def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, t
     assert not (second.data / ".rclone-jupyter").exists()
     wait_for_reconciles(second, 2)
     (second.data / "f3.txt").write_text("a change after a few reconciles")
-    wait_until(lambda: "f3.txt" in bucket.files(), message="the new file")
+    settled(lambda: "f3.txt" in bucket.files(), message="the new file")
     assert trash_objects(bucket) == kept  # nothing restored, nothing deleted, nothing "vanished"
     assert "disappeared" not in second.log()
 
@@ -281,7 +270,7 @@ def test_nothing_is_deleted_or_overwritten_that_could_not_be_kept(tmp_path, daem
         daemon = daemons(server.env()).start()
         (daemon.data / "a.txt").write_text("precious")
         (daemon.data / "b.txt").write_text("first")
-        wait_until(lambda: len(bucket.files()) == 2, message="both files in the bucket")
+        settled(lambda: len(bucket.files()) == 2, message="both files in the bucket")
         daemon.wait_synced()
         # A file where the trash folder must be: every copy into the trash fails.
         blocker = tmp_path / "s3root" / server.bucket / "team/alice" / TRASH
@@ -293,7 +282,7 @@ def test_nothing_is_deleted_or_overwritten_that_could_not_be_kept(tmp_path, daem
         assert bucket.files() == {"a.txt": b"precious", "b.txt": b"first"}
         assert (daemon.status() or {}).get("pending") == 2
         blocker.unlink()  # fixed: the pending changes land, and what they replaced is kept
-        wait_until(lambda: bucket.files() == {"b.txt": b"second"}, timeout=60, message="the changes after the fix")
+        settled(lambda: bucket.files() == {"b.txt": b"second"}, timeout=60, message="the changes after the fix")
         assert sorted(trash_objects(bucket).values()) == [b"first", b"precious"]
         assert daemon.stop() == 0, daemon.log()[-3000:]  # before its server goes: nothing is left to save
     finally:
@@ -359,7 +348,7 @@ def test_the_periodic_reconcile_removes_expired_versions(s3, daemons, tmp_path):
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_DAYS": "0.00004",
                       "RCLONE_JUPYTER_RECONCILE_INTERVAL": "0.5"}).start()
     (daemon.data / "a.txt").write_text("a")
-    wait_until(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
+    settled(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
     (daemon.data / "a.txt").unlink()
     wait_until(lambda: len(trash_objects(bucket)) == 1, message="the delete kept")
     wait_until(lambda: trash_objects(bucket) == {}, timeout=30, message="the kept version expired")
@@ -370,11 +359,11 @@ def test_keep_days_zero_keeps_nothing(s3, daemons, tmp_path):
     bucket = Bucket(tmp_path, s3.env())
     daemon = daemons({**s3.env(), "RCLONE_JUPYTER_KEEP_DAYS": "0"}).start()
     (daemon.data / "a.txt").write_text("a")
-    wait_until(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
+    settled(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
     (daemon.data / "a.txt").write_text("b")
-    wait_until(lambda: bucket.files().get("a.txt") == b"b", message="the overwrite")
+    settled(lambda: bucket.files().get("a.txt") == b"b", message="the overwrite")
     (daemon.data / "a.txt").unlink()
-    wait_until(lambda: bucket.files() == {}, message="the delete")
+    settled(lambda: bucket.files() == {}, message="the delete")
     assert trash_objects(bucket) == {}
 
 
@@ -389,18 +378,18 @@ def test_a_kept_version_is_one_server_side_copy_and_no_byte_goes_down_or_up_twic
         daemon = daemons({**moto.env(), "RCLONE_JUPYTER_HEARTBEAT_INTERVAL": "0"}).start()
         target = daemon.data / "results.csv"
         target.write_bytes(b"1" * 100_000)
-        wait_until(lambda: "results.csv" in bucket.files(), message="the first version")
+        settled(lambda: "results.csv" in bucket.files(), message="the first version")
         daemon.wait_synced()
         counts = []
         for content in (b"2" * 100_000, b"3" * 100_000):  # kept, then within KEEP_EVERY: not kept
             moto.mark()
             target.write_bytes(content)
-            wait_until(lambda content=content: bucket.files().get("results.csv") == content, message="the overwrite")
+            settled(lambda content=content: bucket.files().get("results.csv") == content, message="the overwrite")
             daemon.wait_synced()
             counts.append(moto.counts())
         moto.mark()
         target.unlink()
-        wait_until(lambda: "results.csv" not in bucket.files(), message="the delete")
+        settled(lambda: "results.csv" not in bucket.files(), message="the delete")
         daemon.wait_synced()
         counts.append(moto.counts())
         kept, not_kept, deleted = counts
@@ -427,14 +416,14 @@ def test_keep_and_recover_through_server_side_copies_on_other_clouds(cloud, daem
     bucket = Bucket(tmp_path, env)
     daemon = daemons(env).start()
     (daemon.data / "nb.ipynb").write_text('{"cells": [1]}')
-    wait_until(lambda: "nb.ipynb" in bucket.files(), timeout=40, message="the notebook in the bucket")
+    settled(lambda: "nb.ipynb" in bucket.files(), timeout=40, message="the notebook in the bucket")
     (daemon.data / "nb.ipynb").write_text('{"cells": []}')  # emptied by a crash, and autosaved
-    wait_until(lambda: bucket.files().get("nb.ipynb") == b'{"cells": []}', timeout=40, message="the overwrite")
+    settled(lambda: bucket.files().get("nb.ipynb") == b'{"cells": []}', timeout=40, message="the overwrite")
     (daemon.data / "run.sh").write_text("#!/bin/sh\n")
     (daemon.data / "run.sh").chmod(0o755)
-    wait_until(lambda: "run.sh" in bucket.files(), timeout=40, message="run.sh in the bucket")
+    settled(lambda: "run.sh" in bucket.files(), timeout=40, message="run.sh in the bucket")
     (daemon.data / "run.sh").unlink()
-    wait_until(lambda: "run.sh" not in bucket.files(), timeout=40, message="the delete")
+    settled(lambda: "run.sh" not in bucket.files(), timeout=40, message="the delete")
     assert sorted(trash_objects(bucket).values()) == [b"#!/bin/sh\n", b'{"cells": [1]}']
     daemon.stop()
     # No start running: back in the bucket, by server-side copies; the current notebook kept beside it.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Bucket, wait_until
+from conftest import Bucket, settled
 
 QUEUE_LIMIT = Path("/proc/sys/fs/inotify/max_queued_events")
 
@@ -41,8 +41,8 @@ def test_a_file_whose_events_the_kernel_dropped_is_still_saved(s3, daemons, tmp_
         (daemon.data / "lost.txt").write_text("written after the queue overflowed")
     finally:
         os.kill(daemon.proc.pid, signal.SIGCONT)
-    wait_until(lambda: bucket.files().get("lost.txt") == b"written after the queue overflowed", timeout=60,
-               interval=1.0, message="the file whose events were dropped is in the bucket")
+    settled(lambda: bucket.files().get("lost.txt") == b"written after the queue overflowed", timeout=60,
+            interval=1.0, message="the file whose events were dropped is in the bucket")
     files = bucket.files()
     assert files["a.txt"] == files["b.txt"] == b"x" * (limit // 2 + 1000)
     if "inotify event queue overflowed" not in daemon.log():
