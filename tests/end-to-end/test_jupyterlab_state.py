@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, Bucket, wait_until
+from conftest import ROOT, Bucket, settled, wait_until
 from rclone_jupyter.daemon import user_state
 
 KEPT = user_state.FOLDER
@@ -139,8 +139,8 @@ def test_settings_workspace_and_history_come_back_on_a_fresh_container(s3, daemo
     terminal = lab.terminal()
     terminal.run(HISTORY_COMMAND, r"kept-in-history-42")
     # Appended at the next prompt, not when the shell exits: a kill now loses nothing of it.
-    wait_until(lambda: HISTORY_COMMAND.encode() in kept(bucket).get(HISTORY_FILE, b""), timeout=30,
-               message="the command in the bucket's history while the terminal still runs")
+    settled(lambda: HISTORY_COMMAND.encode() in kept(bucket).get(HISTORY_FILE, b""), timeout=30,
+            message="the command in the bucket's history while the terminal still runs")
     terminal.close()
 
     # Caches in HOME stay out of the bucket.
@@ -185,7 +185,7 @@ def test_two_containers_changing_one_setting_keep_both_versions(s3, daemons):
     dark, light = {"theme": "JupyterLab Dark"}, {"theme": "JupyterLab Light", "theme-scrollbars": True}
 
     Lab(one).set_setting(THEMES, dark)
-    wait_until(lambda: THEMES_FILE in kept(bucket), timeout=30, message="one's setting in the bucket")
+    settled(lambda: THEMES_FILE in kept(bucket), timeout=30, message="one's setting in the bucket")
     lab = Lab(other)
     lab.set_setting(THEMES, light)  # made without having seen one's: a conflict, as for any file
 
@@ -193,7 +193,7 @@ def test_two_containers_changing_one_setting_keep_both_versions(s3, daemons):
         themes = [json.loads(v) for k, v in kept(bucket).items() if k.startswith(THEMES_FILE.rsplit(".", 1)[0])]
         return len(themes) == 2 and dark in themes and light in themes
 
-    wait_until(both_kept, timeout=30, message="both versions of the setting in the bucket")
+    settled(both_kept, timeout=30, message="both versions of the setting in the bucket")
     assert lab.setting(THEMES)["settings"] == light  # the newer keeps the name
     assert one.stop(signal.SIGTERM) == 0 and other.stop(signal.SIGTERM) == 0
 

@@ -238,8 +238,8 @@ def test_a_stop_during_the_background_restore_loses_nothing_and_deletes_nothing(
     (daemon.data / "notes.txt").write_text("my work\n")
     (daemon.data / "code/m000.py").unlink()  # a delete the user made: it must reach the bucket
     bucket = Bucket(tmp_path, s3.env())
-    wait_until(lambda: (lambda names: "notes.txt" in names and "code/m000.py" not in names)(names_in(bucket)), 30,
-               message="the user's changes in the bucket")
+    settled(lambda: (lambda names: "notes.txt" in names and "code/m000.py" not in names)(names_in(bucket)), 30,
+            message="the user's changes in the bucket")
     assert any(not os.path.lexists(daemon.data / rel) for rel in large), "too late: everything had arrived"
     code = daemon.stop(sig, timeout=60)
     if sig == signal.SIGTERM:

@@ -18,9 +18,13 @@ from throttle import ThrottledLink
 
 def test_sync_once_answers_when_a_file_changed_during_it_has_landed(s3, daemons, tmp_path):
     with ThrottledLink(int(s3.endpoint.rsplit(":", 1)[1]), rtt=0.0) as link:
-        # A long quiet period: the open file stays pending until `sync --once` pushes it.
-        daemon = daemons({**s3.env(), "AWS_ENDPOINT_URL": link.url, "RCLONE_JUPYTER_QUIET_PERIOD": "60",
-                          "RCLONE_JUPYTER_MAX_DELAY": "120"}).start()
+        # A quiet period long enough that the open file stays pending until `sync --once` pushes it (asked at
+        # once), and no longer: a path pushed less than a quiet period ago waits that long again (a log closed
+        # line by line is saved once per quiet period), so its second version lands that long after the first.
+        daemon = daemons({**s3.env(), "AWS_ENDPOINT_URL": link.url, "RCLONE_JUPYTER_QUIET_PERIOD": "12",
+                          "RCLONE_JUPYTER_MAX_DELAY": "24",
+                          # No heartbeat: its first one, on the syncer's thread, would cross the 2 s link first.
+                          "RCLONE_JUPYTER_HEARTBEAT_INTERVAL": "0"}).start()
         link.one_way = 1.0  # the round trip of 2 s from here on (the start and the stop need none)
         bucket = Bucket(tmp_path, s3.env())  # straight to the server
         answer: list = []

@@ -177,7 +177,7 @@ def test_overwrites_further_apart_than_keep_every_each_keep_a_version(s3, daemon
         if kept:
             wait_until(lambda: time.time() > max(trash_time(r) for r in kept) + 1.05, message="KEEP_EVERY passed")
         target.write_text(f"version {n}\n")
-        wait_until(lambda n=n: len(trash_objects(bucket)) == n, message=f"{n} kept version(s)")
+        settled(lambda n=n: len(trash_objects(bucket)) == n, message=f"{n} kept version(s)")
     assert sorted(trash_objects(bucket).values()) == [b"version 0\n", b"version 1\n", b"version 2\n"]
 
 
@@ -246,7 +246,7 @@ def test_a_fresh_container_never_restores_the_trash_nor_counts_it(s3, daemons, t
     settled(lambda: len(bucket.files()) == 3, message="3 files in the bucket")
     (first.data / "f0.txt").unlink()
     (first.data / "f1.txt").unlink()
-    wait_until(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
+    settled(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
     first.stop()
     kept = trash_objects(bucket)
     second = daemons({**s3.env(), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "0.5"}, name="second")
@@ -350,8 +350,8 @@ def test_the_periodic_reconcile_removes_expired_versions(s3, daemons, tmp_path):
     (daemon.data / "a.txt").write_text("a")
     settled(lambda: "a.txt" in bucket.files(), message="a.txt in the bucket")
     (daemon.data / "a.txt").unlink()
-    wait_until(lambda: len(trash_objects(bucket)) == 1, message="the delete kept")
-    wait_until(lambda: trash_objects(bucket) == {}, timeout=30, message="the kept version expired")
+    settled(lambda: len(trash_objects(bucket)) == 1, message="the delete kept")
+    settled(lambda: trash_objects(bucket) == {}, timeout=30, message="the kept version expired")
     wait_until(lambda: "removed 1 version(s)" in daemon.log(), message="the expiry's log line")  # after its run
 
 
@@ -455,7 +455,7 @@ def test_the_panels_routes_list_search_and_recover_what_was_deleted(s3, daemons,
     settled(lambda: set(bucket.files()) == {"results.csv", "run.sh"}, message="both saved")
     (daemon.data / "results.csv").unlink()
     (daemon.data / "run.sh").unlink()
-    wait_until(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
+    settled(lambda: len(trash_objects(bucket)) == 2, message="2 kept versions")
     daemon.wait_synced()
 
     client = ControlClient(daemon.state)
