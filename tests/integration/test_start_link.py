@@ -186,6 +186,7 @@ def test_a_file_written_before_its_bucket_version_arrived_keeps_both_versions(s3
     daemon = running_with_large_to_come(daemons, s3, slow_link, large)
     mine = b"written here while the bucket's w1 was on its way\n"
     (daemon.data / "models/w1.bin").write_bytes(mine)
+    slow_link.unthrottle()  # the rest of the restore need not take the slow link's time
     wait_restored(daemon)
     daemon.wait_synced(60)
     here = synced_tree(daemon.data)
@@ -206,6 +207,7 @@ def test_deleting_a_folder_deletes_nothing_this_container_never_restored(s3, slo
     shutil.rmtree(daemon.data / "models")  # readme.txt was restored: its delete is the user's
     settled(lambda: "models/readme.txt" not in Bucket(tmp_path, s3.env()).files(), 30,
             message="the restored file deleted in the bucket")
+    slow_link.unthrottle()
     wait_restored(daemon)
     daemon.wait_synced(60)
     assert daemon.stop() == 0
@@ -220,6 +222,7 @@ def test_a_reconcile_leaves_the_files_still_to_come_alone(s3, slow_link, daemons
     (daemon.data / "notes.txt").write_text("saved while the models arrive\n")
     synced = daemon.cli("sync", "--once")  # pushes, then one LIST-only reconcile
     assert synced.returncode == 0, synced.stderr
+    slow_link.unthrottle()
     wait_restored(daemon)
     daemon.wait_synced(60)
     # Each large file crossed the link once: the reconcile did not fetch what the background restore brings.
