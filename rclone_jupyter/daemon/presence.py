@@ -41,9 +41,9 @@ class Presence:
         self.started = now_iso()
         self.warned: set[str] = set()
 
-    def _run(self, argv, what: str):
+    def _rc(self, call) -> dict:
         with self.engine.lock.held():
-            return self.engine.rclone.run(argv, what=what, quiet=True)
+            return self.engine.rclone.rc(call, what="heartbeat")
 
     def _folder(self) -> str:
         return self.engine.remote.path(FOLDER)
@@ -53,8 +53,8 @@ class Presence:
         scratch = self.engine.state.scratch() / f"{self.engine.remote.name}-presence.json"
         scratch.write_text(json.dumps({"node": self.node, "host": self.host, "pid": os.getpid(),
                                        "started": self.started, "interval": self.interval}))
-        self._run(commands.put_file(scratch, f"{self._folder()}/{self.node}.json"), "heartbeat")
-        listing = json.loads(self._run(commands.list_objects(self._folder()), "heartbeat").output or "[]")
+        self._rc(commands.put_file(scratch, self._folder(), f"{self.node}.json"))
+        listing = self._rc(commands.list_objects(self._folder())).get("list") or []
         now_ns = int(self.clock() * 1e9)
         fresh_ns = FRESH_INTERVALS * self.interval * 1e9
         others = sorted(
@@ -73,4 +73,4 @@ class Presence:
 
     def leave(self) -> None:
         """Remove our heartbeat (a clean stop)."""
-        self._run(commands.delete_object(f"{self._folder()}/{self.node}.json"), "heartbeat")
+        self._rc(commands.delete_object(self._folder(), f"{self.node}.json"))

@@ -353,19 +353,23 @@ def job_stop(job_id: int) -> tuple[str, dict]:
     return "job/stop", {"jobid": job_id}
 
 
-def put_file(local_file: Path, remote_file: str) -> tuple[str, ...]:
-    """Upload one local file as one object (the presence heartbeat, daemon/presence.py)."""
-    return ("copyto", str(local_file), remote_file, *COMMON, *RETRIES)
+# The presence heartbeat (daemon/presence.py): rc calls, so a start's heartbeat starts the rcd its first save
+# then finds running, instead of three rclone processes of its own (each its own connections to the bucket).
+def put_file(local_file: Path, remote_path: str, name: str) -> tuple[str, dict]:
+    """Upload one local file as the object `name` of a folder."""
+    return "operations/copyfile", {"srcFs": str(local_file.parent), "srcRemote": local_file.name,
+                                   "dstFs": as_folder(remote_path), "dstRemote": name}
 
 
-def list_objects(remote_path: str) -> tuple[str, ...]:
-    """The objects directly in a folder, with size and modification time, as JSON on stdout (no filters)."""
-    return ("lsjson", remote_path, "--files-only", "--no-mimetype", *RETRIES)
+def list_objects(remote_path: str) -> tuple[str, dict]:
+    """The objects directly in a folder, with size and modification time (answer: `list`)."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": "",
+                               "opt": {"filesOnly": True, "noMimeType": True}}
 
 
-def delete_object(remote_file: str) -> tuple[str, ...]:
-    """Delete one object."""
-    return ("deletefile", remote_file, *COMMON, *RETRIES)
+def delete_object(remote_path: str, name: str) -> tuple[str, dict]:
+    """Delete the object `name` of a folder."""
+    return "operations/deletefile", {"fs": as_folder(remote_path), "remote": name}
 
 
 # The pre-flight (daemon/preflight.py): a listing and one probe object, each in as few requests as rclone allows.
