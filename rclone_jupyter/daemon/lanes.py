@@ -14,6 +14,7 @@ asks its status every POLL seconds between its own pushes, and stops it. The rul
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from rclone_jupyter.engine.large import LargeUpload
@@ -126,8 +127,12 @@ class LargeLane:
             # Not the storage's fault: the file changed under the upload. It goes again once closed or quiet,
             # or after a while if it keeps changing.
             self.not_before[upload.rel] = retry_after(now, max(took, upload.version[0] / self.rate))
-            log.info("%s changed while it was uploaded to %s; it is sent again once it is closed or quiet",
-                     upload.rel, self.engine.remote.display)
+            if os.path.lexists(self.engine.data_dir / upload.rel):
+                log.info("%s changed while it was uploaded to %s; it is sent again once it is closed or quiet",
+                         upload.rel, self.engine.remote.display)
+            else:  # the delete is queued: the next push sends it, and nothing of this upload shows
+                log.info("%s was deleted while it was uploaded to %s; its upload is stopped", upload.rel,
+                         self.engine.remote.display)
             return
         self.retry_at = now + self._wait
         self._wait = min(self._wait * 2, MAX_WAIT)

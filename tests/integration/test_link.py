@@ -148,6 +148,34 @@ def test_a_newer_version_replaces_the_upload_in_flight(slow_s3, daemons):
         assert slow_s3.multipart_uploads() == []
 
 
+def test_a_file_deleted_while_it_uploads_leaves_nothing_in_the_bucket(slow_s3, daemons):
+    """A checkpoint deleted while its upload is in flight (the user freeing room, a script cleaning up): the
+    upload stops, nothing ever shows under the name, nothing stays pending, and the log says it was deleted
+    (not that it is sent again)."""
+    daemon = daemons(slow_s3.env()).start()
+    path = daemon.data / "scratch.bin"
+    path.write_bytes(random_bytes(24 * MiB))
+    uploading_started(slow_s3, MiB)
+    path.unlink()
+    (daemon.data / "notes.txt").write_text("saved after the delete\n")
+
+    seen = set()
+
+    def settled_here():
+        names = slow_s3.sizes()
+        seen.update(names)
+        return names.get("notes.txt") is not None and (daemon.status() or {}).get("pending") == 0
+
+    wait_until(settled_here, 90, 0.1, message="the delete and the new file settled")
+    assert "scratch.bin" not in seen, "the deleted file showed in the bucket"
+    assert slow_s3.cat("notes.txt") == b"saved after the delete\n"
+    if slow_s3.kind == "moto":
+        assert slow_s3.multipart_uploads() == []
+    assert "scratch.bin was deleted while it was uploaded" in daemon.log()
+    assert "scratch.bin changed while it was uploaded" not in daemon.log()
+    assert daemon.stop() == 0
+
+
 def test_sync_once_waits_for_the_large_file_in_flight(slow_s3, daemons):
     """`sync --once` means everything is saved: asked while a large file uploads in the background, it answers
     once that upload has landed, and the file is then in the bucket, whole."""
