@@ -11,7 +11,7 @@ from rclone_jupyter.engine.manifest_sync import ManifestSync, without_manifest
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Known, Version, ancestors, entry_version
+from rclone_jupyter.model.known import Known, Version, entry_version, folders_of, outermost_outside
 from rclone_jupyter.model.manifest import MANIFEST
 from rclone_jupyter.state import write_private
 
@@ -93,11 +93,11 @@ class Bucket:
 
 def new_folders_of(keys: list[str], known: Mapping[str, Known]) -> tuple[list[str], list[str]]:
     """Group names by the topmost folder on their way that holds no known object; the rest stay names."""
-    known_dirs = {folder for key in known for folder in ancestors(key)}
+    known_dirs = folders_of(known)
     folders: set[str] = set()
     rest = []
     for key in keys:
-        top = next((folder for folder in ancestors(key) if folder not in known_dirs), None)
+        top = outermost_outside(key, known_dirs)
         if top is None:
             rest.append(key)
         else:

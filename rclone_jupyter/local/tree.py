@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, key_of, local_version,  # noqa: F401 (unrepresentable's
-                                        not_an_object, unrepresentable, unsaveable)  # home was here)
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, folders_of, key_of,  # noqa: F401 (unrepresentable's
+                                        local_version, not_an_object, unrepresentable, unsaveable)  # home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -138,7 +138,7 @@ def cannot_hold(sizes: Mapping[str, int]) -> dict[str, str]:
     longer than a link can be. Each one is skipped, never fatal: the rest is restored.
     """
     links = {name[: -len(LINK_SUFFIX)] for name in sizes if name.endswith(LINK_SUFFIX)}
-    folders = {folder for name in sizes for folder in ancestors(name)}
+    folders = folders_of(sizes)
     out: dict[str, str] = {}
     for name, size in sizes.items():
         why = unrepresentable(name) or below_link(name, links)

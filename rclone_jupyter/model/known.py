@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -163,6 +164,16 @@ def ancestors(rel: str) -> list[str]:
     """The folders on the way to a path, outermost first: `a/b/c` gives `a`, `a/b`."""
     parts = rel.split("/")[:-1]
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder on the way to any of these paths."""
+    return {folder for path in paths for folder in ancestors(path)}
+
+
+def outermost_outside(rel: str, folders: set[str]) -> str | None:
+    """The outermost folder on the way to `rel` that is not in `folders`, or None if all of them are."""
+    return next((folder for folder in ancestors(rel) if folder not in folders), None)
 
 
 def covered(path: str, paths: set[str]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rclone_jupyter.model.filters import rclone_excludes
-from rclone_jupyter.model.known import ancestors
+from rclone_jupyter.model.known import folders_of, outermost_outside
 from rclone_jupyter.model.manifest import MANIFEST
 
 # JSON log lines are parsed by rclone/runner.py (levels, final stats); colour codes would get in the way.
@@ -94,11 +94,11 @@ def exclude_lines(names, kept) -> str:
     rclone strips the spaces around each line: a trailing one is written as a class (`[ ]`) so it stays. A rule
     ending in `/` is a folder rule (the folder and all below it): the object `dir/` (a folder marker with
     content) is written `/dir[/]`, which leaves out that object alone."""
-    kept_folders = {folder for name in kept for folder in ancestors(name)}
+    kept_folders = folders_of(kept)
     left_out: set[str] = set()
     lines = []
     for name in names:
-        folder = next((f for f in ancestors(name) if f not in kept_folders), None)
+        folder = outermost_outside(name, kept_folders)
         if folder is None:
             lines.append(_name_rule(name))
         elif folder not in left_out:

@@ -59,11 +59,6 @@ def small_and_large(small: int, large: int, large_size: int = BIG, step: int = M
     return files
 
 
-def names_in(bucket: Bucket) -> set[str]:
-    """The object names in the bucket folder (one listing, no download)."""
-    return set(bucket._run("lsf", "-R", "--files-only", bucket.remote.path()).stdout.splitlines())
-
-
 def linked_env(s3, link: ThrottledLink, **extra) -> dict[str, str]:
     return {**s3.env(), "AWS_ENDPOINT_URL": link.url, "RCLONE_JUPYTER_LARGE_FILE": str(LARGE_FILE), **extra}
 
@@ -241,7 +236,7 @@ def test_a_stop_during_the_background_restore_loses_nothing_and_deletes_nothing(
     (daemon.data / "notes.txt").write_text("my work\n")
     (daemon.data / "code/m000.py").unlink()  # a delete the user made: it must reach the bucket
     bucket = Bucket(tmp_path, s3.env())
-    settled(lambda: (lambda names: "notes.txt" in names and "code/m000.py" not in names)(names_in(bucket)), 30,
+    settled(lambda: (lambda names: "notes.txt" in names and "code/m000.py" not in names)(bucket.names()), 30,
             message="the user's changes in the bucket")
     assert any(not os.path.lexists(daemon.data / rel) for rel in large), "too late: everything had arrived"
     code = daemon.stop(sig, timeout=60)
