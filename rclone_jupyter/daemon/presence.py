@@ -7,7 +7,9 @@ RCLONE_JUPYTER_HEARTBEAT_INTERVAL seconds, lists the others, and warns once for 
 heartbeat is fresh (younger than three intervals). A clean stop deletes its object; a killed node's object
 goes stale and is ignored. That folder is never restored or synced (filters.BUCKET_ONLY).
 
-The syncer's worker thread calls `beat()` and `leave()`, so these runs never overlap the engine's.
+`Heartbeat` beats on a thread of its own, through the rcd (thread-safe): on a slow link a heartbeat takes a few
+round trips, and a save must never wait behind it. The syncer pauses it while the bucket does not answer and
+calls `leave()` at a clean stop, once the thread has ended.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -42,8 +45,8 @@ class Presence:
         self.warned: set[str] = set()
 
     def _rc(self, call) -> dict:
-        with self.engine.lock.held():
-            return self.engine.rclone.rc(call, what="heartbeat")
+        # No file lock: these calls touch only this node's own object, through the rcd, beside the engine's.
+        return self.engine.rclone.rc(call, what="heartbeat")
 
     def _folder(self) -> str:
         return self.engine.remote.path(FOLDER)
@@ -74,3 +77,30 @@ class Presence:
     def leave(self) -> None:
         """Remove our heartbeat (a clean stop)."""
         self._rc(commands.delete_object(self._folder(), f"{self.node}.json"))
+
+
+class Heartbeat(threading.Thread):
+    """`presence.beat()` at once, then every interval, unless `paused()` (the syncer retries a failed run: no
+    request more to a bucket that does not answer). Ends at `end()`."""
+
+    def __init__(self, presence: Presence, paused: Callable[[], bool]):
+        super().__init__(name=f"heartbeat-{presence.engine.remote.name}", daemon=True)
+        self.presence = presence
+        self.paused = paused
+        self._ended = threading.Event()
+
+    def run(self) -> None:
+        while not self._ended.is_set():
+            if not self.paused():
+                try:
+                    self.presence.beat()
+                except Exception as exc:  # noqa: BLE001 - the heartbeat only informs; syncing reports its own errors
+                    log.debug("heartbeat in %s failed: %s", self.presence.engine.remote.display, exc)
+            self._ended.wait(self.presence.interval)
+
+    def end(self, timeout: float | None = None) -> bool:
+        """Stop beating; wait at most `timeout` for a beat in flight. True if the thread has ended."""
+        self._ended.set()
+        if self.is_alive() and timeout != 0:
+            self.join(timeout)
+        return not self.is_alive()

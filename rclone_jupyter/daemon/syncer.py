@@ -28,7 +28,7 @@ from rclone_jupyter.logs import human_size
 from rclone_jupyter.engine.push import PushResult
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.daemon.lanes import LargeLane
-from rclone_jupyter.daemon.presence import Presence
+from rclone_jupyter.daemon.presence import Heartbeat, Presence
 from rclone_jupyter.model.lanes import is_large, retry_after, smallest_first
 from rclone_jupyter.rclone.rcd import changed_while_read
 from rclone_jupyter.config.settings import Timing
@@ -41,6 +41,7 @@ MAX_RETRY_WAIT = 60.0
 RESCAN = "(the whole data folder: changes may have been missed; rescanning)"
 LOUD_AFTER = 3  # consecutive failed runs before a transient error is logged as an ERROR
 STOPPING = "rclone-jupyter is stopping: its final flush saves what is pending"
+HEARTBEAT_END = 1.0  # at a clean stop, how long a beat in flight may take to end before its object is removed
 
 
 class RemoteSyncer(threading.Thread):
@@ -73,9 +74,10 @@ class RemoteSyncer(threading.Thread):
         self._writing: set[str] = set()  # paths whose last event was not a finished write (still being written)
         self._deferred: set[str] = set()  # due, but waiting after a cut-short attempt: they go when the wait ends
         self._lane_waiting = False  # large files wait for the large lane to be free
-        # A heartbeat in the bucket folder, so two containers on one folder see each other (daemon/presence.py).
-        self.presence = Presence(engine, timing.heartbeat_interval) if timing.heartbeat_interval > 0 else None
-        self._next_heartbeat: float | None = self.clock() if self.presence else None
+        # A heartbeat in the bucket folder, so two containers on one folder see each other (daemon/presence.py),
+        # on a thread of its own: paused while the bucket does not answer (a retry is due).
+        self.heartbeat = (Heartbeat(Presence(engine, timing.heartbeat_interval), lambda: self._retry_at is not None)
+                          if timing.heartbeat_interval > 0 else None)
 
     # -- called from other threads --------------------------------------------------------------------
 
@@ -142,21 +144,21 @@ class RemoteSyncer(threading.Thread):
     # -- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         try:
             while True:
                 work = self._wait_for_work()
                 if work == "exit":
-                    if not self._abandoned:  # abandoned: no more calls to a bucket that is too slow
-                        self._leave()
+                    self._leave()
                     return
-                if work == "heartbeat":
-                    self._heartbeat()
-                    continue
                 if work == "plan":
                     self._plan()
                     continue
                 self._do(work)
         finally:
+            if self.heartbeat is not None:
+                self.heartbeat.end(0)  # ended already at a clean exit; here after a crash of this loop too
             self.engine.rclone.close()  # the push path's rcd, if it runs: nothing is in flight any more
             with self._cond:
                 requests, self._requests = self._requests, []
@@ -199,8 +201,6 @@ class RemoteSyncer(threading.Thread):
                     return "push"
                 elif retry_ready and self._next_reconcile is not None and now >= self._next_reconcile:
                     return "reconcile"
-                elif self._retry_at is None and self._next_heartbeat is not None and now >= self._next_heartbeat:
-                    return "heartbeat"  # only while the bucket answers: never delays a retry of real changes
                 self._cond.wait(timeout=self._timeout(now))
 
     def _startable(self, now: float, stopping: bool = False) -> bool:
@@ -231,7 +231,7 @@ class RemoteSyncer(threading.Thread):
 
     def _timeout(self, now: float) -> float:
         holds = [self.lane.not_before[rel] for rel in self._deferred if rel in self.lane.not_before]
-        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile, self._next_heartbeat,
+        moments = [t for t in (self.debouncer.due_at(), self._retry_at, self._next_reconcile,
                                self.lane.next_poll, self.lane.retry_at, min(holds, default=None))
                    if t is not None]
         if not moments:
@@ -398,18 +398,17 @@ class RemoteSyncer(threading.Thread):
         for future in plans:
             future.set_result(answer)
 
-    def _heartbeat(self) -> None:
-        self._next_heartbeat = self.clock() + self.timing.heartbeat_interval
-        try:
-            self.presence.beat()
-        except Exception as exc:  # noqa: BLE001 - the heartbeat only informs; syncing reports its own errors
-            log.debug("heartbeat in %s failed: %s", self.engine.remote.display, exc)
-
     def _leave(self) -> None:
-        if self.presence is None or self._retry_at is not None:
-            return  # the bucket did not answer lately: do not hold up the exit; the heartbeat goes stale
+        """A clean stop removes this node's heartbeat, unless the bucket did not answer lately or the flush was
+        abandoned (no more calls to a bucket that is too slow: the heartbeat goes stale instead)."""
+        if self.heartbeat is None:
+            return
+        quick = self._abandoned or self._retry_at is not None
+        # A beat in flight is let finish first, so it cannot land after the delete (HEARTBEAT_END at most).
+        if not self.heartbeat.end(0 if quick else HEARTBEAT_END) or quick:
+            return
         try:
-            self.presence.leave()
+            self.heartbeat.presence.leave()
         except Exception as exc:  # noqa: BLE001 - as above
             log.debug("removing the heartbeat from %s failed: %s", self.engine.remote.display, exc)
 
