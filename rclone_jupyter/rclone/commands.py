@@ -320,9 +320,11 @@ def stat_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
                                **_listed(files_from)}
 
 
-def delete_files(remote_path: str, files_from: Path) -> tuple[str, dict]:
-    """Delete exactly the listed objects in the bucket."""
-    return "operations/delete", {"fs": as_folder(remote_path), **_listed(files_from)}
+def delete_files(remote_path: str, files_from: Path, *, unchecked: bool = False) -> tuple[str, dict]:
+    """Delete exactly the listed objects in the bucket. rclone looks each one up first (a HEAD on S3);
+    `unchecked` (S3 only): it does not (unchecked_fs), one DELETE each, a no-op for one already gone."""
+    return "operations/delete", {"fs": as_folder(unchecked_fs(remote_path) if unchecked else remote_path),
+                                 **_listed(files_from)}
 
 
 def copy_object(remote_path: str, source: str, target: str) -> tuple[str, dict]:
@@ -400,23 +402,42 @@ def list_sizes(remote_path: str, folder: str) -> tuple[str, dict]:
                                "opt": {"recurse": True, "filesOnly": True, "noMimeType": True, "noModTime": True}}
 
 
-def copy_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path) -> tuple[str, dict]:
+def copy_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path, *,
+              unchecked: bool = False) -> tuple[str, dict]:
     """Copy the listed objects of one folder of the bucket folder into another, under the same names:
-    server-side copies (no byte crosses this machine's link), 16 at a time. On S3 rclone makes three requests
-    a copy: a HEAD of the source, the CopyObject, and a HEAD of the copy (--s3-no-head does not skip it;
-    measured on moto). NoCheckDest: whatever is at a target name is replaced (the caller kept it first)."""
+    server-side copies (no byte crosses this machine's link), 16 at a time. NoCheckDest: whatever is at a
+    target name is replaced (the caller kept it first).
+
+    On S3 rclone makes three requests a copy: a HEAD of the source, the CopyObject, and a HEAD of the copy to
+    check it (--s3-no-head does not skip that one). `unchecked` (S3 only) leaves the last one out: the copy is
+    made by the server itself, from an object it holds. no_head_object makes rclone take each object as named
+    instead of looking it up (it still reads the source's metadata once, for its time and size), so neither
+    the copy's size nor its checksum is there to compare (IgnoreSize, IgnoreChecksum); no_check_bucket: the
+    bucket is there, its objects are. A source gone meanwhile fails the copy."""
+    base = unchecked_fs(remote_path) if unchecked else remote_path
+
     def folder(rel: str) -> str:
-        return as_folder(f"{remote_path}/{rel}" if rel else remote_path)
+        return as_folder(f"{base}/{rel}" if rel else base)
 
+    skip = {"IgnoreSize": True, "IgnoreChecksum": True} if unchecked else {}
     return "sync/copy", {"srcFs": folder(source_folder), "dstFs": folder(target_folder),
-                         **_listed(files_from, NoCheckDest=True, Transfers=16, Checkers=16)}
+                         **_listed(files_from, NoCheckDest=True, Transfers=16, Checkers=16, **skip)}
 
 
-def move_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path) -> tuple[str, dict]:
+def move_many(remote_path: str, source_folder: str, target_folder: str, files_from: Path, *,
+              unchecked: bool = False) -> tuple[str, dict]:
     """copy_many, then each source deleted: a delete that keeps what it deletes. On S3 four requests an object
-    (HEAD, CopyObject, HEAD of the copy, DELETE), where a copy and then a delete were six (measured on moto)."""
-    _method, params = copy_many(remote_path, source_folder, target_folder, files_from)
+    (HEAD, CopyObject, HEAD of the copy, DELETE), three `unchecked`, where a copy and then a delete were six
+    (measured on moto)."""
+    _method, params = copy_many(remote_path, source_folder, target_folder, files_from, unchecked=unchecked)
     return "sync/move", params
+
+
+def unchecked_fs(remote_path: str) -> str:
+    """An S3 `remote:path` whose objects rclone takes as named, without a HEAD to find or check them, and
+    whose bucket it does not check (connection-string options)."""
+    name, _, path = remote_path.partition(":")
+    return f"{name},no_head_object=true,no_check_bucket=true:{path}"
 
 
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:

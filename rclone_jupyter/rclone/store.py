@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rclone_jupyter.config.remotes import Remote
+from rclone_jupyter.config.remotes import Remote, s3
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.known import Version, entry_version
 from rclone_jupyter.rclone import commands
@@ -207,7 +207,7 @@ class RcloneStore:
     def delete(self, names: Iterable[str]) -> None:
         """Delete exactly these objects."""
         files = self.names_file("delete", names)
-        self.rc(commands.delete_files(self.remote.path(), files), "delete")
+        self.rc(commands.delete_files(self.remote.path(), files, unchecked=self._s3), "delete")
 
     def read(self, name: str, what: str, head: int | None = None) -> str | None:
         """The content of one small object (one GET), its first `head` bytes only if given; None if it is not
@@ -235,12 +235,20 @@ class RcloneStore:
     def copy_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
         """Server-side copies of `source_folder/name` to `target_folder/name` (16 at a time)."""
         files = self.names_file("copy", names)
-        self.rc(commands.copy_many(self.remote.path(), source_folder, target_folder, files), "copying in the bucket")
+        self.rc(commands.copy_many(self.remote.path(), source_folder, target_folder, files,
+                                   unchecked=self._s3), "copying in the bucket")
 
     def move_many(self, names: Iterable[str], source_folder: str, target_folder: str) -> None:
         """Server-side moves of `source_folder/name` to `target_folder/name` (a copy, then the source deleted)."""
         files = self.names_file("move", names)
-        self.rc(commands.move_many(self.remote.path(), source_folder, target_folder, files), "deleting into the trash")
+        self.rc(commands.move_many(self.remote.path(), source_folder, target_folder, files,
+                                   unchecked=self._s3), "deleting into the trash")
+
+    @property
+    def _s3(self) -> bool:
+        # S3 alone looks up each object it deletes or copies, and checks each copy, with requests of their own
+        # (commands.copy_many, delete_files).
+        return self.remote.provider == s3.NAME
 
     def start_upload(self, source: Path, name: str) -> RcloneJob:
         """Upload one (large) file from the upload view `source` (its link followed) as a background job;

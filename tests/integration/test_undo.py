@@ -320,6 +320,33 @@ def test_versions_expire_after_keep_days_on_a_clock_we_set(s3, tmp_path):
         engine.rclone.close()
 
 
+def test_moves_and_deletes_without_lookups_keep_what_they_move_and_tolerate_what_is_gone(s3, tmp_path):
+    """On S3 the store's moves and deletes take each object as named, with no HEAD (rclone/commands.py,
+    unchecked_fs): a move still keeps the object's bytes and time, a delete of an object already gone is done,
+    and a move of one gone fails (the push then looks again) without touching the others."""
+    from conftest import make_engine
+    from rclone_jupyter.errors import RcloneError
+
+    bucket = Bucket(tmp_path, s3.env())
+    an_hour_ago = time.time() - 3600
+    bucket.put("a.txt", b"a", mtime=an_hour_ago)
+    bucket.put("d/b.txt", b"b")
+    bucket.put("c.txt", b"c")
+    engine = make_engine(s3.env(), tmp_path)
+    try:
+        engine.store.move_many(["a.txt", "d/b.txt"], "", "kept")
+        assert set(engine.store.list()) == {"c.txt", "kept/a.txt", "kept/d/b.txt"}
+        # The file's time (rclone's metadata, read by a HEAD) went with it, not the moment of the copy.
+        assert abs(engine.store.stat(["kept/a.txt"])["kept/a.txt"].mtime_ns - an_hour_ago * 1e9) < 1e9
+        engine.store.delete(["c.txt", "never-there.txt"])
+        assert set(engine.store.list()) == {"kept/a.txt", "kept/d/b.txt"}
+        with pytest.raises(RcloneError):
+            engine.store.move_many(["gone.txt"], "kept", "")
+        assert bucket.files() == {"kept/a.txt": b"a", "kept/d/b.txt": b"b"}
+    finally:
+        engine.rclone.close()
+
+
 def test_an_expiry_with_nothing_due_sends_no_request(tmp_path):
     from conftest import MotoS3, make_engine
     from rclone_jupyter.config.settings import Keep
@@ -393,12 +420,13 @@ def test_a_kept_version_is_one_server_side_copy_and_no_byte_goes_down_or_up_twic
         daemon.wait_synced()
         counts.append(moto.counts())
         kept, not_kept, deleted = counts
-        # rclone's server-side copy on S3 is a HEAD of the source, the CopyObject and a HEAD of the copy.
-        assert (kept["COPY"], kept["PUT"], kept["GET"], kept["HEAD"]) == (1, 1, 0, 3), kept
+        # The push's HEAD (what is there now), rclone's HEAD of the source (its time and size), the CopyObject,
+        # the PUT: no HEAD of the copy after it.
+        assert (kept["COPY"], kept["PUT"], kept["GET"], kept["HEAD"]) == (1, 1, 0, 2), kept
         assert (not_kept["COPY"], not_kept["PUT"], not_kept["GET"], not_kept["HEAD"]) == (0, 1, 0, 1), not_kept
-        # A delete is a move into the trash: our HEAD, then rclone's HEAD, CopyObject, HEAD of the copy, DELETE.
+        # A delete is a move into the trash: our HEAD, rclone's HEAD of the source, the CopyObject, the DELETE.
         assert (deleted["COPY"], deleted["DELETE"], deleted["GET"], deleted["PUT"], deleted["HEAD"]) == (
-            1, 1, 0, 0, 3), deleted
+            1, 1, 0, 0, 2), deleted
         assert sorted(trash_objects(bucket).values()) == [b"1" * 100_000, b"3" * 100_000]
     finally:
         moto.stop()
