@@ -313,7 +313,7 @@ def _undo_settings(path: str):
 @cli.command(context_settings=CONTEXT)
 @click.argument("path", required=False, default="")
 @click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON (a list of {path, time, kind, "
-                                                     "size, mode, expires, object}).")
+                                                     "size, mode, expires, object, clouds}).")
 def history(path: str, as_json: bool) -> None:
     """List the versions the sync kept of files deleted or replaced, newest first.
 
@@ -338,8 +338,11 @@ def history(path: str, as_json: bool) -> None:
         click.echo(f"Nothing is kept of {rel or 'the data folder'}." + ("" if settings.keep.on else
                    " Keeping is off (RCLONE_JUPYTER_KEEP_DAYS=0)."))
         return
+    several = len(settings.remotes) > 1
     for record in records:
-        click.echo(f"{record['time']}  {record['kind']:8}  {logs.human_size(record['size']):>10}  {record['path']}")
+        where = f"  [{', '.join(record['clouds'])}]" if several else ""
+        click.echo(f"{record['time']}  {record['kind']:8}  {logs.human_size(record['size']):>10}  {record['path']}"
+                   f"{where}")
     click.echo(f"{len(records)} version(s), each kept {settings.keep.days:g} days. Bring one back with: "
                "rclone-jupyter recover PATH [--at TIME]")
 

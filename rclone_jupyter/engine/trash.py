@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 
 
 class TrashFolder:
-    """The trash of one remote's bucket folder (`root`: the bucket folder's own path, for the name limit)."""
+    """The trash of one remote's bucket folder (`root`: the bucket folder's own path, for the name limit;
+    `name`: the remote's, as `status` shows it)."""
 
-    def __init__(self, store: Store, root: str):
+    def __init__(self, store: Store, root: str, name: str = ""):
         self.store = store
         self.root = root
+        self.name = name
 
     def versions(self) -> list[trash.Kept]:
         """Every version kept in this trash (LIST requests only)."""

@@ -113,6 +113,27 @@ def history(versions: Iterable[Kept], path: str = "") -> list[Kept]:
     return sorted((v for v in versions if _under(v.path, path)), key=lambda v: (-v.at_ns, v.path))
 
 
+def merged(per_cloud: Iterable[Iterable[Kept]]) -> list[tuple[Kept, list[int]]]:
+    """The kept versions of several clouds (each its own trash, in the settings' order) as one list of
+    (version, the indexes of the clouds that hold it). Each cloud keeps what the sync replaced in it, at the
+    moment its own push did: the same file, kind and size kept within SAME_DELETION_NS in a later cloud is the
+    same version, shown once, as the first cloud that holds it names it."""
+    out: list[tuple[Kept, list[int]]] = []
+    by_file: dict[tuple[str, str, int], list[tuple[Kept, list[int]]]] = {}
+    for index, versions in enumerate(per_cloud):
+        for version in sorted(versions):
+            same = by_file.setdefault((version.key, version.kind, version.size), [])
+            match = next((entry for entry in same if index not in entry[1]
+                          and abs(entry[0].at_ns - version.at_ns) <= SAME_DELETION_NS), None)
+            if match is not None:
+                match[1].append(index)
+            else:
+                entry = (version, [index])
+                same.append(entry)
+                out.append(entry)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """Bring `version` back to the data folder path `target`; `aside`: a file is there now and is kept as a

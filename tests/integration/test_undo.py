@@ -469,6 +469,47 @@ def test_keep_and_recover_through_server_side_copies_on_other_clouds(cloud, daem
     assert not (fresh.data / ".rclone-jupyter").exists()
 
 
+def test_two_clouds_history_shows_a_version_once_and_one_cloud_down_hides_nothing(clouds, daemons, tmp_path):  # noqa: F811
+    """S3 and Azure at once: each keeps the version its push replaced; `history` shows it once, naming both
+    clouds. With S3 down, `history` still lists it (from Azure, with a WARNING naming S3) and `recover` brings
+    it back in the cloud that answers."""
+    from conftest import MotoS3
+
+    moto = MotoS3(tmp_path / "moto").start()  # this test's own: it goes down
+    try:
+        envs = {"s3": moto.env(), "azure": clouds("azure").env()}
+        env = {k: v for part in envs.values() for k, v in part.items()}
+        buckets = {}
+        for kind, part in envs.items():
+            (tmp_path / kind).mkdir()
+            buckets[kind] = Bucket(tmp_path / kind, part)
+        daemon = daemons({**env, "RCLONE_JUPYTER_HEARTBEAT_INTERVAL": "0"}).start()
+        (daemon.data / "results.csv").write_bytes(b"a,b\n1,2\n")
+        for kind, bucket in buckets.items():
+            settled(lambda: "results.csv" in bucket.files(), timeout=30, message=f"results.csv in {kind}")
+        (daemon.data / "results.csv").unlink()
+        for kind, bucket in buckets.items():
+            settled(lambda: bucket.files() == {}, timeout=30, message=f"the delete in {kind}")
+        assert daemon.stop() == 0
+
+        shell = clean_env(HOME=str(tmp_path / "shell"), RCLONE_JUPYTER_STATE_DIR=str(tmp_path / "shell-state"),
+                          RCLONE_JUPYTER_DATA_DIR=str(tmp_path / "shell-data"), **env)
+        both = cli(shell, "history", "--json")
+        assert both.returncode == 0, both.stderr
+        assert [(r["path"], r["kind"], r["clouds"]) for r in json.loads(both.stdout)] == [
+            ("results.csv", DELETED, ["s3", "azure"])]
+
+        moto.stop()  # S3 down: Azure's trash still answers
+        one = cli(shell, "history", "--json")
+        assert one.returncode == 0, one.stderr
+        assert [(r["path"], r["clouds"]) for r in json.loads(one.stdout)] == [("results.csv", ["azure"])]
+        assert "cannot be read now" in one.stderr and "s3://" in one.stderr
+        back = cli(shell, "recover", "results.csv")
+        assert back.returncode == 0, back.stderr
+        assert buckets["azure"].files() == {"results.csv": b"a,b\n1,2\n"}
+    finally:
+        moto.stop()
+
 
 def test_the_panels_routes_list_search_and_recover_what_was_deleted(s3, daemons, tmp_path):
     """What the Sync status panel's "Recently deleted or replaced" asks of the running `start` (its control

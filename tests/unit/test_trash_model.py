@@ -181,3 +181,22 @@ def test_a_trash_folder_stamp_is_a_time_too():
 def test_a_time_that_is_none_is_refused_with_an_example():
     with pytest.raises(ValueError, match="2026-12-01T20:42:05Z"):
         trash.parse_time("yesterday")
+
+
+def test_merged_shows_a_version_kept_by_several_clouds_once_naming_each():
+    from rclone_jupyter.model.trash import SAME_DELETION_NS, merged
+
+    t = 1_800_000_000 * 10**9
+    first = [Kept(t, "a.txt", DELETED, 0o644, 3), Kept(t, "b.txt", REPLACED, 0o644, 5)]
+    # The second cloud's push came a moment later; it also kept an older overwrite of b the first one expired.
+    second = [Kept(t + 2 * 10**9, "a.txt", DELETED, 0o644, 3), Kept(t - 10**12, "b.txt", REPLACED, 0o644, 5)]
+    out = merged([first, second])
+    assert sorted((v.key, v.at_ns, held) for v, held in out) == [
+        ("a.txt", t, [0, 1]), ("b.txt", t - 10**12, [1]), ("b.txt", t, [0])]
+    # Outside the window, or another size: another version.
+    late = [Kept(t + SAME_DELETION_NS + 1, "a.txt", DELETED, 0o644, 3), Kept(t, "b.txt", REPLACED, 0o644, 6)]
+    assert all(held in ([0], [1]) for _v, held in merged([first, late]))
+    assert len(merged([first, late])) == 4
+    # One cloud's two versions of one file are never taken for one.
+    twice = [Kept(t, "a.txt", DELETED, 0o644, 3), Kept(t + 10**9, "a.txt", DELETED, 0o644, 3)]
+    assert len(merged([twice, twice])) == 2
