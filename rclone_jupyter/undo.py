@@ -31,9 +31,9 @@ from rclone_jupyter.state import FileLock, StateDir, holder_pid, write_private
 
 log = logging.getLogger(__name__)
 
-# Someone waits at a terminal (or the panel) for the answer: a cloud that is down is told after two tries
-# (about 10 s), not after the start's four.
-AT_A_TERMINAL = RetryPolicy(attempts=2, max_seconds=20.0)
+# Someone waits at a terminal (or the panel) for the answer: a cloud that is down is told in about 2 s (three
+# tries of one rclone attempt each), not after the start's four tries of three.
+AT_A_TERMINAL = RetryPolicy(attempts=3, max_seconds=20.0)
 
 
 def data_path(data_dir: Path, given: str, cwd: str | None = None) -> str:
@@ -86,7 +86,7 @@ def trash_folders(settings: Settings) -> Iterator[list[TrashFolder]]:
     with tempfile.TemporaryDirectory(prefix="rj-undo-") as scratch:
         config = Path(scratch) / "rclone.conf"
         write_private(config, render_config(settings.remotes))
-        rclone = rclone_for(settings, binary, config)  # RCLONE_JUPYTER_BWLIMIT too
+        rclone = rclone_for(settings, binary, config, low_level_retries=1)  # RCLONE_JUPYTER_BWLIMIT too
         locks = state.path if state.path.exists() else Path(scratch)  # shared with `start` when it has one
         try:
             yield [TrashFolder(RcloneStore(rclone, remote, FileLock(locks / f"remote-{remote.name}.lock"),

@@ -32,11 +32,14 @@ CONFLICTS = (
 )
 
 
-def global_flags(*, bwlimit: str | None = None) -> tuple[str, ...]:
-    """Flags for every rclone the daemon runs (the runner's runs and the rcd): the user's bandwidth limit, in
-    rclone's own --bwlimit syntax (`4M`, `4M:16M` for upload:download, a timetable such as `08:00,1M 23:00,off`).
+def global_flags(*, bwlimit: str | None = None, low_level_retries: int | None = None) -> tuple[str, ...]:
+    """Flags for every rclone the daemon runs (the runner's runs and the rcd), after each command's own (the
+    last one wins): the user's bandwidth limit, in rclone's own --bwlimit syntax (`4M`, `4M:16M` for
+    upload:download, a timetable such as `08:00,1M 23:00,off`), and `low_level_retries` instead of RETRIES'
+    (on S3 also the SDK's attempts: 3 take about 6 s against a server that is down, 1 takes milliseconds).
     """
-    return ("--bwlimit", bwlimit) if bwlimit else ()
+    return ((("--bwlimit", bwlimit) if bwlimit else ())
+            + (("--low-level-retries", str(low_level_retries)) if low_level_retries is not None else ()))
 
 
 def check_bwlimit(value: str) -> tuple[str, ...]:

@@ -264,7 +264,9 @@ def _last_error_line(tail: deque[str]) -> str:
     return tail[-1][:400] if tail else "no output"
 
 
-def rclone_for(settings, binary: str, config_path, env: dict | None = None) -> Rclone:
+def rclone_for(settings, binary: str, config_path, env: dict | None = None, *,
+               low_level_retries: int | None = None) -> Rclone:
     """An rclone runner with the flags the settings (config/settings.py) ask for on every run: the bandwidth
-    limit (RCLONE_JUPYTER_BWLIMIT)."""
-    return Rclone(binary, config_path, env=env, flags=commands.global_flags(bwlimit=settings.bwlimit))
+    limit (RCLONE_JUPYTER_BWLIMIT); `low_level_retries` for a caller that retries itself, quickly."""
+    return Rclone(binary, config_path, env=env,
+                  flags=commands.global_flags(bwlimit=settings.bwlimit, low_level_retries=low_level_retries))

@@ -63,6 +63,8 @@ def test_the_limit_reaches_every_rclone_the_daemon_runs(s3, daemons):
     assert argv[argv.index("--bwlimit") + 1] == "1M:4M"
     assert commands.global_flags(bwlimit="1M:4M") == ("--bwlimit", "1M:4M")
     assert commands.global_flags(bwlimit=None) == ()
+    # After each command's own RETRIES on the argv: the last --low-level-retries is the one rclone takes.
+    assert commands.global_flags(low_level_retries=1) == ("--low-level-retries", "1")
 
 
 def test_the_runner_adds_the_flags_to_every_run(tmp_path):
