@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 set +e
-# pytest-xdist: two workers per core, each with its own servers, ports and temporary folders (tests/conftest.py).
-# At one per core the cores were idle 38% of the time (vmstat over a whole run: the tests wait on throttled
-# links, retries and servers); at two per core they are busy and the run took 7:40 instead of 11:24 on 2 cores.
-# worksteal evens out the long tests. Arguments after ours win (`scripts/test.sh -n 0` runs in one process).
-workers=$(( 2 * $(nproc) ))
+# pytest-xdist: three workers per core, each with its own servers, ports and temporary folders (tests/conftest.py).
+# Most of a test's time is waiting (throttled links, retries, debounce windows): the tests' wall times add up
+# to about 3.3 times their CPU. On 2 cores, one worker per core took 11:24, two 7:40 then 6:12 (as the tests'
+# CPU came down), three 4:19. worksteal evens out the long tests. Arguments after ours win
+# (`scripts/test.sh -n 0` runs in one process).
+workers=$(( 3 * $(nproc) ))
 .venv/bin/python -m pytest -n "$workers" --dist worksteal "$@"
 code=$?
 set -e
