@@ -78,6 +78,9 @@ def test_a_missing_bucket_fails_with_the_reason(s3, tmp_path):
     assert missing.returncode == 1
     (failed,) = lines(missing, "FAILED")
     assert "the bucket 'no-such-bucket'" in failed and "does not exist" in failed
+    # The probe runs beside the listing: its write must not have made the bucket (no_check_bucket).
+    buckets = Bucket(tmp_path, s3.env())._run("lsf", f"{Bucket(tmp_path, s3.env()).remote.name}:").stdout.split()
+    assert "no-such-bucket/" not in buckets and buckets
 
 
 def test_start_stops_before_the_restore_when_the_preflight_fails(s3, daemons, tmp_path):
