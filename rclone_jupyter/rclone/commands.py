@@ -252,13 +252,17 @@ def hash_files(remote_path: str, files_from: Path) -> tuple[str, ...]:
     )
 
 
-def rcd(socket_path: str) -> tuple[str, ...]:
+def rcd(socket_path: str, *, per_file: bool = False) -> tuple[str, ...]:
     """The long-running rclone of the push path (rclone/rcd.py), answering on a unix socket in a private folder.
 
     --rc-no-auth: rc methods that touch remotes demand auth or this flag; a unix socket is not reachable
     over the network, and its folder (0700) decides who may connect. --s3-no-head: see copy_files.
+    Its log is NOTICE and above (errors are what the daemon shows) unless `per_file` (a line per file, at
+    INFO, for a daemon that logs at DEBUG): parsing that line cost 40% of the daemon's CPU in a burst.
     """
-    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", *COMMON, *RETRIES)
+    level = ("-v",) if per_file else ("--log-level", "NOTICE")
+    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", "--use-json-log", "--color", "NEVER",
+            *level, *RETRIES)
 
 
 # How many files of one push are in flight at once. A small file's PUT is one round trip: at 60 ms (a cloud

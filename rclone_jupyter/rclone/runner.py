@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rclone_jupyter.children import spawner
 from rclone_jupyter.rclone import commands
+from rclone_jupyter.rclone import rcd as rcd_module
 from rclone_jupyter.errors import ConfigError, RcloneError, RcloneNotFound
 from rclone_jupyter.logs import rclone_line
 from rclone_jupyter.rclone.rcd import RcDaemon
@@ -210,7 +211,9 @@ class Rclone:
         return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output))
 
     def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
-        return (self.binary, *commands.rcd(socket_path), *self.flags)
+        # The rcd's lines below NOTICE are logged at DEBUG only (rclone/rcd.py): asked for only when shown.
+        per_file = logging.getLogger(rcd_module.__name__).isEnabledFor(logging.DEBUG)
+        return (self.binary, *commands.rcd(socket_path, per_file=per_file), *self.flags)
 
     def rc(self, call: tuple[str, dict], *, what: str) -> dict:
         """Send one (method, params) call built by rclone/commands.py to the rcd; return its JSON answer."""

@@ -181,6 +181,10 @@ def test_targeted_push_calls(tmp_path):
     # The rcd: a unix socket, no TCP port; no HEAD after uploads; JSON log for rclone/rcd.py.
     rcd = commands.rcd("/tmp/x/rc.sock")
     assert rcd[:3] == ("rcd", "--rc-addr", "/tmp/x/rc.sock") and "--s3-no-head" in rcd and "--use-json-log" in rcd
+    # No line per file (INFO) unless asked: errors and notices only; -v and --log-level never together.
+    assert rcd[rcd.index("--log-level") + 1] == "NOTICE" and "-v" not in rcd
+    verbose = commands.rcd("/tmp/x/rc.sock", per_file=True)
+    assert "-v" in verbose and "--log-level" not in verbose
 
 
 def test_noise_is_excluded_everywhere(tmp_path):
