@@ -117,8 +117,8 @@ def readable(folders: list[TrashFolder]) -> list[tuple[TrashFolder, list[trash.K
     if not out:
         raise failed[0][1]
     for folder, exc in failed:
-        log.warning("the trash of %s cannot be read now (%s); what the other cloud(s) kept is used", folder.store.display,
-                    exc)
+        log.warning("the trash of %s cannot be read now (%s); what the other cloud(s) kept is used",
+                    folder.store.display, exc)
     return out
 
 
