@@ -25,7 +25,13 @@ extras=""
 if [ "${1:-}" = "test" ]; then
     extras="[test]"
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# uv installs into the venv what pip would (the same versions, compared with `pip freeze`) in 11 s instead
+# of 28, byte-compiling in parallel; pip does it where uv cannot be installed.
+if .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1" 2> .venv/uv-install.log; then
+    install=(.venv/bin/uv pip install --quiet --python .venv/bin/python --compile-bytecode)
+else
+    install=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+fi
 need_node() {
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 }
@@ -63,9 +69,9 @@ if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 # setuptools' warnings about the built extension's folder are noise for a user: kept in a log, shown on failure.
-# (pip's byte-compiling is half of this install's 27 s, but skipped, each of the test run's processes compiles
-# what it imports, the same modules several times over: the run took 30 s longer.)
-if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" 2> .venv/pip-install.log; then
+# Byte-compiled here: skipped, each of the test run's processes compiled what it imports, the same modules
+# several times over (the run took 30 s longer).
+if ! "${install[@]}" -e ".${extras}" 2> .venv/pip-install.log; then
     cat .venv/pip-install.log >&2
     exit 1
 fi
