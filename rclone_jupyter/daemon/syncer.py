@@ -405,7 +405,8 @@ class RemoteSyncer(threading.Thread):
             return
         quick = self._abandoned or self._retry_at is not None
         # A beat in flight is let finish first, so it cannot land after the delete (HEARTBEAT_END at most).
-        if not self.heartbeat.end(0 if quick else HEARTBEAT_END) or quick:
+        ended = self.heartbeat.end(0 if quick else HEARTBEAT_END)
+        if quick or not ended:
             return
         try:
             self.heartbeat.presence.leave()

@@ -13,9 +13,10 @@ from rclone_jupyter.model.known import folders_of, outermost_outside
 from rclone_jupyter.model.manifest import MANIFEST
 
 # JSON log lines are parsed by rclone/runner.py (levels, final stats); colour codes would get in the way.
-COMMON = ("--use-json-log", "--color", "NEVER", "-v")
+JSON_LOG = ("--use-json-log", "--color", "NEVER")
+COMMON = (*JSON_LOG, "-v")
 # For bulk copies (restore): no line per file, only progress and the final stats (logged at NOTICE).
-BULK = ("--use-json-log", "--color", "NEVER", "--stats-log-level", "NOTICE")
+BULK = (*JSON_LOG, "--stats-log-level", "NOTICE")
 # Our own retry policy owns the retries; rclone's low-level retries still absorb blips. A server that accepts
 # a connection and then says nothing fails the call within a minute (rclone's default is 5), so the syncer
 # can retry and the status can say so: the timeout is idle time, a long upload that moves data is not cut.
@@ -64,7 +65,7 @@ def as_folder(remote_path: str) -> str:
 
 def mkdir(remote_path: str) -> tuple[str, ...]:
     # -q: on bucket stores mkdir of a folder "does nothing", and rclone says so at NOTICE level on every start.
-    return ("mkdir", remote_path, "--use-json-log", "--color", "NEVER", "-q", *RETRIES)
+    return ("mkdir", remote_path, *JSON_LOG, "-q", *RETRIES)
 
 
 def list_top(remote_path: str) -> tuple[str, ...]:
@@ -261,8 +262,7 @@ def rcd(socket_path: str, *, per_file: bool = False) -> tuple[str, ...]:
     INFO, for a daemon that logs at DEBUG): parsing that line cost 40% of the daemon's CPU in a burst.
     """
     level = ("-v",) if per_file else ("--log-level", "NOTICE")
-    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", "--use-json-log", "--color", "NEVER",
-            *level, *RETRIES)
+    return ("rcd", "--rc-addr", socket_path, "--rc-no-auth", "--s3-no-head", *JSON_LOG, *level, *RETRIES)
 
 
 # How many files of one push are in flight at once. A small file's PUT is one round trip: at 60 ms (a cloud
@@ -419,8 +419,8 @@ def copy_many(remote_path: str, source_folder: str, target_folder: str, files_fr
     check it (--s3-no-head does not skip that one). `unchecked` (S3 only) leaves the last one out: the copy is
     made by the server itself, from an object it holds. no_head_object makes rclone take each object as named
     instead of looking it up (it still reads the source's metadata once, for its time and size), so neither
-    the copy's size nor its checksum is there to compare (IgnoreSize, IgnoreChecksum); no_check_bucket: the
-    bucket is there, its objects are. A source gone meanwhile fails the copy."""
+    the copy's size nor its checksum is there to compare (IgnoreSize, IgnoreChecksum). A source gone meanwhile
+    fails the copy."""
     base = unchecked_fs(remote_path) if unchecked else remote_path
 
     def folder(rel: str) -> str:
@@ -441,10 +441,10 @@ def move_many(remote_path: str, source_folder: str, target_folder: str, files_fr
 
 
 def unchecked_fs(remote_path: str) -> str:
-    """An S3 `remote:path` whose objects rclone takes as named, without a HEAD to find or check them, and
-    whose bucket it does not check (connection-string options)."""
+    """An S3 `remote:path` whose objects rclone takes as named, without a HEAD to find or check them (a
+    connection-string option; the bucket is not checked either way: no_check_bucket in the template)."""
     name, _, path = remote_path.partition(":")
-    return f"{name},no_head_object=true,no_check_bucket=true:{path}"
+    return f"{name},no_head_object=true:{path}"
 
 
 def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:

@@ -21,10 +21,9 @@ from pathlib import Path
 
 from rclone_jupyter.children import spawner
 from rclone_jupyter.rclone import commands
-from rclone_jupyter.rclone import rcd as rcd_module
 from rclone_jupyter.errors import ConfigError, RcloneError, RcloneNotFound
 from rclone_jupyter.logs import rclone_line
-from rclone_jupyter.rclone.rcd import RcDaemon
+from rclone_jupyter.rclone.rcd import RcDaemon, log as rcd_log
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +211,7 @@ class Rclone:
 
     def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
         # The rcd's lines below NOTICE are logged at DEBUG only (rclone/rcd.py): asked for only when shown.
-        per_file = logging.getLogger(rcd_module.__name__).isEnabledFor(logging.DEBUG)
+        per_file = rcd_log.isEnabledFor(logging.DEBUG)
         return (self.binary, *commands.rcd(socket_path, per_file=per_file), *self.flags)
 
     def rc(self, call: tuple[str, dict], *, what: str) -> dict:
