@@ -8,6 +8,7 @@ the version this container knew.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -124,8 +125,8 @@ class Pusher:
         known = self.transfers.known_with_own(local, theirs)
         upload = push_plan.plan_uploads({key: local[key] for key in checked}, known, theirs)
         doomed = sorted(self.known_under(deletes))
-        delete = push_plan.plan_deletes(doomed, self.baseline,
-                                        self.bucket.versions(doomed, self.baseline) if doomed else {})
+        theirs_doomed = self.bucket.versions(doomed, self.baseline) if doomed else {}
+        delete = push_plan.plan_deletes(doomed, self.transfers.known_with_own({}, theirs_doomed), theirs_doomed)
         return PushPlan(local, len(local) - len(checked), upload, delete, folders, theirs)
 
     def push_paths(self, paths: Iterable[str]) -> PushResult:
@@ -162,6 +163,7 @@ class Pusher:
             result.uploaded = len(uploads)
         deletes = plan.deletes
         self.baseline.forget(deletes.forget)
+        self.transfers.settled(deletes.forget + deletes.delete)
         if deletes.bring_back:
             # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
             # container on this folder) is newer work than our delete: it comes back here.
@@ -280,16 +282,18 @@ class Pusher:
         return plan.delete, plan.bring_back
 
     def known_under(self, rels: Iterable[str]) -> set[str]:
-        """The known objects at, as a link at, or under each path, still absent locally (checked again, now)."""
+        """The objects at, as a link at, or under each path, still absent locally (checked again, now), that
+        the bucket may hold: known ones, and those of uploads whose landing is unknown (Transfers.attempts)."""
+        attempted = self.transfers.attempts
         out: set[str] = set()
         folders: set[str] = set()
         for rel in rels:
             for key in keys_for(rel):
-                if key in self.baseline and local_version(self.data_dir, key) is None:
+                if (key in self.baseline or key in attempted) and local_version(self.data_dir, key) is None:
                     out.add(key)
             folders.add(encode_name(rel.rstrip("/")))
         # One pass over `known` for all of them (a burst of N new files is N paths here: not N passes).
-        for key in self.baseline:
+        for key in itertools.chain(self.baseline, attempted):
             if _below_any(key, folders) and local_version(self.data_dir, key) is None:
                 out.add(key)
         return out

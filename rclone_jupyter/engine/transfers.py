@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
 from rclone_jupyter.local.upload_view import Refused, UploadView, capacity
 from rclone_jupyter.model.baseline import Baseline
-from rclone_jupyter.model.known import (LINK_SUFFIX, MTIME_SLACK_NS, Known, Version, encode_name, local_name,
+from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, dated_between, encode_name, local_name,
                                         local_version, same)
 from rclone_jupyter.rclone.rcd import changed_while_read
 
@@ -88,6 +89,7 @@ class Transfers:
                             self._send(view, [key], retry=False)
                         except RcloneError:
                             failed.append(key)
+                            self.cut_short({key: local[key]})  # what the failed call sent may have landed
                     for key in sent:
                         if key not in failed and local[key] is not None:
                             self.baseline.record(key, local[key])
@@ -134,7 +136,10 @@ class Transfers:
         try:
             landed = self.bucket.versions(keys, self.baseline) if keys else {}
         except RcloneError:
-            return keys  # the bucket cannot be asked now: each one's next push asks again
+            # The bucket cannot be asked now (an outage that began during the call): any of them may have
+            # landed. Remembered as attempts, so a delete made before the bucket is back still removes one.
+            self.cut_short({key: local[key] for key in keys})
+            return keys
         rest = []
         for key in keys:
             version, before = landed.get(key), self.baseline.get(key)
@@ -159,24 +164,30 @@ class Transfers:
                 self.attempts.pop(key, None)
 
     def cut_short(self, before: Mapping[str, Version | None]) -> None:
-        """Uploads of these files were cut short (the file changed while rclone read it, or a newer version
-        stopped the job): what they sent may still land, even seconds later, since rclone notices the change
-        only after the last byte went and a stopped upload's bytes already handed to the network still arrive.
-        Remember each file's version at its first such attempt (see `known_with_own`)."""
+        """Uploads of these files were cut short (the file changed while rclone read it, a newer version
+        stopped the job, or the call failed and the bucket could not say what landed): what they sent may
+        have landed, or still land even seconds later, since rclone notices a change only after the last byte
+        went and a stopped upload's bytes already handed to the network still arrive. Remember each file's
+        version at its first such attempt (see `known_with_own`)."""
         for key, was in before.items():
             if was is not None:
                 self.attempts.setdefault(key, was)
 
+    def settled(self, keys: list[str]) -> None:
+        """These names are deleted in the bucket, or known to be absent: no attempt of theirs is pending."""
+        for key in keys:
+            self.attempts.pop(key, None)
+
     def known_with_own(self, local: Mapping[str, Version | None], theirs: Mapping[str, Version]) -> Mapping[str, Known]:
         """The baseline, where the bucket holds what one of our own cut-short attempts sent: such an object is
-        this container's own (a moment of the file as it was being written), not a change made elsewhere, and
-        the push must not take it for a conflict. It is ours when its time lies between the file's time at the
-        first attempt and now."""
+        this container's own (a moment of the file as it was being written), not a change made elsewhere. The
+        push must not take it for a conflict, and a delete here removes it. It is ours when its time lies
+        between the file's time at the first attempt and the file's time now (the clock's, once it is gone)."""
         own: dict[str, Known] = {}
         for key, was in self.attempts.items():
             bucket, now = theirs.get(key), local.get(key)
-            if bucket is not None and now is not None and \
-                    was.mtime_ns - MTIME_SLACK_NS <= bucket.mtime_ns <= now.mtime_ns + MTIME_SLACK_NS:
+            latest = now.mtime_ns if now is not None else time.time_ns()
+            if bucket is not None and dated_between(bucket, was.mtime_ns, latest):
                 own[key] = Known(bucket.size, bucket.mtime_ns, None)
         return collections.ChainMap(own, self.baseline) if own else self.baseline
 

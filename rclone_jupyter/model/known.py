@@ -154,6 +154,15 @@ def same(a: Version | None, b: Version | None) -> bool:
     return (a_ns % whole == 0 or b_ns % whole == 0) and a_ns // whole == b_ns // whole
 
 
+def dated_between(version: Version, earliest_ns: int, latest_ns: int) -> bool:
+    """True if the version's time lies between the two times (with the slack). A whole-second stamp (a store
+    that lost rclone's modtime metadata, see `same`) counts from the start of the earliest time's second."""
+    whole = 1_000_000_000
+    if version.mtime_ns % whole == 0:
+        earliest_ns -= earliest_ns % whole
+    return earliest_ns - MTIME_SLACK_NS <= version.mtime_ns <= latest_ns + MTIME_SLACK_NS
+
+
 def newer(a: Version, b: Version) -> bool:
     """True if `a` is newer than `b` by more than the slack (equal times are not newer)."""
     (_, a_ns), (_, b_ns) = a, b

@@ -10,8 +10,8 @@ the baseline (`known`), and the bucket's version now (`theirs`, one HEAD or one 
 | changed              | as known, or absent and not known  | upload                                |
 | changed              | changed or created since known     | keep both (conflict)                  |
 
-Deletes (names known, gone here): the bucket still as known -> delete; changed there since -> bring it back
-(newer work than the delete); already gone -> forget.
+Deletes (names known, or sent by an upload whose landing is unknown; gone here): the bucket still as known ->
+delete; changed or created there since -> bring it back (newer work than the delete); already gone -> forget.
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ def plan_uploads(local: Mapping[str, Version], known: Mapping[str, Known],
 
 
 def plan_deletes(doomed: list[str], known: Mapping[str, Known], theirs: Mapping[str, Version]) -> DeletePlan:
-    """For known names gone here, given the bucket's versions now: delete only the version we knew."""
+    """For names gone here, given the bucket's versions now: delete only the version we knew."""
     out = DeletePlan()
     for key in doomed:
         if key not in theirs:
             out.forget.append(key)
-        elif same(theirs[key], known[key].version):
+        elif key in known and same(theirs[key], known[key].version):
             out.delete.append(key)
         else:
             out.bring_back.append(key)

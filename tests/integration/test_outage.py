@@ -8,9 +8,14 @@ for minutes before the status said anything.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from conftest import Bucket, settled, synced_tree, wait_until
+from conftest import Bucket, make_engine, settled, synced_tree, wait_until
+from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.rclone.retry import ONE_ATTEMPT
 
 
 @pytest.mark.private_s3  # takes the server down
@@ -32,3 +37,51 @@ def test_a_delete_made_while_the_bucket_is_down_lands_once_it_is_back(s3, daemon
     daemon.wait_synced(timeout=60)
     assert bucket.files() == synced_tree(daemon.data) == {"kept.txt": b"kept"}
     assert daemon.stop() == 0
+
+
+class _LandsThenGoesDown:
+    """The engine's real store, whose first upload lands and then the server goes down before rclone hears
+    back: the call fails, and the bucket cannot be asked what landed."""
+
+    def __init__(self, store, server):
+        self.store, self.server, self.failed = store, server, False
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def upload(self, *args, **kwargs):
+        self.store.upload(*args, **kwargs)
+        if not self.failed:
+            self.failed = True
+            self.server.down()
+            raise RcloneError("push failed: Failed to copy: connection refused", exit_code=None, retryable=True)
+
+
+@pytest.mark.private_s3  # takes the server down
+@pytest.mark.parametrize("known", [False, True], ids=["new-file", "known-file-changed"])
+def test_an_upload_that_landed_as_the_bucket_went_down_is_deleted_by_a_delete_made_before_it_is_back(
+        s3, tmp_path, known):
+    """Unknown, the object stays in the bucket for good, and every fresh container restores a file the user
+    deleted; a known one is brought back here as 'changed in the bucket since', though it is our own upload."""
+    bucket = Bucket(tmp_path, s3.env())
+    if known:
+        bucket.put("notes.txt", b"the version known at the start", mtime=time.time() - 3600)
+    engine = make_engine(s3.env(), tmp_path)
+    try:
+        engine.restore()
+        engine.establish()
+        engine.store.retry = ONE_ATTEMPT  # as the daemon's syncer has it: it owns the retries
+        failing = _LandsThenGoesDown(engine.store, s3)
+        engine.pusher.transfers.store = failing
+        (engine.data_dir / "notes.txt").write_bytes(b"written during the outage")
+        with pytest.raises(RcloneError):
+            engine.push(Batch(frozenset({"notes.txt"})))
+        assert failing.failed
+        (engine.data_dir / "notes.txt").unlink()
+        s3.up()
+        assert bucket.files() == {"notes.txt": b"written during the outage"}  # it had landed
+        engine.push(Batch(frozenset({"notes.txt"})))
+        assert bucket.files() == {}
+        assert not (engine.data_dir / "notes.txt").exists()  # not brought back: it was ours
+    finally:
+        engine.rclone.close()

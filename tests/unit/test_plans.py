@@ -4,7 +4,7 @@ of their tables. The reconcile's planner has its own in test_engine_units.py."""
 from __future__ import annotations
 
 from rclone_jupyter.model.conflict_plan import Winner, keep_both
-from rclone_jupyter.model.known import MTIME_SLACK_NS, Known, Version
+from rclone_jupyter.model.known import MTIME_SLACK_NS, Known, Version, dated_between
 from rclone_jupyter.model.push_plan import plan_deletes, plan_uploads, to_check
 
 OLD, NEW = Version(10, 1_000_000_000_000), Version(12, 2_000_000_000_000)
@@ -73,6 +73,22 @@ def test_a_delete_of_a_version_changed_in_the_bucket_brings_it_back():
 def test_a_delete_of_what_is_gone_from_the_bucket_already_is_forgotten():
     p = plan_deletes(["a"], {"a": Known(*OLD)}, {})
     assert p.forget == ["a"] and not p.delete
+
+
+def test_a_delete_of_a_name_never_known_whose_object_is_there_brings_it_back():
+    """An upload whose landing is unknown found an object that is not ours (Transfers.known_with_own left it
+    out): made elsewhere, it is not deleted."""
+    p = plan_deletes(["a"], {}, {"a": OTHER})
+    assert p.bring_back == ["a"] and not p.delete
+
+
+def test_a_whole_second_stamp_counts_from_the_start_of_the_attempt_s_second():
+    attempt = 1_700_000_000_750_000_000  # the file's time at the attempt; the store kept whole seconds
+    assert dated_between(Version(1, 1_700_000_000_000_000_000), attempt, attempt + 10**9)
+    assert not dated_between(Version(1, 1_699_999_999_000_000_000), attempt, attempt + 10**9)
+    assert not dated_between(Version(1, 1_700_000_000_500_000_000), attempt, attempt + 10**9)  # not whole: exact
+    assert dated_between(Version(1, attempt + 10**9 + MTIME_SLACK_NS), attempt, attempt + 10**9)
+    assert not dated_between(Version(1, attempt + 2 * 10**9), attempt, attempt + 10**9)
 
 
 # -- who keeps the name --------------------------------------------------------------------------------------
