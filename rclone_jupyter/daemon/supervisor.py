@@ -37,7 +37,7 @@ from rclone_jupyter.daemon.syncer import RemoteSyncer
 from rclone_jupyter.daemon.undo_routes import UndoRoutes
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.errors import PersistenceError, RcloneError
-from rclone_jupyter.local.upload_view import clear_views
+from rclone_jupyter.local.upload_view import clear_stale_homes, clear_views
 from rclone_jupyter.local.watcher import Watcher
 from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model.changes import ChangeSet
@@ -112,6 +112,7 @@ class Parts:
     def preflight(self, settings: Settings, state: StateDir, binary: str, env: dict, board: StatusBoard):
         rcd.clean_stale_dirs()  # left by a daemon killed with SIGKILL
         clear_views(state.scratch())  # the upload views of such a daemon (this one holds the state's lock)
+        clear_stale_homes()  # and those it made on the memory filesystem
         return preflight.at_start(settings, rclone_for(settings, binary, state.config_path, env), state.scratch(),
                                   board)
 

@@ -20,14 +20,13 @@ import os
 import shutil
 import signal
 import socket
-import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+from rclone_jupyter import pid_dirs
 from rclone_jupyter.children import spawner
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.logs import rclone_line, secret_mask
@@ -42,16 +41,6 @@ IDLE_SECONDS = 10.0
 
 DIR_PREFIX = "rj-rcd-"
 OLD_DIR_AGE = 60.0  # a folder without a pid in its name (older versions) is stale once this old and silent
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def _answers(sock_path: str) -> bool:
@@ -69,31 +58,9 @@ def clean_stale_dirs(tmp: str | None = None) -> int:
 
     Return how many were removed. Folders of living processes, and of other users, are left alone.
     """
-    tmp = tmp or tempfile.gettempdir()
-    removed = 0
-    try:
-        names = [n for n in os.listdir(tmp) if n.startswith(DIR_PREFIX)]
-    except OSError:
-        return 0
-    for name in names:
-        path = os.path.join(tmp, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-            continue
-        pid_text = name[len(DIR_PREFIX):].split("-", 1)[0]
-        if pid_text.isdigit() and "-" in name[len(DIR_PREFIX):]:
-            stale = not _alive(int(pid_text))
-        else:  # made by an older version: stale when nothing answers on its socket and it is not brand new
-            stale = time.time() - st.st_mtime > OLD_DIR_AGE and not _answers(os.path.join(path, "rc.sock"))
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    if removed:
-        log.debug("removed %d stale rclone rcd folder(s) from %s", removed, tmp)
-    return removed
+    # Made by an older version (no pid in the name): stale when nothing answers on its socket and not brand new.
+    return pid_dirs.clean_stale(DIR_PREFIX, tmp, unnamed_stale=lambda path, st: (
+        time.time() - st.st_mtime > OLD_DIR_AGE and not _answers(os.path.join(path, "rc.sock"))))
 
 
 # rclone's errors for a file that changed while it was read: the syncer sends it again once it is quiet.
@@ -147,7 +114,7 @@ class RcDaemon:
         self._cleanup()
         # A short private path: unix socket paths are limited to about 100 bytes. Our pid in the name lets
         # a later start remove it if we are killed (clean_stale_dirs).
-        self._dir = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
+        self._dir = pid_dirs.make(DIR_PREFIX)
         sock = self._socket()
         self._tail.clear()
         proc = spawner.popen(

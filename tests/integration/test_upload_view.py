@@ -55,13 +55,14 @@ def test_the_view_reads_the_file_it_opened_whatever_the_path_names_later(tmp_pat
     stop_rcd.append(engine)
     write(engine, "a/notes.txt", b"what the push looked at")
     with UploadView(engine.data_dir, engine.state.scratch()) as view:
+        home = view.path.parent
         assert view.add("a/notes.txt")
         _swap_for_link(engine, "a", tmp_path / "elsewhere", tmp_path)
         (tmp_path / "elsewhere").mkdir()
         (tmp_path / "elsewhere" / "notes.txt").write_bytes(b"outside the data folder")
         engine.store.upload(view.path, view.files, follow_links=True)
     assert bucket.files() == {"a/notes.txt": b"what the push looked at"}
-    assert not [n for n in os.listdir(engine.state.scratch()) if n.startswith("upload-")]  # gone with its upload
+    assert not [n for n in os.listdir(home) if n.startswith("upload-")]  # gone with its upload
 
 
 def test_a_hard_link_of_the_rclone_config_is_never_uploaded_and_is_listed_as_not_saved(tmp_path, stop_rcd):
