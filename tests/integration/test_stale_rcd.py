@@ -1,4 +1,5 @@
-"""A daemon killed with SIGKILL leaves its rclone rcd folder in /tmp: the next start removes it (rclone/rcd.py)."""
+"""A daemon killed with SIGKILL leaves its rclone rcd folder in /tmp, and its upload views' folder in /dev/shm: the
+next start removes them (rclone/rcd.py, local/upload_view.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from conftest import one_s3_server, wait_until
+from rclone_jupyter.local.upload_view import HOME_PREFIX, MEMORY_FS, _is_memory_fs
 from rclone_jupyter.rclone.rcd import DIR_PREFIX, OLD_DIR_AGE, clean_stale_dirs
 
 
@@ -56,11 +58,16 @@ def test_start_removes_the_folder_a_killed_daemon_left(s3, daemons):
     first = daemons(s3.env(), name="first").start()
     (first.data / "a.txt").write_text("pushed through the rcd")
     first.wait_synced()
-    mine = f"{DIR_PREFIX}{first.proc.pid}-"
     tmp = tempfile.gettempdir()
-    left = wait_until(lambda: [n for n in os.listdir(tmp) if n.startswith(mine)], timeout=10,
+    left = wait_until(lambda: [os.path.join(tmp, n) for n in os.listdir(tmp)
+                               if n.startswith(f"{DIR_PREFIX}{first.proc.pid}-")], timeout=10,
                       message="the rcd folder of the first daemon")
+    # Its upload views' folder on the memory filesystem (local/upload_view.py), where there is one.
+    if _is_memory_fs(MEMORY_FS):
+        left += wait_until(lambda: [os.path.join(MEMORY_FS, n) for n in os.listdir(MEMORY_FS)
+                                    if n.startswith(f"{HOME_PREFIX}{first.proc.pid}-")], timeout=10,
+                           message="the first daemon's folder of upload views (made by its first push)")
     first.stop(signal.SIGKILL)
-    assert all(os.path.exists(os.path.join(tmp, n)) for n in left)  # SIGKILL left it behind
+    assert all(os.path.exists(path) for path in left)  # SIGKILL left them behind
     daemons(s3.env(), name="second").start()
-    assert not any(os.path.exists(os.path.join(tmp, n)) for n in left)
+    assert not any(os.path.exists(path) for path in left)

@@ -6,6 +6,9 @@ test_link_swap.py."""
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +214,36 @@ def test_a_new_version_of_a_known_large_file_that_landed_before_the_lane_settled
     engine.reconcile()
     assert bucket.files() == {"models/w.bin": newer}
     assert sorted(os.listdir(engine.data_dir / "models")) == ["w.bin"]
+
+
+def test_views_are_made_on_the_memory_filesystem_in_a_private_folder_of_the_process(tmp_path):
+    from rclone_jupyter.local.upload_view import MEMORY_FS, _Home, _is_memory_fs
+
+    if not _is_memory_fs(MEMORY_FS):
+        pytest.skip(f"no tmpfs at {MEMORY_FS} here")
+    home = _Home()
+    folder = home.folder(tmp_path)
+    try:
+        assert folder.parent == Path(MEMORY_FS) and str(os.getpid()) in folder.name
+        assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o700
+        home.full(folder / "upload-1")  # a view there could not take another link
+        assert home.folder(tmp_path) == tmp_path  # new views go to the state directory from then on
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_without_a_memory_filesystem_the_views_are_in_the_state_directory_and_the_push_lands(tmp_path,
+                                                                                            stop_rcd, monkeypatch):
+    from rclone_jupyter.local import upload_view
+
+    not_tmpfs = tmp_path / "not-a-mount"
+    not_tmpfs.mkdir()
+    monkeypatch.setattr(upload_view, "views_home", upload_view._Home(memory_fs=str(not_tmpfs)))
+    engine, bucket = started(tmp_path)
+    stop_rcd.append(engine)
+    with UploadView(engine.data_dir, engine.state.scratch()) as view:
+        assert view.path.parent == engine.state.scratch()
+    write(engine, "nb.ipynb", b"{}")
+    push(engine, "nb.ipynb")
+    assert bucket.files() == {"nb.ipynb": b"{}"}
+    assert os.listdir(not_tmpfs) == []
