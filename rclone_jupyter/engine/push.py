@@ -24,7 +24,7 @@ from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folde
 from rclone_jupyter.model import conflict_plan, push_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
-from rclone_jupyter.model.known import (LINK_SUFFIX, Version, encode_name, key_of, keys_for, local_name,
+from rclone_jupyter.model.known import (LINK_SUFFIX, RealFolders, Version, encode_name, key_of, keys_for, local_name,
                                         local_version, not_an_object, shown, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.model.to_come import ToCome
@@ -117,8 +117,9 @@ class Pusher:
     def observe(self, paths: Iterable[str]) -> PushPlan:
         """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
         nothing (a HEAD or a LIST is all it sends)."""
-        uploads, deletes, folders = self._split(paths)
-        local = {key: local_version(self.data_dir, key) for key in uploads}
+        real = RealFolders(self.data_dir)  # one look at each folder on the way, for every name of this push
+        uploads, deletes, folders = self._split(paths, real)
+        local = {key: local_version(self.data_dir, key, folders=real) for key in uploads}
         checked = push_plan.to_check(local, self.baseline)
         theirs = self.bucket.versions(checked, self.baseline) if checked else {}
         # What our own cut-short uploads landed is known as ours (engine/transfers.py, cut_short).
@@ -145,8 +146,9 @@ class Pusher:
         # Written here before the bucket's version arrived: this push owns the name now (its check found the
         # bucket's object, unknown here: both versions are kept), and the background restore leaves it alone.
         self.to_come.claim(local)
+        real = RealFolders(self.data_dir)
         for key in local:  # a chmod alone (no new content) changes only the manifest
-            self.manifest.manifest.note(key, file_mode(self.data_dir, key))
+            self.manifest.manifest.note(key, file_mode(self.data_dir, key, real))
         for key, version in plan.uploads.record.items():
             # Already there as it is here: our own upload that landed in a run that failed later.
             self.baseline.record(key, version)
@@ -238,7 +240,7 @@ class Pusher:
                 for name in [f for f in manifest.folders if f.startswith(prefix)]:
                     manifest.keep_folder(name, False)
 
-    def _split(self, paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
+    def _split(self, paths: Iterable[str], real: RealFolders) -> tuple[list[str], list[str], set[str]]:
         """Split changed paths into objects to upload (folders expanded), paths confirmed absent locally, and
         folders whose marker may need to be made or removed."""
         uploads: set[str] = set()
@@ -252,7 +254,7 @@ class Pusher:
             if unsaveable(rel):  # gone
                 self.gone_here(rel)
                 continue
-            if under_link(self.data_dir, rel):
+            if real.under_link(rel):
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
                 deletes.append(rel)
                 continue

@@ -22,8 +22,8 @@ from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
 from rclone_jupyter.local.upload_view import Refused, UploadView, capacity
 from rclone_jupyter.model.baseline import Baseline
-from rclone_jupyter.model.known import (LINK_SUFFIX, Known, Version, dated_between, encode_name, local_name,
-                                        local_version, same)
+from rclone_jupyter.model.known import (LINK_SUFFIX, Known, RealFolders, Version, dated_between, encode_name,
+                                        local_name, local_version, same)
 from rclone_jupyter.rclone.rcd import changed_while_read
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,8 @@ class Transfers:
         # A file written to while it was uploaded: the version that landed is not the one we listed, and
         # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
         # bucket what landed for those files only.
-        moved = [key for key in keys if not same(local_version(self.data_dir, key), local[key])]
+        real = RealFolders(self.data_dir)
+        moved = [key for key in keys if not same(local_version(self.data_dir, key, folders=real), local[key])]
         landed = self.bucket.versions(moved, self.baseline) if moved else {}
         for key in keys:
             version = landed.get(key) if key in moved else local[key]

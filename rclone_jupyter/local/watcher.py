@@ -35,10 +35,16 @@ _WANTED = [FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileAttribEvent
            DirDeletedEvent, FileMovedEvent, DirMovedEvent]
 
 
-def relative(root: Path, path: str | bytes) -> str | None:
-    """Given an absolute event path, return it relative to `root` with '/' separators (None for root itself)."""
+def relative(root: Path, path: str | bytes, prefix: str | None = None) -> str | None:
+    """Given an absolute event path, return it relative to `root` with '/' separators (None for root itself).
+
+    `prefix`: `root` as the observer was given it, with a separator: the observer joins every event path to
+    that very text, so the part after it is the relative path (os.path.relpath costs far more, at every
+    event of a burst)."""
     if isinstance(path, bytes):
         path = os.fsdecode(path)
+    if prefix is not None and path.startswith(prefix) and os.sep == "/":
+        return path[len(prefix):] or None
     rel = os.path.relpath(path, root)
     if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
         return None
@@ -56,6 +62,7 @@ class ChangeHandler(FileSystemEventHandler):
     def __init__(self, root: Path, sink: Callable[[str, bool], None]):
         self.root = root
         self.sink = sink
+        self.prefix = os.path.join(str(root), "")  # what the observer is scheduled on (Watcher), with a '/'
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in _IGNORED:
@@ -70,7 +77,7 @@ class ChangeHandler(FileSystemEventHandler):
             # A new folder or link is whole at once; a new file is being written until it is closed.
             finished = event.is_directory or os.path.islink(os.fsdecode(event.src_path))
         for path in paths:
-            rel = relative(self.root, path)
+            rel = relative(self.root, path, self.prefix)
             if rel is not None and not is_noise(rel):
                 self.sink(rel, finished)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,9 +49,17 @@ class Known:
 _QUOTE = "\u201b"  # rclone's quote for a character that would otherwise read as an encoded one
 
 
+# The characters encode_name and decode_name change. Most names have none: they are their own encoding (a
+# burst of 100,000 new files asks for each name's encoding about a dozen times).
+_TO_ENCODE = re.compile("[\x00-\x1f\x7f\u2400-\u2421\u201b]")
+_TO_DECODE = re.compile("[\u2400-\u241f\u2421\u201b]")
+
+
 def encode_name(rel: str) -> str:
     """A data folder path as rclone names it: control characters become their Unicode pictures (a line break
     is U+240A), as rclone's local backend does, so every name fits a one-name-per-line list."""
+    if not _TO_ENCODE.search(rel):
+        return rel
     out = []
     for c in rel:
         code = ord(c)
@@ -67,6 +76,8 @@ def encode_name(rel: str) -> str:
 
 def decode_name(name: str) -> str:
     """The inverse of encode_name."""
+    if not _TO_DECODE.search(name):
+        return name
     out = []
     quoted = False
     for c in name:
@@ -103,16 +114,19 @@ def keys_for(rel: str) -> tuple[str, str]:
     return key, key + LINK_SUFFIX
 
 
-def local_version(root: Path, key: str, *, walked: bool = False) -> Version | None:
+def local_version(root: Path, key: str, *, walked: bool = False, folders: RealFolders | None = None
+                  ) -> Version | None:
     """The data folder's version of an object name, without following any link; None if it is not there.
 
     A link object's version is the link's (target length, mtime), as rclone --links uploads it; a regular
     file's is (size, mtime). Anything else (a folder, a socket, a link where a file is named) is None, and so
     is a path below a link (a folder replaced by a link: what is there now is outside the data folder, and
     the folder's files are gone as the user sees it). `walked`: the caller reached it through real folders.
+    `folders`: the folders on the way as one look at them saw them (RealFolders), for many names at once.
     """
     is_link = key.endswith(LINK_SUFFIX)
-    if not walked and under_link(root, local_name(key)):
+    if not walked and (folders.under_link(local_name(key)) if folders is not None
+                       else under_link(root, local_name(key))):
         return None
     path = os.path.join(root, local_name(key))
     try:
@@ -196,13 +210,39 @@ def under_link(root: Path, rel: str) -> bool:
     Nothing is read or written through a link: a path below one is outside the data folder.
     """
     for folder in ancestors(rel):
-        path = os.path.join(root, folder)
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                return True
-        except FileNotFoundError:
-            return False
+        state = _folder_state(root, folder)
+        if state is not _REAL:
+            return state is _NOT_A_FOLDER
     return False
+
+
+_REAL, _NOT_A_FOLDER, _MISSING = "real", "not a folder", "missing"
+
+
+def _folder_state(root: Path, folder: str) -> str:
+    try:
+        return _REAL if stat.S_ISDIR(os.lstat(os.path.join(root, folder)).st_mode) else _NOT_A_FOLDER
+    except FileNotFoundError:
+        return _MISSING
+
+
+class RealFolders:
+    """`under_link` for many paths of one moment (a phase of one push): each folder is looked at once, not
+    once per file in it. Like any look at the data folder it can be out of date a moment later; what reads
+    files never trusts it (local/upload_view.py opens each one through real folders)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._states: dict[str, str] = {}
+
+    def under_link(self, rel: str) -> bool:
+        for folder in ancestors(rel):
+            state = self._states.get(folder)
+            if state is None:
+                state = self._states[folder] = _folder_state(self.root, folder)
+            if state is not _REAL:
+                return state is _NOT_A_FOLDER
+        return False
 
 
 def unrepresentable(key: str) -> str | None:

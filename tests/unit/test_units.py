@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+import os
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +296,16 @@ def test_secret_mask_masks_longest_first():
     mask = SecretMask()
     mask.add("abc123", "abc123XYZ")
     assert mask.mask("key=abc123XYZ and abc123") == "key=***** and *****"
+
+
+def test_an_event_path_is_made_relative_by_the_observer_s_own_prefix_or_else_by_relpath():
+    from rclone_jupyter.local.watcher import relative
+
+    root = Path("/root/data")
+    prefix = "/root/data/"
+    assert relative(root, "/root/data/nb/a.ipynb", prefix) == "nb/a.ipynb"
+    assert relative(root, b"/root/data/caf\xe9.txt", prefix) == os.fsdecode(b"caf\xe9.txt")
+    assert relative(root, "/root/data", prefix) is None  # the root itself
+    assert relative(root, "/root/database/x", prefix) is None  # a sibling whose name starts the same: outside
+    assert relative(root, "/root/other/x", prefix) is None
+    assert relative(root, "/root/data/../data/b.txt") == "b.txt"  # no prefix: relpath, as before
