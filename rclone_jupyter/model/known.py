@@ -35,7 +35,7 @@ class Version(NamedTuple):
     mtime_ns: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # no __dict__: one per object, a million in a large bucket
 class Known:
     size: int
     mtime_ns: int
