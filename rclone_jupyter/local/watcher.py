@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileSystemEventHandler)
 from watchdog.observers import Observer
 from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.polling import PollingEmitter
 
 try:  # Linux: watch the watch budget (below); elsewhere watchdog's default observer, as before
     from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
@@ -80,6 +81,38 @@ class ChangeHandler(FileSystemEventHandler):
             rel = relative(self.root, path, self.prefix)
             if rel is not None and not is_noise(rel):
                 self.sink(rel, finished)
+
+
+# The most of one core the polling fallback may take: each scan of a large tree (every folder listed, every
+# file stat'ed) is followed by a wait of at least 1 / POLL_SHARE times what it cost. 20,000 folders scanned
+# every 5 s took 14% of a core; the wait then grows instead, and changes arrive later.
+POLL_SHARE = 0.02
+
+
+def poll_wait(interval: float, scan_cpu: float, share: float = POLL_SHARE) -> float:
+    """Seconds to wait before the next scan: the interval, or longer when the last scan's CPU would take
+    more than `share` of a core at that pace."""
+    return max(interval, scan_cpu / share)
+
+
+class _BoundedPollingEmitter(PollingEmitter):
+    """watchdog's polling emitter, waiting longer after a costly scan (poll_wait)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._wait: float | None = None
+
+    def queue_events(self, timeout: float) -> None:
+        started = time.thread_time()  # this thread's CPU: the wait costs none, the scan and its diff do
+        super().queue_events(timeout if self._wait is None else self._wait)
+        self._wait = poll_wait(timeout, time.thread_time() - started)
+
+
+class PollingObserver(BaseObserver):
+    """watchdog's PollingObserver, with its CPU bounded (POLL_SHARE)."""
+
+    def __init__(self, *, timeout: float = DEFAULT_OBSERVER_TIMEOUT):
+        super().__init__(_BoundedPollingEmitter, timeout=timeout)
 
 
 _MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")

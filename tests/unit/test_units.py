@@ -309,3 +309,11 @@ def test_an_event_path_is_made_relative_by_the_observer_s_own_prefix_or_else_by_
     assert relative(root, "/root/database/x", prefix) is None  # a sibling whose name starts the same: outside
     assert relative(root, "/root/other/x", prefix) is None
     assert relative(root, "/root/data/../data/b.txt") == "b.txt"  # no prefix: relpath, as before
+
+
+def test_the_polling_fallback_waits_longer_after_a_scan_that_would_take_more_than_its_share_of_a_core():
+    from rclone_jupyter.local.watcher import POLL_SHARE, poll_wait
+
+    assert poll_wait(5.0, 0.01) == 5.0  # a small tree: the interval
+    assert poll_wait(5.0, 0.7) == 0.7 / POLL_SHARE  # 20,000 folders: 35 s, so at most 2% of a core
+    assert poll_wait(5.0, 0.7) * POLL_SHARE == pytest.approx(0.7)
