@@ -211,8 +211,9 @@ class Watcher:
                 raise
             log.warning(
                 "WARNING: the data folder has more folders than the inotify watch limit allows (%s, "
-                "fs.inotify.max_user_watches); falling back to scanning it every %g s. Changes still sync, "
-                "later and at more CPU cost. Raise the limit on the host to get instant syncs.",
+                "fs.inotify.max_user_watches); falling back to scanning it every %g s (less often if a scan "
+                "costs more than 2%% of a core at that pace). Changes still sync, later and at more CPU cost. "
+                "Raise the limit on the host to get instant syncs.",
                 exc.strerror or exc, self.poll_interval,
             )
             try:
