@@ -165,7 +165,7 @@ class Pusher:
             result.uploaded = len(uploads)
         deletes = plan.deletes
         self.baseline.forget(deletes.forget)
-        self.transfers.settled(deletes.forget + deletes.delete)
+        self.transfers.settled(deletes.forget)
         if deletes.bring_back:
             # Delete only the version we knew. One changed in the bucket meanwhile (another machine, a second
             # container on this folder) is newer work than our delete: it comes back here.
@@ -176,6 +176,7 @@ class Pusher:
             # Each deleted object moves into the trash (engine/keeper.py), or is deleted when keeping is off.
             self.keeper.delete({key: self.manifest.manifest.wanted(key) for key in deletes.delete})
             self.baseline.forget(deletes.delete)
+            self.transfers.settled(deletes.delete)  # only now: a delete that failed is tried again
             result.deleted = len(deletes.delete)
             for key in deletes.delete:
                 self.manifest.manifest.forget(key)

@@ -58,11 +58,13 @@ class _LandsThenGoesDown:
 
 
 @pytest.mark.private_s3  # takes the server down
-@pytest.mark.parametrize("known", [False, True], ids=["new-file", "known-file-changed"])
+@pytest.mark.parametrize("known, delete_fails", [(False, False), (True, False), (False, True)],
+                         ids=["new-file", "known-file-changed", "new-file-its-delete-fails-once"])
 def test_an_upload_that_landed_as_the_bucket_went_down_is_deleted_by_a_delete_made_before_it_is_back(
-        s3, tmp_path, known):
+        s3, tmp_path, known, delete_fails):
     """Unknown, the object stays in the bucket for good, and every fresh container restores a file the user
-    deleted; a known one is brought back here as 'changed in the bucket since', though it is our own upload."""
+    deleted; a known one is brought back here as 'changed in the bucket since', though it is our own upload.
+    A delete that fails (the bucket down again) is tried again with the next push."""
     bucket = Bucket(tmp_path, s3.env())
     if known:
         bucket.put("notes.txt", b"the version known at the start", mtime=time.time() - 3600)
@@ -80,6 +82,17 @@ def test_an_upload_that_landed_as_the_bucket_went_down_is_deleted_by_a_delete_ma
         (engine.data_dir / "notes.txt").unlink()
         s3.up()
         assert bucket.files() == {"notes.txt": b"written during the outage"}  # it had landed
+        if delete_fails:
+            keep_and_delete = engine.pusher.keeper.delete
+
+            def refused(_modes):  # the move into the trash fails as it does when the bucket is down
+                raise RcloneError("delete failed: connection refused", exit_code=None, retryable=True)
+
+            engine.pusher.keeper.delete = refused
+            with pytest.raises(RcloneError):
+                engine.push(Batch(frozenset({"notes.txt"})))
+            engine.pusher.keeper.delete = keep_and_delete
+            assert bucket.files() == {"notes.txt": b"written during the outage"}  # not deleted yet
         engine.push(Batch(frozenset({"notes.txt"})))
         assert bucket.files() == {}
         assert not (engine.data_dir / "notes.txt").exists()  # not brought back: it was ours
