@@ -93,7 +93,7 @@ class LargeUploads:
 
     def finish(self, upload: LargeUpload) -> None:
         """The job succeeded: the bucket holds the version it read. Know it (and the file's mode)."""
-        self.transfers.attempts.pop(upload.key, None)
+        self.transfers.settled([upload.key])
         if same(local_version(self.data_dir, upload.key), upload.version):
             self.baseline.record(upload.key, upload.version)
         else:  # written to meanwhile (the change is queued again): ask what landed

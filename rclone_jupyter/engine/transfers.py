@@ -145,7 +145,7 @@ class Transfers:
             version, before = landed.get(key), self.baseline.get(key)
             if version is not None and (before is None or not same(version, before.version)):
                 self.baseline.record(key, local[key] if same(version, local[key]) else version)
-                self.attempts.pop(key, None)
+                self.settled([key])
             else:
                 rest.append(key)
         return rest
@@ -162,7 +162,7 @@ class Transfers:
             version = landed.get(key) if key in moved else local[key]
             if version is not None:
                 self.baseline.record(key, version)
-                self.attempts.pop(key, None)
+                self.settled([key])
 
     def cut_short(self, before: Mapping[str, Version | None]) -> None:
         """Uploads of these files were cut short (the file changed while rclone read it, a newer version
@@ -175,7 +175,8 @@ class Transfers:
                 self.attempts.setdefault(key, was)
 
     def settled(self, keys: list[str]) -> None:
-        """These names are deleted in the bucket, or known to be absent: no attempt of theirs is pending."""
+        """No attempt of these names is pending any more: what landed is recorded, or the object is deleted
+        or known to be absent."""
         for key in keys:
             self.attempts.pop(key, None)
 

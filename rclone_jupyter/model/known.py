@@ -125,8 +125,7 @@ def local_version(root: Path, key: str, *, walked: bool = False, folders: RealFo
     `folders`: the folders on the way as one look at them saw them (RealFolders), for many names at once.
     """
     is_link = key.endswith(LINK_SUFFIX)
-    if not walked and (folders.under_link(local_name(key)) if folders is not None
-                       else under_link(root, local_name(key))):
+    if not walked and (folders or RealFolders(root)).under_link(local_name(key)):
         return None
     path = os.path.join(root, local_name(key))
     try:
@@ -209,21 +208,10 @@ def under_link(root: Path, rel: str) -> bool:
 
     Nothing is read or written through a link: a path below one is outside the data folder.
     """
-    for folder in ancestors(rel):
-        state = _folder_state(root, folder)
-        if state is not _REAL:
-            return state is _NOT_A_FOLDER
-    return False
+    return RealFolders(root).under_link(rel)
 
 
 _REAL, _NOT_A_FOLDER, _MISSING = "real", "not a folder", "missing"
-
-
-def _folder_state(root: Path, folder: str) -> str:
-    try:
-        return _REAL if stat.S_ISDIR(os.lstat(os.path.join(root, folder)).st_mode) else _NOT_A_FOLDER
-    except FileNotFoundError:
-        return _MISSING
 
 
 class RealFolders:
@@ -236,13 +224,20 @@ class RealFolders:
         self._states: dict[str, str] = {}
 
     def under_link(self, rel: str) -> bool:
+        """True if a folder on the way to `rel` (not `rel` itself) is a symbolic link, or not a folder at all."""
         for folder in ancestors(rel):
             state = self._states.get(folder)
             if state is None:
-                state = self._states[folder] = _folder_state(self.root, folder)
+                state = self._states[folder] = self._state(folder)
             if state is not _REAL:
                 return state is _NOT_A_FOLDER
         return False
+
+    def _state(self, folder: str) -> str:
+        try:
+            return _REAL if stat.S_ISDIR(os.lstat(os.path.join(self.root, folder)).st_mode) else _NOT_A_FOLDER
+        except FileNotFoundError:
+            return _MISSING
 
 
 def unrepresentable(key: str) -> str | None:

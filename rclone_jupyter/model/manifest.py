@@ -31,7 +31,7 @@ import re
 import stat
 from pathlib import Path
 
-from rclone_jupyter.model.known import RealFolders, local_name, under_link, unrepresentable
+from rclone_jupyter.model.known import RealFolders, local_name, unrepresentable
 
 MANIFEST = ".rclone-jupyter/tree.json"
 _MASK = os.umask(0)
@@ -55,7 +55,7 @@ class Parsed:
 def file_mode(root: Path, key: str, folders: RealFolders | None = None) -> int | None:
     """The permission bits of a regular file in the data folder (None: not a regular file, gone, or below a
     link: a mode is never read or applied through one). `folders`: as in known.local_version."""
-    if folders.under_link(local_name(key)) if folders is not None else under_link(root, local_name(key)):
+    if (folders or RealFolders(root)).under_link(local_name(key)):
         return None
     try:
         st = os.lstat(os.path.join(root, local_name(key)))
