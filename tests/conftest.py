@@ -286,13 +286,14 @@ class MotoS3:
         self.proc: subprocess.Popen | None = None
         self.gate = TcpGate(self.port, self.moto_port)
         self._mark = 0
+        self.server_env: dict[str, str] = {}  # moto's own settings (a subclass's, e.g. IAM enforcement)
 
     def start(self) -> "MotoS3":
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
-                env=clean_env(PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=clean_env(PYTHONUNBUFFERED="1", **self.server_env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         wait_port(self.moto_port, timeout=30)

@@ -58,6 +58,8 @@ class LargeFiles:
             log.debug("cannot write %s: %s", TO_COME_FILE, exc)
 
     def _done(self) -> None:
+        for engine in self.engines:  # what the storage refused to hand over shows at once (engine/bucket.py)
+            self.board.remote(engine.remote.name, **engine.skipped_shown())
         if any(engine.to_come for engine in self.engines):
             return
         restore = self.board.snapshot().get("restore") or {}

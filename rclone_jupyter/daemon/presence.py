@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable
 
 from rclone_jupyter.rclone import commands
+from rclone_jupyter.model.filters import HEARTBEATS
 from rclone_jupyter.model.stamps import stamp_ns
 from rclone_jupyter.engine.core import Engine
 from rclone_jupyter.daemon.status import now_iso
 
 log = logging.getLogger(__name__)
 
-FOLDER = ".rclone-jupyter/nodes"
+FOLDER = HEARTBEATS
 FRESH_INTERVALS = 3  # a heartbeat older than this many intervals is a node that is gone
 
 

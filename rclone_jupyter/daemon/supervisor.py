@@ -492,13 +492,13 @@ class Supervisor:
             self._report_unsaved("the flush deadline (RCLONE_JUPYTER_FLUSH_DEADLINE="
                                  f"{self.settings.timing.flush_deadline:g} s) passed")
         else:
-            # Files whose names cannot be objects were never saved: they are lost with this container, so the
-            # exit says so as any unsaved change does.
+            # Files never saved (a name that cannot be an object, an object of that name the storage refuses
+            # this container): they are lost with this container, so the exit says so as any unsaved change does.
             unsaveable = [engine for engine in self.engines if engine.not_saved]
             for engine in unsaveable:
-                log.error("%d file(s) in %s were never saved to %s (their names cannot be; rename them): %s",
-                          len(engine.not_saved), self.settings.data_dir, engine.remote.display,
-                          ", ".join(engine.not_saved_shown(20)))
+                log.error("%d file(s) in %s were never saved to %s: %s", len(engine.not_saved),
+                          self.settings.data_dir, engine.remote.display,
+                          "; ".join(f"{path} ({why})" for path, why in engine.not_saved_shown(20).items()))
             if unsaveable:
                 ok = False
             else:

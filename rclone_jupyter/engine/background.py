@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rclone_jupyter.engine.refusals import ONE_BY_ONE, denied, refusal
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
 from rclone_jupyter.logs import human_size
@@ -69,6 +70,13 @@ class BackgroundRestore(threading.Thread):
             except RcloneError as exc:
                 if self._stopping.is_set():
                     break
+                left = to_come.waiting()
+                if not exc.retryable and denied(exc) and left.keys() == waiting.keys() and len(left) <= ONE_BY_ONE:
+                    # Nothing arrived, and the storage refuses what is left (a 403 on those objects): skipped as a
+                    # reconcile skips them (engine/bucket.py, refuse), never tried again and again.
+                    self.engine.bucket.refuse({key: refusal(exc) for key in left}, left)
+                    to_come.drop(left)
+                    continue
                 # A blip is retried quietly; refused credentials or a missing bucket need a human (ERROR).
                 log.log(logging.WARNING if exc.retryable else logging.ERROR,
                         "restoring the large files from %s failed (%s); %d file(s) still to come, next try in %.0f s",

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rclone_jupyter.engine.manifest_sync import ManifestSync, without_manifest
+from rclone_jupyter.engine.refusals import one_by_one, one_object_refused
 from rclone_jupyter.engine.store import Store
+from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.model.filters import is_noise
 from rclone_jupyter.model.known import Known, Version, entry_version, folders_of, outermost_outside
@@ -30,6 +32,10 @@ class Bucket:
         # deleted, shown in the status. {name: why}
         self.skipped: dict[str, str] = {}
         self.skipped_file: Path | None = None  # where all of them are listed (the engine sets it)
+        # Objects whose download the storage refused (a 403 on one object), with the version refused: left in
+        # the bucket and out of the baseline (nothing here deletes them), shown in the status, and downloaded
+        # again once the bucket holds another version. {name: (version, why)}
+        self.refused: dict[str, tuple[Version, str]] = {}
         self._preset: dict[str, Version] | None = None
 
     def skip(self, found: Mapping[str, str]) -> None:
@@ -53,9 +59,33 @@ class Bucket:
             log.warning("cannot write the list of skipped objects %s (%s)", self.skipped_file, exc.strerror or exc)
 
     def skipped_shown(self, limit: int = 50) -> dict:
-        """The status's fields for the skipped objects: the first `limit`, how many, and where all of them are."""
-        return {"skipped": dict(sorted(self.skipped.items())[:limit]), "skipped_count": len(self.skipped),
+        """The status's fields for the skipped objects (those refused too): the first `limit`, how many, and
+        where all of those the data folder cannot hold are."""
+        shown = {**self.skipped, **{name: f"the storage refused its download: {why}"
+                                    for name, (_version, why) in self.refused.items()}}
+        return {"skipped": dict(sorted(shown.items())[:limit]), "skipped_count": len(shown),
                 "skipped_file": str(self.skipped_file) if self.skipped and self.skipped_file else None}
+
+    def refuse(self, found: Mapping[str, str], listing: Mapping[str, Version]) -> None:
+        """The storage refused to download these objects ({name: why}) as `listing` shows them: one WARNING for
+        the new ones; they are left out of the downloads until the bucket holds another version."""
+        new = {name: why for name, why in found.items() if name not in self.refused}
+        self.refused.update({name: (listing[name], why) for name, why in found.items() if name in listing})
+        if new:
+            first = sorted(new.items())[:3]
+            log.warning("cannot download %d file(s) from %s, the storage refuses them: %s%s. They stay in the bucket, "
+                        "and a copy here, if there is one, is kept; everything else is brought in as usual. They are "
+                        "tried again when they change in the bucket. `rclone-jupyter status` lists them", len(new),
+                        self.store.display, "; ".join(f"{name!r}: {why}" for name, why in first),
+                        "; ..." if len(new) > len(first) else "")
+
+    def downloadable(self, names: list[str], listing: Mapping[str, Version]) -> list[str]:
+        """The names a download may ask for: not one the storage refused as the listing still shows it (one
+        gone from the bucket, or changed there, is forgotten as refused)."""
+        for name, (version, _why) in list(self.refused.items()):
+            if listing.get(name) != version:
+                del self.refused[name]
+        return [name for name in names if name not in self.refused]
 
     def use_listing(self, entries: list[dict]) -> None:
         """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
@@ -76,17 +106,27 @@ class Bucket:
         self.skip(cannot_hold({name: v.size for name, v in files.items()}))  # skipped, never fatal
         return {name: v for name, v in files.items() if name not in self.skipped}
 
-    def versions(self, keys: list[str], known: Mapping[str, Known]) -> dict[str, Version]:
+    def versions(self, keys: list[str], known: Mapping[str, Known],
+                 refused: Callable[[dict[str, str]], None] | None = None) -> dict[str, Version]:
         """Size and modtime of these objects in the bucket now (missing ones are left out).
 
         One HEAD a name, except for many names in folders the bucket never held (a `git clone`): one LIST of
-        each such folder proves them absent.
+        each such folder proves them absent. `refused`: a check the storage refused for good (a 403 on one
+        object) is made again name by name, and the names it refuses are told to `refused` ({name: why}) and
+        left out; without it the failure is raised.
         """
         new_folders, rest = new_folders_of(keys, known) if len(keys) > HEAD_LIMIT else ([], keys)
         out: dict[str, Version] = {}
         for folder in new_folders:
             out.update(self.store.list(folder))
-        out.update(self.store.stat(rest))
+        try:
+            out.update(self.store.stat(rest))
+        except RcloneError as exc:
+            if refused is None or not one_object_refused(exc, self.store):
+                raise
+            found = one_by_one(rest, lambda key: out.update(self.store.stat([key])))
+            if found:
+                refused(found)
         wanted = set(keys)
         return {key: version for key, version in out.items() if key in wanted}
 

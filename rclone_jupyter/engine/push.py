@@ -96,6 +96,8 @@ class Pusher:
     # Data folder paths that cannot be objects (known.unsaveable, known.not_an_object): never uploaded, shown
     # in the status as not saved until they go. {path: why}
     not_saved: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Those of not_saved whose check the storage refused (observe): saved once the check goes through.
+    hidden: set[str] = dataclasses.field(default_factory=set)
 
     def cannot_save(self, rel: str, why: str) -> None:
         """A data folder path that cannot be saved: one WARNING, then listed in the status while it is there."""
@@ -121,7 +123,20 @@ class Pusher:
         uploads, deletes, folders = self._split(paths, real)
         local = {key: local_version(self.data_dir, key, folders=real) for key in uploads}
         checked = push_plan.to_check(local, self.baseline)
-        theirs = self.bucket.versions(checked, self.baseline) if checked else {}
+        hidden: dict[str, str] = {}
+        theirs = self.bucket.versions(checked, self.baseline, refused=hidden.update) if checked else {}
+        for key, why in hidden.items():
+            # The storage will not show the object of that name (a 403): uploading over what cannot be seen
+            # could lose it. Not saved, said and listed; the others of this push go on.
+            self.cannot_save(local_name(key), f"the storage refuses this container the object of that name in the "
+                                              f"bucket ({why}), and saving over it could lose it")
+            self.hidden.add(local_name(key))
+            del local[key]
+        checked = [key for key in checked if key not in hidden]
+        for key in checked:  # refused before, seen now (the policy changed): saved as any file
+            if local_name(key) in self.hidden:
+                self.hidden.discard(local_name(key))
+                self.not_saved.pop(local_name(key), None)
         # What our own cut-short uploads landed is known as ours (engine/transfers.py, cut_short).
         known = self.transfers.known_with_own(local, theirs)
         upload = push_plan.plan_uploads({key: local[key] for key in checked}, known, theirs)

@@ -91,12 +91,14 @@ class Reconciler:
             self.baseline.adopt(key, listed)
         if plan.disappeared:
             disappeared(self.store, plan.disappeared)
-        pull = self._with_room(plan.pull, listing)
+        pull = self._with_room(self.bucket.downloadable(plan.pull, listing), listing)
         if pull:
-            # Placed only where the data folder is still as the plan saw it.
+            # Placed only where the data folder is still as the plan saw it. One object the storage refuses
+            # (a 403) is left out, said and shown, never a reason to bring in nothing else.
             placed = self.transfers.download({key: local_name(key) for key in pull},
                                              expect={local_name(key): seen.get(key) for key in pull},
-                                             listing=listing)
+                                             listing=listing,
+                                             refused=lambda found: self.bucket.refuse(found, listing))
             result.pulled = len(placed)
         for key in plan.delete_here:
             if self._delete_here(key):

@@ -102,7 +102,7 @@ class Restorer:
             except RcloneError as exc:
                 if exc.retryable:
                     raise  # retries exhausted: the supervisor says so
-                raise PersistenceError(f"cannot use {self.store.display}: {exc}") from exc
+                self._refused_at_start(listing, exc)
         self.remote_was_empty = not listing and not skipped and result is None
         if self.remote_was_empty:
             # Object stores have no real folders: this creates nothing there, but keeps the promise on others.
@@ -121,6 +121,22 @@ class Restorer:
                  " (the bucket folder is empty)" if self.remote_was_empty else
                  f"; {len(later)} large file(s) ({human_size(later_bytes)}) follow once JupyterLab runs" if later
                  else "")
+
+    def _refused_at_start(self, listing: dict[str, Version], exc: RcloneError) -> None:
+        """The copy failed for good: rclone copied what it could, so what it refused (a 403 on one object, say)
+        is tried again alone. Those the storage still refuses are skipped (Bucket.refuse: shown in the status,
+        left out of the baseline, so nothing deletes them) and the start goes on. Credentials that may read
+        no object at all never get here: the pre-flight's read-back stops the start with the clear error."""
+        waiting = self.to_come.waiting()
+        absent = {key: local_name(key) for key in listing
+                  if key not in waiting and not os.path.lexists(self.data_dir / local_name(key))}
+        try:
+            self.transfers.download(absent, expect=dict.fromkeys(absent.values()), listing=listing,
+                                    refused=lambda found: self.bucket.refuse(found, listing))
+        except RcloneError as again:
+            raise PersistenceError(f"cannot use {self.store.display}: {again if again.retryable else exc}") from exc
+        for key in self.bucket.refused:
+            listing.pop(key, None)
 
     def _restore_listing(self, check_local: bool = False) -> dict[str, Version]:
         """The bucket folder's files from LIST requests alone; a missing bucket is the clear error.

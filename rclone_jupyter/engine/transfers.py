@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
 from rclone_jupyter.engine.manifest_sync import ManifestSync
+from rclone_jupyter.engine.refusals import one_by_one, one_object_refused
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
@@ -198,10 +199,15 @@ class Transfers:
         self.upload([key], {key: local_version(self.data_dir, key)})
 
     def download(self, targets: Mapping[str, str], *, expect: Mapping[str, Version | None],
-                 listing: Mapping[str, Version] | None = None) -> dict[str, Version]:
+                 listing: Mapping[str, Version] | None = None,
+                 refused: Callable[[dict[str, str]], None] | None = None) -> dict[str, Version]:
         """Bring objects into the data folder: {object name: data folder path}. Return what was placed.
 
         An object placed under its own name is known from then on (as `listing` shows it, if given).
+
+        `refused` (the reconcile, the start): a download the storage refused for good (a 403 on one object) is
+        narrowed down to the objects it refuses, one at a time; those are told to `refused` ({name: why}) and
+        left out, the others placed. Without it the failure is raised.
 
         Downloads land in a private staging folder first, then each is moved into place only if the data
         folder's version there is still `expect[path]` (None: nothing there), and only through real folders:
@@ -211,7 +217,7 @@ class Transfers:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.data_dir))
         placed: dict[str, Version] = {}
         try:
-            self.store.download(targets, staging)
+            self._fetch(targets, staging, refused)
             for key, rel in sorted(targets.items()):
                 staged = staging / local_name(key)
                 try:
@@ -239,3 +245,18 @@ class Transfers:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return placed
+
+    def _fetch(self, targets: Mapping[str, str], staging: Path,
+               refused: Callable[[dict[str, str]], None] | None) -> None:
+        """Download the objects into `staging`; see `download` for `refused`."""
+        try:
+            self.store.download(targets, staging)
+        except RcloneError as exc:
+            if refused is None or not one_object_refused(exc, self.store):
+                raise
+            # rclone copied the others: try again alone only what is not there.
+            absent = sorted(key for key in targets if not os.path.lexists(staging / local_name(key)))
+            found = one_by_one(absent, lambda key: self.store.download([key], staging),
+                               take_the_rest=len(absent) == len(targets))  # nothing came: maybe a whole folder
+            if found:
+                refused(found)

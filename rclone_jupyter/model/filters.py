@@ -17,6 +17,7 @@ LOCAL_ONLY = ("welcome.txt",)
 # Top-level folders of the bucket folder that belong to rclone-jupyter itself (daemon/presence.py's heartbeats,
 # the manifest, model/trash.py's kept versions): never restored, never synced.
 BUCKET_ONLY = (".rclone-jupyter",)
+HEARTBEATS = BUCKET_ONLY[0] + "/nodes"  # daemon/presence.py: one small object per running container
 
 
 # Any component of the path matching any NOISE_NAMES pattern: one regex, as it runs on every watcher event.
