@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from rclone_jupyter import memory
 from rclone_jupyter.children import spawner
 from rclone_jupyter.daemon.large_files import LargeFiles
 from rclone_jupyter.config.remotes import kernel_environment, render_config, write_kernel_files
@@ -267,6 +268,7 @@ class Supervisor:
         self.large_files = parts.large_files(settings, state, binary, self.env, self.engines, self.board)
         self.large_files.start()
         stack.callback(self.large_files.stop)
+        memory.give_back()  # the start's peak (the listing, the restore's plan) is free now
         self.board.set_phase(Phase.RUNNING)
         return self._main_loop()
 
