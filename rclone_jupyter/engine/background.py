@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rclone_jupyter.engine.refusals import ONE_BY_ONE, denied, refusal
+from rclone_jupyter.engine.refusals import one_object_refused, refusal
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
 from rclone_jupyter.logs import human_size
@@ -71,9 +71,10 @@ class BackgroundRestore(threading.Thread):
                 if self._stopping.is_set():
                     break
                 left = to_come.waiting()
-                if not exc.retryable and denied(exc) and left.keys() == waiting.keys() and len(left) <= ONE_BY_ONE:
-                    # Nothing arrived, and the storage refuses what is left (a 403 on those objects): skipped as a
-                    # reconcile skips them (engine/bucket.py, refuse), never tried again and again.
+                if self._refused(exc):
+                    # rclone copied every other file: what is left, the storage refuses (a 403 on those objects
+                    # while the credentials work). Skipped as a reconcile skips them (engine/bucket.py, refuse),
+                    # not tried again and again, and no ERROR as if it needed a human first.
                     self.engine.bucket.refuse({key: refusal(exc) for key in left}, left)
                     to_come.drop(left)
                     continue
@@ -91,6 +92,12 @@ class BackgroundRestore(threading.Thread):
                      self.engine.remote.display, self._placed_files, human_size(total), time.monotonic() - started)
             if self.on_done is not None:
                 self.on_done()
+
+    def _refused(self, exc: RcloneError) -> bool:
+        try:
+            return one_object_refused(exc, self.engine.bucket.store)
+        except RcloneError:
+            return False  # the storage down just now: retried as any failure
 
     def _one_run(self, waiting: dict) -> None:
         data_dir = self.engine.data_dir

@@ -14,7 +14,7 @@ from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.filters import HEARTBEATS
 
 # Tried alone, all refused, nothing else fetched: the rest are taken as refused too, without a request each (a
-# policy on a whole folder). Also how many large files of a start may be left for each to be tried alone.
+# policy on a whole folder).
 ONE_BY_ONE = 3
 _DENIED = ("AccessDenied", "Access Denied", "StatusCode: 403", "status code 403", "Error 403", "403 Forbidden")
 
