@@ -704,6 +704,13 @@ def _tree_rss_mib(pid: int) -> float:
     return total_mib
 
 
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def bench_idle(n: int, seconds: float) -> None:
     from rclone_jupyter.local.watcher import Watcher
 
@@ -728,7 +735,7 @@ def bench_idle(n: int, seconds: float) -> None:
                 # One save, as a user makes before leaving: its rcd stays up to 10 s into the window, then stops.
                 saved = change(data / "d000/f000000.txt", 1)
                 served = tmp / "s3" / "bucket" / FOLDER / "d000/f000000.txt"
-                while served.read_bytes() != saved:
+                while _content(served) != saved:  # the server may replace the file by removing it first
                     time.sleep(0.05)
                 time.sleep(0.5)
                 s3.counter.reset()

@@ -198,6 +198,7 @@ class Restorer:
                     self.baseline.record(key, here[key], listing[key])
         upload = [key for key in here if key not in self.baseline or not same(here[key], self.baseline[key].version)]
         self._restored = {}
+        self._listing = {}  # the baseline holds what is needed of it now: about 100 bytes per object less
         manifest = self.manifest.manifest
         for key in here:
             manifest.note(key, file_mode(self.data_dir, key))
