@@ -13,6 +13,7 @@ import json
 import time
 
 import boto3
+import pytest
 
 from conftest import Bucket, MotoS3, settled, synced_tree, wait_until
 
@@ -54,145 +55,137 @@ class PolicyMoto(MotoS3):
         return {**self.env(FOLDER), "AWS_ACCESS_KEY_ID": self.admin[0], "AWS_SECRET_ACCESS_KEY": self.admin[1]}
 
 
+@pytest.fixture
+def policy_moto(tmp_path):
+    """Start a PolicyMoto (its container user denied FOLDER/`denied`): the server, and the bucket as a colleague
+    allowed everything sees it. Stopped after the test."""
+    started: list[PolicyMoto] = []
+
+    def start(denied: str = "secret*") -> tuple[PolicyMoto, Bucket]:
+        moto = PolicyMoto(tmp_path / f"moto{len(started)}", denied).start()
+        started.append(moto)
+        return moto, Bucket(tmp_path, moto.admin_env())
+
+    yield start
+    for moto in started:
+        moto.stop()
+
+
 def refused_in_status(daemon) -> str:
     return skipped_of(daemon).get(REFUSED, "")
 
 
-def test_an_object_the_storage_refuses_is_skipped_and_everything_else_still_arrives(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        colleague.put("notes.txt", b"before")
-        daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "1"}).start()
-        daemon.wait_synced()
-        assert synced_tree(daemon.data) == {"notes.txt": b"before"}
+def test_an_object_the_storage_refuses_is_skipped_and_everything_else_still_arrives(policy_moto, daemons):
+    moto, colleague = policy_moto()
+    colleague.put("notes.txt", b"before")
+    daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "1"}).start()
+    daemon.wait_synced()
+    assert synced_tree(daemon.data) == {"notes.txt": b"before"}
 
-        colleague.put(REFUSED, b"not for this container")
-        colleague.put("results.csv", b"made elsewhere")
-        wait_until(lambda: (daemon.data / "results.csv").exists(), timeout=30, message="the readable object here")
-        wait_until(lambda: "refused" in refused_in_status(daemon), timeout=30, message="the refused one listed")
-        assert "cannot download 1 file(s)" in daemon.log() and REFUSED in daemon.log()
+    colleague.put(REFUSED, b"not for this container")
+    colleague.put("results.csv", b"made elsewhere")
+    wait_until(lambda: (daemon.data / "results.csv").exists(), timeout=30, message="the readable object here")
+    wait_until(lambda: "refused" in refused_in_status(daemon), timeout=30, message="the refused one listed")
+    assert "cannot download 1 file(s)" in daemon.log() and REFUSED in daemon.log()
 
-        # Saves and later changes elsewhere go on as before, and the status says nothing is failing.
-        (daemon.data / "mine.txt").write_text("saved here")
-        colleague.put("later.txt", b"made elsewhere later")
-        wait_until(lambda: (daemon.data / "later.txt").exists(), timeout=30, message="a later change elsewhere")
-        settled(lambda: colleague.files().get("mine.txt") == b"saved here", message="the local save in the bucket")
-        time.sleep(2.5)  # two more looks: the refused object is not asked for again, nor reported again
-        status = daemon.status() or {}
-        assert not status.get("last_error"), status
-        assert daemon.log().count("cannot download") == 1
-        assert not (daemon.data / REFUSED).exists()
-        assert colleague.files()[REFUSED] == b"not for this container"  # never deleted, never overwritten
+    # Saves and later changes elsewhere go on as before, and the status says nothing is failing.
+    (daemon.data / "mine.txt").write_text("saved here")
+    colleague.put("later.txt", b"made elsewhere later")
+    wait_until(lambda: (daemon.data / "later.txt").exists(), timeout=30, message="a later change elsewhere")
+    settled(lambda: colleague.files().get("mine.txt") == b"saved here", message="the local save in the bucket")
+    time.sleep(2.5)  # two more looks: the refused object is not asked for again, nor reported again
+    status = daemon.status() or {}
+    assert not status.get("last_error"), status
+    assert daemon.log().count("cannot download") == 1
+    assert not (daemon.data / REFUSED).exists()
+    assert colleague.files()[REFUSED] == b"not for this container"  # never deleted, never overwritten
 
-        # Once it changes in the bucket it is tried again (still refused here: said again, still skipped).
-        colleague.put(REFUSED, b"changed, still not for this container")
-        wait_until(lambda: daemon.log().count("cannot download") == 2, timeout=30, message="the new version tried")
-        assert synced_tree(daemon.data) == {"notes.txt": b"before", "results.csv": b"made elsewhere",
-                                            "later.txt": b"made elsewhere later", "mine.txt": b"saved here"}
-        assert daemon.stop() == 0, daemon.log()[-3000:]
-    finally:
-        moto.stop()
+    # Once it changes in the bucket it is tried again (still refused here: said again, still skipped).
+    colleague.put(REFUSED, b"changed, still not for this container")
+    wait_until(lambda: daemon.log().count("cannot download") == 2, timeout=30, message="the new version tried")
+    assert synced_tree(daemon.data) == {"notes.txt": b"before", "results.csv": b"made elsewhere",
+                                        "later.txt": b"made elsewhere later", "mine.txt": b"saved here"}
+    assert daemon.stop() == 0, daemon.log()[-3000:]
 
 
-def test_a_start_over_an_object_the_storage_refuses_restores_the_rest_and_runs(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        colleague.put("notes.txt", b"notes")
-        colleague.put("d/data.csv", b"data")
-        colleague.put(REFUSED, b"not for this container")
-        daemon = daemons(moto.env(FOLDER)).start()
-        daemon.wait_synced()
-        assert synced_tree(daemon.data) == {"notes.txt": b"notes", "d/data.csv": b"data"}
-        assert "refused" in refused_in_status(daemon)
-        (daemon.data / "mine.txt").write_text("saved here")
-        settled(lambda: colleague.files().get("mine.txt") == b"saved here", message="the local save in the bucket")
-        assert colleague.files()[REFUSED] == b"not for this container"
-        assert daemon.stop() == 0, daemon.log()[-3000:]
-    finally:
-        moto.stop()
+def test_a_start_over_an_object_the_storage_refuses_restores_the_rest_and_runs(policy_moto, daemons):
+    moto, colleague = policy_moto()
+    colleague.put("notes.txt", b"notes")
+    colleague.put("d/data.csv", b"data")
+    colleague.put(REFUSED, b"not for this container")
+    daemon = daemons(moto.env(FOLDER)).start()
+    daemon.wait_synced()
+    assert synced_tree(daemon.data) == {"notes.txt": b"notes", "d/data.csv": b"data"}
+    assert "refused" in refused_in_status(daemon)
+    (daemon.data / "mine.txt").write_text("saved here")
+    settled(lambda: colleague.files().get("mine.txt") == b"saved here", message="the local save in the bucket")
+    assert colleague.files()[REFUSED] == b"not for this container"
+    assert daemon.stop() == 0, daemon.log()[-3000:]
 
 
-def test_a_file_saved_here_over_an_object_the_storage_refuses_is_not_saved_and_the_others_land(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        colleague.put(REFUSED, b"theirs, unreadable here")
-        daemon = daemons(moto.env(FOLDER)).start()
-        daemon.wait_synced()
-        (daemon.data / REFUSED).write_text("mine")
-        (daemon.data / "other.txt").write_text("saved beside it")
-        settled(lambda: colleague.files().get("other.txt") == b"saved beside it", message="the other save")
-        wait_until(lambda: REFUSED in not_saved_of(daemon), timeout=30, message="listed as not saved")
-        assert "refuses this container" in not_saved_of(daemon)[REFUSED]
-        assert not (daemon.status() or {}).get("last_error")
-        (daemon.data / "later.txt").write_text("a later save")
-        settled(lambda: colleague.files().get("later.txt") == b"a later save", message="a later save")
-        assert colleague.files()[REFUSED] == b"theirs, unreadable here"  # what it could not see is not overwritten
-        assert daemon.stop() != 0  # the stop names what it could not save
-        assert REFUSED in daemon.log().split("never saved")[-1]
-        assert (daemon.data / REFUSED).read_text() == "mine"
-    finally:
-        moto.stop()
+def test_a_file_saved_here_over_an_object_the_storage_refuses_is_not_saved_and_the_others_land(policy_moto, daemons):
+    moto, colleague = policy_moto()
+    colleague.put(REFUSED, b"theirs, unreadable here")
+    daemon = daemons(moto.env(FOLDER)).start()
+    daemon.wait_synced()
+    (daemon.data / REFUSED).write_text("mine")
+    (daemon.data / "other.txt").write_text("saved beside it")
+    settled(lambda: colleague.files().get("other.txt") == b"saved beside it", message="the other save")
+    wait_until(lambda: REFUSED in not_saved_of(daemon), timeout=30, message="listed as not saved")
+    assert "refuses this container" in not_saved_of(daemon)[REFUSED]
+    assert not (daemon.status() or {}).get("last_error")
+    (daemon.data / "later.txt").write_text("a later save")
+    settled(lambda: colleague.files().get("later.txt") == b"a later save", message="a later save")
+    assert colleague.files()[REFUSED] == b"theirs, unreadable here"  # what it could not see is not overwritten
+    assert daemon.stop() != 0  # the stop names what it could not save
+    assert REFUSED in daemon.log().split("never saved")[-1]
+    assert (daemon.data / REFUSED).read_text() == "mine"
 
 
-def test_credentials_that_may_read_no_object_are_a_clear_error_before_anything_is_restored(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto", denied="*").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        colleague.put("notes.txt", b"notes")
-        colleague.put("d/data.csv", b"data")
-        daemon = daemons(moto.env(FOLDER)).start(wait=False)
-        assert daemon.proc.wait(timeout=120) != 0
-        log = daemon.log()
-        # The pre-flight's read-back says it, before anything is restored or started.
-        assert "could not read back" in log and "Syncing needs read" in log, log[-3000:]
-        assert "Traceback" not in log and moto.secret not in log
-        assert colleague.files() == {"notes.txt": b"notes", "d/data.csv": b"data"}  # nothing deleted there
-    finally:
-        moto.stop()
+def test_credentials_that_may_read_no_object_are_a_clear_error_before_anything_is_restored(policy_moto, daemons):
+    moto, colleague = policy_moto("*")
+    colleague.put("notes.txt", b"notes")
+    colleague.put("d/data.csv", b"data")
+    daemon = daemons(moto.env(FOLDER)).start(wait=False)
+    assert daemon.proc.wait(timeout=120) != 0
+    log = daemon.log()
+    # The pre-flight's read-back says it, before anything is restored or started.
+    assert "could not read back" in log and "Syncing needs read" in log, log[-3000:]
+    assert "Traceback" not in log and moto.secret not in log
+    assert colleague.files() == {"notes.txt": b"notes", "d/data.csv": b"data"}  # nothing deleted there
 
 
-def test_a_large_file_the_storage_refuses_is_skipped_after_jupyterlab_and_the_rest_arrives(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        colleague.put("small.txt", b"small")
-        colleague.put("model.bin", b"m" * 300_000)
-        colleague.put(REFUSED, b"s" * 200_000)
-        daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_LARGE_FILE": "100000"}).start()
-        daemon.wait_synced()
-        wait_until(lambda: (daemon.data / "model.bin").exists(), timeout=30, message="the readable large file")
-        wait_until(lambda: "refused" in refused_in_status(daemon), timeout=30, message="the refused one listed")
-        assert daemon.log().count("cannot download 1 file(s)") == 1
-        assert "still to come, next try" not in daemon.log()  # no ERROR and retry first, as if a human must act
-        assert synced_tree(daemon.data) == {"small.txt": b"small", "model.bin": b"m" * 300_000}
-        assert colleague.files()[REFUSED] == b"s" * 200_000
-        assert daemon.stop() == 0, daemon.log()[-3000:]
-    finally:
-        moto.stop()
+def test_a_large_file_the_storage_refuses_is_skipped_after_jupyterlab_and_the_rest_arrives(policy_moto, daemons):
+    moto, colleague = policy_moto()
+    colleague.put("small.txt", b"small")
+    colleague.put("model.bin", b"m" * 300_000)
+    colleague.put(REFUSED, b"s" * 200_000)
+    daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_LARGE_FILE": "100000"}).start()
+    daemon.wait_synced()
+    wait_until(lambda: (daemon.data / "model.bin").exists(), timeout=30, message="the readable large file")
+    wait_until(lambda: "refused" in refused_in_status(daemon), timeout=30, message="the refused one listed")
+    assert daemon.log().count("cannot download 1 file(s)") == 1
+    assert "still to come, next try" not in daemon.log()  # no ERROR and retry first, as if a human must act
+    assert synced_tree(daemon.data) == {"small.txt": b"small", "model.bin": b"m" * 300_000}
+    assert colleague.files()[REFUSED] == b"s" * 200_000
+    assert daemon.stop() == 0, daemon.log()[-3000:]
 
 
-def test_a_folder_the_storage_refuses_whole_is_skipped_whole_and_the_rest_still_arrives(tmp_path, daemons):
-    moto = PolicyMoto(tmp_path / "moto").start()
-    try:
-        colleague = Bucket(tmp_path, moto.admin_env())
-        daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "1"}).start()
-        daemon.wait_synced()
-        refused = {f"secret/part{i}.csv": f"part {i}".encode() for i in range(8)}
-        for name, content in refused.items():
-            colleague.put(name, content)
-        wait_until(lambda: len(skipped_of(daemon)) == len(refused), timeout=30, message="all eight listed")
-        assert all("access denied" in why for why in skipped_of(daemon).values())
-        colleague.put("open.txt", b"readable")
-        wait_until(lambda: (daemon.data / "open.txt").exists(), timeout=30, message="a readable object after them")
-        assert not (daemon.data / "secret").exists()
-        assert not (daemon.status() or {}).get("last_error")
-        assert {k: v for k, v in colleague.files().items() if k.startswith("secret/")} == refused
-        assert daemon.stop() == 0, daemon.log()[-3000:]
-    finally:
-        moto.stop()
+def test_a_folder_the_storage_refuses_whole_is_skipped_whole_and_the_rest_still_arrives(policy_moto, daemons):
+    moto, colleague = policy_moto()
+    daemon = daemons({**moto.env(FOLDER), "RCLONE_JUPYTER_RECONCILE_INTERVAL": "1"}).start()
+    daemon.wait_synced()
+    refused = {f"secret/part{i}.csv": f"part {i}".encode() for i in range(8)}
+    for name, content in refused.items():
+        colleague.put(name, content)
+    wait_until(lambda: len(skipped_of(daemon)) == len(refused), timeout=30, message="all eight listed")
+    assert all("access denied" in why for why in skipped_of(daemon).values())
+    colleague.put("open.txt", b"readable")
+    wait_until(lambda: (daemon.data / "open.txt").exists(), timeout=30, message="a readable object after them")
+    assert not (daemon.data / "secret").exists()
+    assert not (daemon.status() or {}).get("last_error")
+    assert {k: v for k, v in colleague.files().items() if k.startswith("secret/")} == refused
+    assert daemon.stop() == 0, daemon.log()[-3000:]
 
 
 def remote_status(daemon) -> dict:
