@@ -62,7 +62,6 @@ class BackgroundRestore(threading.Thread):
         to_come = self.engine.to_come
         wait = FIRST_RETRY
         started = time.monotonic()
-        total = to_come.bytes_total
         while to_come and not self._stopping.is_set():
             waiting = to_come.waiting()
             try:
@@ -88,8 +87,11 @@ class BackgroundRestore(threading.Thread):
             # The run succeeded: what it did not bring is gone from the bucket (deleted there meanwhile).
             to_come.drop(waiting)
         if not self._stopping.is_set():
+            # What arrived, not what was expected: a file the storage refused or one deleted there meanwhile
+            # did not come.
             log.info("restore from %s done: the %d large file(s) (%s) arrived in %.1f s after JupyterLab started",
-                     self.engine.remote.display, self._placed_files, human_size(total), time.monotonic() - started)
+                     self.engine.remote.display, self._placed_files, human_size(self._placed_bytes),
+                     time.monotonic() - started)
             if self.on_done is not None:
                 self.on_done()
 

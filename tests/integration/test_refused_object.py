@@ -166,6 +166,8 @@ def test_a_large_file_the_storage_refuses_is_skipped_after_jupyterlab_and_the_re
     wait_until(lambda: "refused" in refused_in_status(daemon), timeout=30, message="the refused one listed")
     assert daemon.log().count("cannot download 1 file(s)") == 1
     assert "still to come, next try" not in daemon.log()  # no ERROR and retry first, as if a human must act
+    wait_until(lambda: "the 1 large file(s) (293.0 KiB) arrived" in daemon.log(), timeout=30,
+               message="the restore's end counting what arrived, not the refused one")
     assert synced_tree(daemon.data) == {"small.txt": b"small", "model.bin": b"m" * 300_000}
     assert colleague.files()[REFUSED] == b"s" * 200_000
     assert daemon.stop() == 0, daemon.log()[-3000:]
