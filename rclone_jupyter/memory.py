@@ -10,9 +10,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import logging
-
-log = logging.getLogger(__name__)
 
 
 def _libc():
@@ -27,7 +24,7 @@ _LIBC = _libc()
 
 
 def give_back() -> None:
-    """Collect cycles, then return the heap's free pages to the system (after the start, after a reconcile)."""
+    """Collect cycles, then return the heap's free pages to the system (the supervisor, once the start is over)."""
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)

@@ -69,8 +69,8 @@ class BackgroundRestore(threading.Thread):
             except RcloneError as exc:
                 if self._stopping.is_set():
                     break
-                left = to_come.waiting()
                 if self._refused(exc):
+                    left = to_come.waiting()
                     # rclone copied every other file: what is left, the storage refuses (a 403 on those objects
                     # while the credentials work). Skipped as a reconcile skips them (engine/bucket.py, refuse),
                     # not tried again and again, and no ERROR as if it needed a human first.

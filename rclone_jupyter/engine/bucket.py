@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rclone_jupyter.engine.manifest_sync import ManifestSync, without_manifest
-from rclone_jupyter.engine.refusals import one_by_one, one_object_refused
+from rclone_jupyter.engine.refusals import narrow_down
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import cannot_hold
@@ -122,11 +122,7 @@ class Bucket:
         try:
             out.update(self.store.stat(rest))
         except RcloneError as exc:
-            if refused is None or not one_object_refused(exc, self.store):
-                raise
-            found = one_by_one(rest, lambda key: out.update(self.store.stat([key])))
-            if found:
-                refused(found)
+            narrow_down(exc, self.store, rest, lambda key: out.update(self.store.stat([key])), refused)
         wanted = set(keys)
         return {key: version for key, version in out.items() if key in wanted}
 

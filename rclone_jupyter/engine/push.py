@@ -123,20 +123,21 @@ class Pusher:
         uploads, deletes, folders = self._split(paths, real)
         local = {key: local_version(self.data_dir, key, folders=real) for key in uploads}
         checked = push_plan.to_check(local, self.baseline)
-        hidden: dict[str, str] = {}
-        theirs = self.bucket.versions(checked, self.baseline, refused=hidden.update) if checked else {}
-        for key, why in hidden.items():
+        refused: dict[str, str] = {}
+        theirs = self.bucket.versions(checked, self.baseline, refused=refused.update) if checked else {}
+        for key, why in refused.items():
             # The storage will not show the object of that name (a 403): uploading over what cannot be seen
             # could lose it. Not saved, said and listed; the others of this push go on.
             self.cannot_save(local_name(key), f"the storage refuses this container the object of that name in the "
                                               f"bucket ({why}), and saving over it could lose it")
             self.hidden.add(local_name(key))
             del local[key]
-        checked = [key for key in checked if key not in hidden]
-        for key in checked:  # refused before, seen now (the policy changed): saved as any file
-            if local_name(key) in self.hidden:
-                self.hidden.discard(local_name(key))
-                self.not_saved.pop(local_name(key), None)
+        checked = [key for key in checked if key not in refused]
+        if self.hidden:
+            for key in checked:  # refused before, seen now (the policy changed): saved as any file
+                if local_name(key) in self.hidden:
+                    self.hidden.discard(local_name(key))
+                    self.not_saved.pop(local_name(key), None)
         # What our own cut-short uploads landed is known as ours (engine/transfers.py, cut_short).
         known = self.transfers.known_with_own(local, theirs)
         upload = push_plan.plan_uploads({key: local[key] for key in checked}, known, theirs)

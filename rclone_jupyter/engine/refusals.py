@@ -46,6 +46,18 @@ def refusal(exc: RcloneError) -> str:
     return str(exc)[:300]
 
 
+def narrow_down(exc: RcloneError, store: Store, names: Iterable[str], attempt: Callable[[str], None],
+                refused: Callable[[dict[str, str]], None] | None, *, take_the_rest: bool = False) -> None:
+    """A batch request failed with `exc`. Unless that is a refusal of some of its objects (one_object_refused)
+    and `refused` wants them, `exc` is raised again; else each of `names` is tried alone (`one_by_one`) and
+    those refused are told to `refused` ({name: why})."""
+    if refused is None or not one_object_refused(exc, store):
+        raise exc
+    found = one_by_one(names, attempt, take_the_rest=take_the_rest)
+    if found:
+        refused(found)
+
+
 def one_by_one(names: Iterable[str], attempt: Callable[[str], None], *, take_the_rest: bool = False) -> dict[str, str]:
     """Run `attempt` for each name alone; return {name: why} for those refused for good. A retryable failure (the
     storage down) is raised: that is no refusal. `take_the_rest`: once the first ONE_BY_ONE were all refused,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rclone_jupyter.engine.bucket import Bucket
 from rclone_jupyter.engine.manifest_sync import ManifestSync
-from rclone_jupyter.engine.refusals import one_by_one, one_object_refused
+from rclone_jupyter.engine.refusals import narrow_down
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import STAGING_PREFIX, place
@@ -252,11 +252,7 @@ class Transfers:
         try:
             self.store.download(targets, staging)
         except RcloneError as exc:
-            if refused is None or not one_object_refused(exc, self.store):
-                raise
-            # rclone copied the others: try again alone only what is not there.
+            # rclone copied the others: only what is not there is tried again alone.
             absent = sorted(key for key in targets if not os.path.lexists(staging / local_name(key)))
-            found = one_by_one(absent, lambda key: self.store.download([key], staging),
-                               take_the_rest=len(absent) == len(targets))  # nothing came: maybe a whole folder
-            if found:
-                refused(found)
+            narrow_down(exc, self.store, absent, lambda key: self.store.download([key], staging), refused,
+                        take_the_rest=len(absent) == len(targets))  # nothing came: maybe a whole folder
