@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.logs import secret_mask
 from rclone_jupyter.model.filters import HEARTBEATS
 
 # Tried alone, all refused, nothing else fetched: the rest are taken as refused too, without a request each (a
@@ -43,7 +44,7 @@ def refusal(exc: RcloneError) -> str:
     """Why the storage refused one object, as the status shows it."""
     if denied(exc):
         return "access denied (a bucket policy, an ACL or an encryption key this container may not use)"
-    return str(exc)[:300]
+    return secret_mask.mask(str(exc))[:300]  # masked before it is cut: no half secret is left to show
 
 
 def narrow_down(exc: RcloneError, store: Store, names: Iterable[str], attempt: Callable[[str], None],

@@ -2,8 +2,9 @@
 
 import pytest
 
-from rclone_jupyter.engine.refusals import ONE_BY_ONE, denied, one_by_one
+from rclone_jupyter.engine.refusals import ONE_BY_ONE, denied, one_by_one, refusal
 from rclone_jupyter.errors import RcloneError
+from rclone_jupyter.logs import secret_mask
 
 FORBIDDEN = "operation error S3: GetObject, https response error StatusCode: 403, api error AccessDenied"
 
@@ -52,3 +53,12 @@ def test_the_rest_is_taken_as_refused_only_when_asked_and_every_first_one_was_re
     asked.clear()
     assert set(one_by_one(names, attempts_refusing(set(names), asked))) == set(names)
     assert len(asked) == len(names)  # the push's check asks each: a file wrongly unsaved is worse than a HEAD
+
+
+def test_a_refusal_shown_in_the_status_never_carries_a_secret_even_cut_short():
+    secret = "sv=2024-01-01&sig=TopSecretSignature0123456789"
+    secret_mask.add(secret)
+    url = "GET https://acct.blob.core.windows.net/c/a.txt?"
+    long_message = "x" * (270 - len(url)) + url + f"{secret}: 500 Internal Error"  # the cut falls in the secret
+    why = refusal(failure(long_message))
+    assert "TopSecret" not in why and "sig=" not in why
