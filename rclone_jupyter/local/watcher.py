@@ -12,7 +12,7 @@ from pathlib import Path
 
 from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileAttribEvent, FileClosedEvent,
                              FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
-                             FileSystemEventHandler)
+                             FileSystemEventHandler, generate_sub_created_events, generate_sub_moved_events)
 from watchdog.observers import Observer
 from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.polling import PollingEmitter
@@ -20,6 +20,7 @@ from watchdog.observers.polling import PollingEmitter
 try:  # Linux: watch the watch budget (below); elsewhere watchdog's default observer, as before
     from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
     from watchdog.observers.inotify_c import InotifyFD
+    from watchdog.observers.inotify_move_event_grouper import PathedInotifyEvent
 except ImportError:  # pragma: no cover - not Linux
     InotifyObserver = None
 
@@ -78,9 +79,13 @@ class ChangeHandler(FileSystemEventHandler):
             # A new folder or link is whole at once; a new file is being written until it is closed.
             finished = event.is_directory or os.path.islink(os.fsdecode(event.src_path))
         for path in paths:
-            rel = relative(self.root, path, self.prefix)
-            if rel is not None and not is_noise(rel):
-                self.sink(rel, finished)
+            self.changed(path, finished)
+
+    def changed(self, path: str | bytes, finished: bool) -> None:
+        """An absolute path changed: told to the sink unless it is the root itself or noise."""
+        rel = relative(self.root, path, self.prefix)
+        if rel is not None and not is_noise(rel):
+            self.sink(rel, finished)
 
 
 # The most of one core the polling fallback may take: each scan of a large tree (every folder listed, every
@@ -164,14 +169,61 @@ if InotifyObserver is not None:
                     self.on_full(path)
                 raise
 
-    class BudgetObserver(InotifyObserver):
-        """watchdog's inotify observer, with a failed watch reported instead of ignored."""
+    class _DirectEmitter(InotifyEmitter):
+        """watchdog's inotify emitter, telling the handler each changed path at once (`ChangeHandler.changed`).
 
-        def __init__(self, on_full: Callable[[bytes], None], on_overflow: Callable[[], None], *,
-                     timeout: float = DEFAULT_OBSERVER_TIMEOUT):
+        watchdog's own emitter makes event objects (two per new file: its folder's "modified" too), filters them
+        against the event classes one by one, and queues them for a dispatcher thread that calls the handler:
+        in a burst of 100,000 new files that was most of the daemon's CPU (bench/burst_cpu.py). The paths and
+        the `finished` flag are those ChangeHandler.on_any_event gives the same events; the kernel sends only
+        the events asked for (the mask watchdog builds from the observer's event filter)."""
+
+        def __init__(self, *args, handler: ChangeHandler, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._handler = handler
+
+        def build_and_queue_event(self, event, *, full_events: bool = False) -> None:
+            tell = self._handler.changed
+            if not isinstance(event, PathedInotifyEvent):  # a rename inside the data folder: (from, to)
+                move_from, move_to = event
+                tell(move_from.path, True)
+                tell(move_to.path, True)
+                if move_from.ev.is_directory and self.watch.is_recursive:
+                    for sub in generate_sub_moved_events(move_from.path, move_to.path):
+                        tell(sub.src_path, True)
+                        tell(sub.dest_path, True)
+                return
+            ev, path = event.ev, event.path
+            if ev.is_moved_to:  # from outside the data folder: whole, as is everything in a folder moved in
+                tell(path, True)
+                if ev.is_directory and self.watch.is_recursive:
+                    for sub in generate_sub_created_events(path):
+                        tell(sub.src_path, True)
+            elif ev.is_attrib:
+                tell(path, False)
+            elif ev.is_modify:
+                if not ev.is_directory:  # a folder's own mtime: what changed in it has its own event
+                    tell(path, False)
+            elif ev.is_delete or ev.is_moved_from:  # moved out of the data folder: gone from it
+                tell(path, True)
+            elif ev.is_create:
+                # A new folder or link is whole at once; a new file is being written until it is closed.
+                tell(path, ev.is_directory or os.path.islink(path))
+            elif ev.is_delete_self and path == os.fsencode(self.watch.path):
+                self.stop()  # the data folder itself is gone (as watchdog's emitter does)
+            elif ev.is_close_write and not ev.is_directory:
+                tell(path, True)
+
+    class BudgetObserver(InotifyObserver):
+        """watchdog's inotify observer, with a failed watch reported instead of ignored, and the handler told
+        without watchdog's dispatcher (_DirectEmitter)."""
+
+        def __init__(self, on_full: Callable[[bytes], None], on_overflow: Callable[[], None], handler: ChangeHandler,
+                     *, timeout: float = DEFAULT_OBSERVER_TIMEOUT):
             self._inotify_fd = _BudgetFD(on_full, on_overflow)
             self._inotify_fd.start()
-            BaseObserver.__init__(self, InotifyEmitter, timeout=timeout, inotify_fd=self._inotify_fd)
+            BaseObserver.__init__(self, _DirectEmitter, timeout=timeout, inotify_fd=self._inotify_fd,
+                                  handler=handler)
 
 
 class Watcher:
@@ -196,7 +248,7 @@ class Watcher:
 
     def start(self) -> None:
         handler = self._handler = ChangeHandler(self.root, self.sink)
-        observer = (BudgetObserver(self._watch_failed, self._events_lost) if InotifyObserver is not None
+        observer = (BudgetObserver(self._watch_failed, self._events_lost, handler) if InotifyObserver is not None
                     else Observer())
         limit = self.watch_limit if self.watch_limit is not None else system_watch_limit()
         try:
