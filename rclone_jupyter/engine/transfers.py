@@ -60,9 +60,10 @@ class Transfers:
         folders, never what a path names after a folder on its way became a link. A name that is no regular
         file or link there any more is not uploaded (its delete or move event follows).
 
-        If the call fails for a batch, each file is tried on its own: one file the storage refuses (a name it
-        cannot hold, say) must not keep every other change of the batch from being saved. The ones that fail
-        stay pending, and the error names them.
+        If the call fails for a batch, the bucket is asked what landed (rclone goes on with the rest of a batch),
+        and each file that did not is tried on its own: one file the storage refuses (a name it cannot hold, say)
+        must not keep every other change of the batch from being saved. The ones that fail stay pending, and
+        the error names them.
         """
         failed: list[str] = []
         errors: list[str] = []
@@ -85,15 +86,23 @@ class Transfers:
                     if len(sent) == 1 or not exc.retryable:
                         self._keep_what_landed(sent, local)
                         raise
-                    for key in sent:
+                    # rclone went on with the rest of the batch: what did not land is what failed (a name the
+                    # storage refuses, the files in flight when a connection broke), and only those are tried
+                    # again, one at a time. Sending each file of the batch again cost an rc call and a whole
+                    # upload per file: a batch of thousands uploaded twice, for one broken connection.
+                    try:
+                        landed = self.bucket.versions(sent, self.baseline)
+                    except RcloneError:
+                        self.cut_short({key: local[key] for key in sent})  # any of them may have landed
+                        raise exc from None  # the bucket cannot say now: all stay pending, tried again later
+                    for key in self._record_landed(sent, local, landed):
                         try:
                             self._send(view, [key], retry=False)
                         except RcloneError:
                             failed.append(key)
                             self.cut_short({key: local[key]})  # what the failed call sent may have landed
-                    for key in sent:
-                        if key not in failed and local[key] is not None:
-                            self.baseline.record(key, local[key])
+                        else:
+                            self._landed([key], local)
                     errors.append(str(exc))
                     continue
             self._landed(sent, local)
@@ -141,6 +150,11 @@ class Transfers:
             # landed. Remembered as attempts, so a delete made before the bucket is back still removes one.
             self.cut_short({key: local[key] for key in keys})
             return keys
+        return self._record_landed(keys, local, landed)
+
+    def _record_landed(self, keys: list[str], local: Mapping[str, Version | None],
+                       landed: Mapping[str, Version]) -> list[str]:
+        """Know those of `keys` that `landed` (the bucket's versions now) shows as this call's; return the rest."""
         rest = []
         for key in keys:
             version, before = landed.get(key), self.baseline.get(key)
