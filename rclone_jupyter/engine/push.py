@@ -24,8 +24,8 @@ from rclone_jupyter.local.tree import conflict_name, is_empty_folder, walk_folde
 from rclone_jupyter.model import conflict_plan, push_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
-from rclone_jupyter.model.known import (LINK_SUFFIX, RealFolders, Version, encode_name, key_of, keys_for, local_name,
-                                        local_version, not_an_object, shown, under_link, unsaveable)
+from rclone_jupyter.model.known import (LINK_SUFFIX, RealFolders, Version, encode_name, key_and_version, keys_for,
+                                        local_name, local_version, not_an_object, shown, under_link, unsaveable)
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.model.to_come import ToCome
 
@@ -120,8 +120,7 @@ class Pusher:
         """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
         nothing (a HEAD or a LIST is all it sends)."""
         real = RealFolders(self.data_dir)  # one look at each folder on the way, for every name of this push
-        uploads, deletes, folders = self._split(paths, real)
-        local = {key: local_version(self.data_dir, key, folders=real) for key in uploads}
+        local, deletes, folders = self._split(paths, real)
         checked = push_plan.to_check(local, self.baseline)
         refused: dict[str, str] = {}
         theirs = self.bucket.versions(checked, self.baseline, refused=refused.update) if checked else {}
@@ -257,10 +256,11 @@ class Pusher:
                 for name in [f for f in manifest.folders if f.startswith(prefix)]:
                     manifest.keep_folder(name, False)
 
-    def _split(self, paths: Iterable[str], real: RealFolders) -> tuple[list[str], list[str], set[str]]:
-        """Split changed paths into objects to upload (folders expanded), paths confirmed absent locally, and
-        folders whose marker may need to be made or removed."""
-        uploads: set[str] = set()
+    def _split(self, paths: Iterable[str], real: RealFolders
+               ) -> tuple[dict[str, Version | None], list[str], set[str]]:
+        """Split changed paths into objects to upload with their versions here (folders expanded), paths
+        confirmed absent locally, and folders whose marker may need to be made or removed."""
+        uploads: dict[str, Version | None] = {}
         deletes: list[str] = []
         folders: set[str] = set()
         for rel in sorted(paths):
@@ -275,9 +275,9 @@ class Pusher:
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
                 deletes.append(rel)
                 continue
-            key = key_of(self.data_dir, rel)
-            if key is not None:
-                uploads.add(key)
+            found = key_and_version(self.data_dir, rel)  # the folders on the way are real (above)
+            if found is not None:
+                uploads[found[0]] = found[1]
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
             elif full.is_dir() and not full.is_symlink():
                 uploads.update(walk_versions(self.data_dir, rel, self.cannot_save))
@@ -289,7 +289,7 @@ class Pusher:
                 self.gone_here(rel)
                 deletes.append(rel)
                 folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
-        return sorted(uploads), deletes, folders
+        return dict(sorted(uploads.items())), deletes, folders
 
     def still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """Split known objects into those the bucket holds as we knew them and those changed there since.

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, folders_of, key_of,  # noqa: F401 (unrepresentable's
-                                        local_version, not_an_object, unrepresentable, unsaveable)  # home was here)
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, folders_of, key_and_version,  # noqa: F401
+                                        key_of, local_version, not_an_object, unrepresentable,  # (unrepresentable's
+                                        unsaveable)  # home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
@@ -30,13 +31,17 @@ def walk_versions(root: Path, rel: str = "",
     is left out, and told to `on_unsaveable(path, why)`.
     """
     out: dict[str, Version] = {}
-    top = os.path.join(root, rel) if rel else str(root)
+    base = str(root)
+    top = os.path.join(base, rel) if rel else base
     for dirpath, dirnames, filenames in os.walk(top):
+        # The data folder path of this folder: what follows the root in the walk's own path (os.path.relpath
+        # costs far more, once per file of a burst).
+        folder = dirpath[len(base) + 1:].replace(os.sep, "/")
+        prefix = folder + "/" if folder else ""
         kept = []
         for name in dirnames:
-            full = os.path.join(dirpath, name)
-            relpath = os.path.relpath(full, root).replace(os.sep, "/")
-            if os.path.islink(full):
+            relpath = prefix + name
+            if os.path.islink(os.path.join(dirpath, name)):
                 filenames.append(name)  # a link to a folder is a link, not a folder to enter
             elif is_noise(relpath):
                 continue
@@ -47,18 +52,16 @@ def walk_versions(root: Path, rel: str = "",
                 kept.append(name)
         dirnames[:] = kept
         for name in filenames:
-            relpath = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            relpath = prefix + name
             if is_noise(relpath):
                 continue
             if why := not_an_object(root, relpath):
                 if on_unsaveable is not None:
                     on_unsaveable(relpath, why)
                 continue
-            key = key_of(root, relpath)
-            if key is not None:
-                version = local_version(root, key, walked=True)  # os.walk entered real folders only
-                if version is not None:
-                    out[key] = version
+            found = key_and_version(root, relpath)  # os.walk entered real folders only
+            if found is not None:
+                out[found[0]] = found[1]
     return out
 
 

@@ -152,6 +152,21 @@ def key_of(root: Path, rel: str) -> str | None:
     return None
 
 
+def key_and_version(root: Path, rel: str) -> tuple[str, Version] | None:
+    """`key_of` and that object's `local_version` from one look at the path (a burst of new files is looked at
+    once per file, not twice). The folders on the way are the caller's to check (RealFolders, or a walk)."""
+    path = os.path.join(root, rel)
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            return encode_name(rel) + LINK_SUFFIX, Version(len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
+    except (FileNotFoundError, NotADirectoryError, OSError):  # gone, or no longer a link, meanwhile
+        return None
+    if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
+        return encode_name(rel), Version(st.st_size, st.st_mtime_ns)
+    return None
+
+
 def same(a: Version | None, b: Version | None) -> bool:
     """True if two (size, mtime_ns) versions are the same version of a file."""
     if a is None or b is None:
