@@ -101,7 +101,9 @@ class StatusBoard:
         self.set(phase=phase.value)
 
     def remote(self, name: str, *, pending: Pending | None = None, **fields) -> None:
-        """Update one remote's entry; `pending` may be a function, called when the file is written."""
+        """Update one remote's entry; `pending`, and any field's value, may be a function, called when the file is
+        written (a burst of new files updates the entry at every event, and the file is written a few times a
+        second)."""
         with self._lock:
             self._data["remotes"][name].update(fields)
             if pending is not None:
@@ -153,7 +155,8 @@ def _summarise(data: dict, pending_by_remote: dict[str, Collection[str]]) -> dic
     """Add the top-level keys: `last_sync` (when everything was last durable everywhere), `pending`, `last_error`;
     and each remote's pending count and first paths. Linear in the pending paths (no full sort)."""
     out = dict(data)
-    out["remotes"] = remotes = {name: dict(entry) for name, entry in data["remotes"].items()}
+    out["remotes"] = remotes = {name: {key: value() if callable(value) else value for key, value in entry.items()}
+                                for name, entry in data["remotes"].items()}
     for name, entry in remotes.items():
         pending = pending_by_remote.get(name, ())
         entry["pending"] = len(pending)
@@ -164,7 +167,7 @@ def _summarise(data: dict, pending_by_remote: dict[str, Collection[str]]) -> dic
         set().union(*pending_by_remote.values()))
     out["pending"] = len(union)
     out["pending_paths"] = heapq.nsmallest(MAX_LISTED, union)
-    errors = [f"{name}: {r['last_error']}" for name, r in data["remotes"].items() if r["last_error"]]
+    errors = [f"{name}: {r['last_error']}" for name, r in remotes.items() if r["last_error"]]
     out["last_error"] = "; ".join(errors) if errors else None
     out["updated"] = now_iso()
     return out

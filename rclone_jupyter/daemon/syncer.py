@@ -244,7 +244,7 @@ class RemoteSyncer(threading.Thread):
         if was is not None and self.lane.path is None:
             self._lane_waiting = True  # the next large file (or this one again, if it failed) may go now
             self._settle_awaiting(self.lane.last_error)
-            self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest(),
+            self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest,
                               **({"last_sync": now_iso()} if self.lane.last_error is None else
                                  {"last_error": self.lane.last_error, "last_error_at": now_iso()}))
             with self._cond:
@@ -357,7 +357,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest(),
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest,
                           **fields)
 
     def _changed_while_read(self, batch, exc: RcloneError, took: float) -> None:
@@ -386,7 +386,7 @@ class RemoteSyncer(threading.Thread):
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
         self.board.remote(self.engine.remote.name, pending=self._pending_shown, last_error=str(exc),
                           last_error_at=now_iso(), state="retrying" if retryable else "error",
-                          oldest_pending=self._oldest())
+                          oldest_pending=self._oldest)
 
     def _plan(self) -> None:
         with self._cond:
@@ -424,7 +424,7 @@ class RemoteSyncer(threading.Thread):
     def _publish(self) -> None:
         # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
         # N new files costs O(N), not O(N^2) (daemon/status.py).
-        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest())
+        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest)
 
     def _pending_shown(self) -> set[str]:
         pending = self.changes.pending()

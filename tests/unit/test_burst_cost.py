@@ -49,24 +49,30 @@ def test_a_burst_of_events_writes_the_status_a_few_times_a_second_and_the_last_s
     board = StatusBoard(tmp_path / "status.json", {"s3": "s3://b/f"}, persistent=True, clock=clock, timer=timers,
                         min_interval=0.25)
     changes = ChangeSet()
-    reads = []
+    reads, oldest_reads = [], []
 
     def pending():
         reads.append(1)
         return changes.pending()
 
+    def oldest():
+        oldest_reads.append(1)
+        return "2026-12-03T10:00:00Z"
+
     writes.clear()
     for n in range(10_000):  # 10,000 new files over 10 s of the fake clock
         changes.add(f"unpacked/{n:05d}.txt")
-        board.remote("s3", pending=pending)
+        board.remote("s3", pending=pending, oldest_pending=oldest)
         clock.now += 0.001
         timers.run_due()
     clock.now += 1
     timers.run_due()
     assert len(writes) <= 10 / 0.25 + 2, len(writes)  # 4 a second at most, not one per event
     assert len(reads) == len(writes)  # the pending set is read when written, not at each event
+    assert len(oldest_reads) == len(writes)  # and so is any field given as a function
     last = json.loads((tmp_path / "status.json").read_text())
     assert last["remotes"]["s3"]["pending"] == 10_000 and last["pending"] == 10_000  # the last state landed
+    assert last["remotes"]["s3"]["oldest_pending"] == "2026-12-03T10:00:00Z"
     assert last["pending_paths"][:2] == ["unpacked/00000.txt", "unpacked/00001.txt"]
     assert len(last["pending_paths"]) == status.MAX_LISTED
 
