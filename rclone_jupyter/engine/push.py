@@ -263,6 +263,7 @@ class Pusher:
         uploads: dict[str, Version | None] = {}
         deletes: list[str] = []
         folders: set[str] = set()
+        walked: list[str] = []
         for rel in sorted(paths):
             full = self.data_dir / rel
             if why := not_an_object(self.data_dir, rel):  # never an object: listed as not saved while it is here
@@ -280,8 +281,7 @@ class Pusher:
                 uploads[found[0]] = found[1]
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
             elif full.is_dir() and not full.is_symlink():
-                uploads.update(walk_versions(self.data_dir, rel, self.cannot_save))
-                folders.update(walk_folders(self.data_dir, rel))
+                walked.append(rel)
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with known_under, which keeps only objects absent here.
                 deletes.append(rel)
@@ -289,6 +289,11 @@ class Pusher:
                 self.gone_here(rel)
                 deletes.append(rel)
                 folders.add(rel)  # if it was a kept empty folder, it goes from the manifest
+        # Folders last: in a burst into new folders, their files are changed paths of this push too, looked at
+        # above already; the walk adds the others (a folder moved in, files written before its watch).
+        for rel in walked:
+            uploads.update(walk_versions(self.data_dir, rel, self.cannot_save, seen=uploads))
+            folders.update(walk_folders(self.data_dir, rel))
         return dict(sorted(uploads.items())), deletes, folders
 
     def still_as_known(self, keys: list[str]) -> tuple[list[str], list[str]]:

@@ -10,25 +10,26 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from pathlib import Path
 
 from rclone_jupyter.errors import PersistenceError
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, folders_of, key_and_version,  # noqa: F401
-                                        key_of, local_version, not_an_object, unrepresentable,  # (unrepresentable's
-                                        unsaveable)  # home was here)
+from rclone_jupyter.model.known import (LINK_SUFFIX, Version, ancestors, encode_name, folders_of,  # noqa: F401
+                                        key_and_version, key_of, local_version, not_an_object,
+                                        unrepresentable, unsaveable)  # (unrepresentable's home was here)
 
 # Jupyter-style temporary names, so the watcher and every sync ignore the staging folders of downloads.
 STAGING_PREFIX = ".~rclone-jupyter-incoming-"
 
 
-def walk_versions(root: Path, rel: str = "",
-                  on_unsaveable: Callable[[str, str], None] | None = None) -> dict[str, Version]:
+def walk_versions(root: Path, rel: str = "", on_unsaveable: Callable[[str, str], None] | None = None, *,
+                  seen: Container[str] = ()) -> dict[str, Version]:
     """{object name: (size, mtime_ns)} of every regular file and link under root/rel (noise left out).
 
     Links are listed, never followed. A file or folder whose name cannot be an object name (known.unsaveable)
-    is left out, and told to `on_unsaveable(path, why)`.
+    is left out, and told to `on_unsaveable(path, why)`. Object names in `seen` (looked at by the caller a
+    moment ago) are left out without another look.
     """
     out: dict[str, Version] = {}
     base = str(root)
@@ -58,6 +59,8 @@ def walk_versions(root: Path, rel: str = "",
             if why := not_an_object(root, relpath):
                 if on_unsaveable is not None:
                     on_unsaveable(relpath, why)
+                continue
+            if seen and ((key := encode_name(relpath)) in seen or key + LINK_SUFFIX in seen):
                 continue
             found = key_and_version(root, relpath)  # os.walk entered real folders only
             if found is not None:
