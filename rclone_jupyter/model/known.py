@@ -141,15 +141,8 @@ def local_version(root: Path, key: str, *, walked: bool = False, folders: RealFo
 
 def key_of(root: Path, rel: str) -> str | None:
     """The object name of a data folder path as it is now: a regular file or a link; None for anything else."""
-    try:
-        st = os.lstat(os.path.join(root, rel))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if stat.S_ISLNK(st.st_mode):
-        return encode_name(rel) + LINK_SUFFIX
-    if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
-        return encode_name(rel)
-    return None
+    found = key_and_version(root, rel)
+    return found[0] if found is not None else None
 
 
 def key_and_version(root: Path, rel: str) -> tuple[str, Version] | None:
@@ -158,10 +151,14 @@ def key_and_version(root: Path, rel: str) -> tuple[str, Version] | None:
     path = os.path.join(root, rel)
     try:
         st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            return encode_name(rel) + LINK_SUFFIX, Version(len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
-    except (FileNotFoundError, NotADirectoryError, OSError):  # gone, or no longer a link, meanwhile
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:  # gone, or no longer a link, since the lstat (ENOENT, EINVAL)
+            return None
+        return encode_name(rel) + LINK_SUFFIX, Version(len(os.fsencode(target)), st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
         return encode_name(rel), Version(st.st_size, st.st_mtime_ns)
     return None
