@@ -237,7 +237,10 @@ class Supervisor:
         self.engines = parts.engines(settings, state, binary, self.env, changes)
         for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing
             if engine.remote.name in checked.entries:
-                engine.use_listing(checked.entries[engine.remote.name])
+                engine.use_listing(checked.entries.pop(engine.remote.name))
+        # The raw listings (about 400 bytes an object) must not live on in this frame, which lasts as long as
+        # the daemon: the engines keep what they need of them.
+        del checked
         self.board.set_phase(Phase.RESTORING)
         code = self._restore_phase()
         if code is not None:

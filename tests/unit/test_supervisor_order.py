@@ -9,8 +9,10 @@ start, whichever way the run ends; the exit code says what happened.
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -199,7 +201,10 @@ class FakeParts(Parts):
 
     def preflight(self, settings, state, binary, env, board):
         self.journal.append("preflight")
-        return SimpleNamespace(entries={})
+        return SimpleNamespace(entries={name: self.listing_for(name) for name in self.names})
+
+    def listing_for(self, name: str) -> list:
+        return []
 
     def engines(self, settings, state, binary, env, changes):
         return [FakeEngine(self.journal, name, restore_blocks=self.restore_blocks, on_restore=self.on_restore)
@@ -355,3 +360,30 @@ def test_the_plan_route_answers_each_clouds_plan_under_its_name(tmp_path, lines,
     supervisor, parts = supervise(tmp_path, on_jupyter=ask_then_stop)
     assert supervisor.run() == 0
     assert answers == [(200, answer)]
+
+
+class Listing(list):
+    """A listing that can be watched with a weak reference (a plain list cannot)."""
+
+
+def test_the_start_listing_is_not_kept_once_the_engines_have_it(tmp_path):
+    """The pre-flight's raw listing (about 400 bytes an object: a million objects are 400 MB) is handed to the
+    engines and must not stay alive in the supervisor's frame for as long as the daemon runs."""
+    listings = []
+
+    def still_alive() -> list[bool]:
+        gc.collect()
+        return [ref() is not None for ref in listings]
+
+    seen = []
+    supervisor, parts = supervise(tmp_path, on_jupyter=lambda: [
+        seen.append(still_alive()), supervisor.events.put(Signalled(signal.SIGTERM))])
+
+    def listing_for(name):
+        made = Listing([{"Path": "a.txt", "Size": 1}])
+        listings.append(weakref.ref(made))
+        return made
+
+    parts.listing_for = listing_for
+    assert supervisor.run() == 0
+    assert len(listings) == 1 and seen == [[False]]  # while running (JupyterLab started): gone
