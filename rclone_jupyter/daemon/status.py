@@ -3,11 +3,12 @@
 A change counts as durable only when the rclone run that carried it exited 0; until then it is pending.
 
 A burst of 100,000 new files is 100,000 calls of `remote()`: the file is written at most once per
-MIN_INTERVAL for them (the last state always lands, at most an interval later), and the pending set is read
-only when the file is written, so a burst costs linear time. A write costs time linear in the pending paths,
-so the interval also grows to WRITE_SHARE times the last write's duration: writing never takes more than
-1/WRITE_SHARE of the time. `set()` (phases, the restore, the disk) is
-rare and is written at once.
+MIN_INTERVAL for them (the last state always lands, at most an interval later), and the pending changes are
+read only when the file is written, so a burst costs linear time. A remote's pending changes are read as a
+count and the few paths listed (a PendingSource: the syncer's costs O(listed), not O(pending)); only the
+union of several remotes needs every path. The interval also grows to WRITE_SHARE times the last write's
+duration: writing never takes more than 1/WRITE_SHARE of the time. `set()` (phases, the restore, the disk)
+is rare and is written at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Protocol
 
 from rclone_jupyter.state import StateDir, holder_pid, read_json, write_json
 
@@ -30,7 +32,40 @@ MAX_LISTED = 50  # pending paths listed in the file; the count is always exact
 MIN_INTERVAL = 0.25  # seconds between two writes of the file for `remote()` updates
 WRITE_SHARE = 20  # ... and at least this many times the last write's duration
 
-Pending = Collection[str] | Callable[[], Collection[str]]  # the paths, or where to read them when writing
+
+
+class PendingSource(Protocol):
+    """One remote's pending changes as the status shows them."""
+
+    def count(self) -> int: ...
+
+    def first(self, limit: int) -> list[str]:
+        """The paths to list (at most `limit`), in the order to list them."""
+
+    def paths(self) -> Collection[str]:
+        """All of them (for the union of several remotes)."""
+
+
+class _Listed:
+    """A PendingSource over a plain collection of paths: listed in name order."""
+
+    def __init__(self, paths: Collection[str]):
+        self._paths = paths
+
+    def count(self) -> int:
+        return len(self._paths)
+
+    def first(self, limit: int) -> list[str]:
+        return heapq.nsmallest(limit, self._paths)
+
+    def paths(self) -> Collection[str]:
+        return self._paths
+
+
+_NONE = _Listed(())
+
+# The pending paths, a function giving them, or a PendingSource (read when the file is written).
+Pending = Collection[str] | Callable[[], Collection[str]] | PendingSource
 
 
 class Phase(enum.Enum):
@@ -107,7 +142,8 @@ class StatusBoard:
         with self._lock:
             self._data["remotes"][name].update(fields)
             if pending is not None:
-                self._pending[name] = pending if callable(pending) else frozenset(pending)
+                self._pending[name] = (pending if callable(pending) or hasattr(pending, "first")
+                                       else frozenset(pending))
             now = self.clock()
             if self._written_at is None or now - self._written_at >= self._interval:
                 self._save()
@@ -124,8 +160,13 @@ class StatusBoard:
         with self._lock:
             return _summarise(dict(self._data), self._read_pending())
 
-    def _read_pending(self) -> dict[str, Collection[str]]:
-        return {name: source() if callable(source) else source for name, source in self._pending.items()}
+    def _read_pending(self) -> dict[str, PendingSource]:
+        sources = {}
+        for name, source in self._pending.items():
+            if callable(source):
+                source = source()
+            sources[name] = source if hasattr(source, "first") else _Listed(source)
+        return sources
 
     def _save(self) -> None:
         """Write status.json; a failed write (a full disk) never stops the caller: the next change retries it."""
@@ -151,22 +192,26 @@ def _daemon_timer(delay: float, function: Callable[[], None]) -> None:
     timer.start()
 
 
-def _summarise(data: dict, pending_by_remote: dict[str, Collection[str]]) -> dict:
+def _summarise(data: dict, pending_by_remote: dict[str, PendingSource]) -> dict:
     """Add the top-level keys: `last_sync` (when everything was last durable everywhere), `pending`, `last_error`;
-    and each remote's pending count and first paths. Linear in the pending paths (no full sort)."""
+    and each remote's pending count and first paths. One remote: as its source gives them; several: their
+    union, linear in the pending paths (no full sort)."""
     out = dict(data)
     out["remotes"] = remotes = {name: {key: value() if callable(value) else value for key, value in entry.items()}
                                 for name, entry in data["remotes"].items()}
     for name, entry in remotes.items():
-        pending = pending_by_remote.get(name, ())
-        entry["pending"] = len(pending)
-        entry["pending_paths"] = heapq.nsmallest(MAX_LISTED, pending)
+        source = pending_by_remote.get(name, _NONE)
+        entry["pending"] = source.count()
+        entry["pending_paths"] = source.first(MAX_LISTED)
+    if len(remotes) == 1:
+        (entry,) = remotes.values()
+        out["pending"], out["pending_paths"] = entry["pending"], entry["pending_paths"]
+    else:
+        union = set().union(*(source.paths() for source in pending_by_remote.values()))
+        out["pending"] = len(union)
+        out["pending_paths"] = heapq.nsmallest(MAX_LISTED, union)
     syncs = [r["last_sync"] for r in remotes.values()]
     out["last_sync"] = None if (not syncs or None in syncs) else min(syncs)
-    union = pending_by_remote[next(iter(pending_by_remote))] if len(pending_by_remote) == 1 else (
-        set().union(*pending_by_remote.values()))
-    out["pending"] = len(union)
-    out["pending_paths"] = heapq.nsmallest(MAX_LISTED, union)
     errors = [f"{name}: {r['last_error']}" for name, r in remotes.items() if r["last_error"]]
     out["last_error"] = "; ".join(errors) if errors else None
     out["updated"] = now_iso()

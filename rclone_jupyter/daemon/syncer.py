@@ -44,6 +44,27 @@ STOPPING = "rclone-jupyter is stopping: its final flush saves what is pending"
 HEARTBEAT_END = 1.0  # at a clean stop, how long a beat in flight may take to end before its object is removed
 
 
+class ShownPending:
+    """A remote's pending changes as the status shows them (a daemon/status.PendingSource): the paths that have
+    waited longest first, read in O(listed) however large a burst, and RESCAN ahead of them while the watcher
+    has lost track."""
+
+    def __init__(self, changes: ChangeSet):
+        self.changes = changes
+
+    def count(self) -> int:
+        return self.changes.count() + (1 if self.changes.unknown() else 0)
+
+    def first(self, limit: int) -> list[str]:
+        if self.changes.unknown():
+            return [RESCAN, *self.changes.oldest_paths(limit - 1)]
+        return self.changes.oldest_paths(limit)
+
+    def paths(self) -> set[str]:
+        pending = self.changes.pending()
+        return pending | {RESCAN} if self.changes.unknown() else pending
+
+
 class RemoteSyncer(threading.Thread):
     def __init__(self, engine: Engine, changes: ChangeSet, timing: Timing, board: StatusBoard, *,
                  clock: Callable[[], float] = time.monotonic):
@@ -54,6 +75,7 @@ class RemoteSyncer(threading.Thread):
         self.board = board
         self.clock = clock
         self.changes = changes
+        self._shown = ShownPending(changes)
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
         self._stopping = False
@@ -244,7 +266,7 @@ class RemoteSyncer(threading.Thread):
         if was is not None and self.lane.path is None:
             self._lane_waiting = True  # the next large file (or this one again, if it failed) may go now
             self._settle_awaiting(self.lane.last_error)
-            self.board.remote(self.engine.remote.name, pending=self.changes.pending(), oldest_pending=self._oldest,
+            self.board.remote(self.engine.remote.name, pending=self._shown, oldest_pending=self._oldest,
                               **({"last_sync": now_iso()} if self.lane.last_error is None else
                                  {"last_error": self.lane.last_error, "last_error_at": now_iso()}))
             with self._cond:
@@ -357,7 +379,7 @@ class RemoteSyncer(threading.Thread):
             log.info("synced %d change(s) to %s: %d uploaded (%s), %d deleted, %d unchanged in %.2f s",
                      len(batch.paths), self.engine.remote.display, result.uploaded, human_size(result.bytes),
                      result.deleted, result.skipped, result.seconds)
-        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest,
+        self.board.remote(self.engine.remote.name, pending=self._shown, oldest_pending=self._oldest,
                           **fields)
 
     def _changed_while_read(self, batch, exc: RcloneError, took: float) -> None:
@@ -384,7 +406,7 @@ class RemoteSyncer(threading.Thread):
         log.log(level, "%s: sync with %s failed (%s); %d change(s) kept pending, next try in %.1f s%s",
                 logging.getLevelName(level), self.engine.remote.display, exc, len(pending), wait,
                 "" if retryable else ". This needs fixing: the changes will land once it is fixed")
-        self.board.remote(self.engine.remote.name, pending=self._pending_shown, last_error=str(exc),
+        self.board.remote(self.engine.remote.name, pending=self._shown, last_error=str(exc),
                           last_error_at=now_iso(), state="retrying" if retryable else "error",
                           oldest_pending=self._oldest)
 
@@ -424,8 +446,4 @@ class RemoteSyncer(threading.Thread):
     def _publish(self) -> None:
         # The board reads the pending set when it writes (a few times a second), not at every event: a burst of
         # N new files costs O(N), not O(N^2) (daemon/status.py).
-        self.board.remote(self.engine.remote.name, pending=self._pending_shown, oldest_pending=self._oldest)
-
-    def _pending_shown(self) -> set[str]:
-        pending = self.changes.pending()
-        return pending | {RESCAN} if self.changes.unknown() else pending
+        self.board.remote(self.engine.remote.name, pending=self._shown, oldest_pending=self._oldest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 
@@ -32,7 +33,10 @@ class ChangeSet:
         self._overflow = False
         self._in_flight: Batch = Batch()
         self._lane: set[str] = set()  # paths whose upload is a background job (the large lane)
-        self._since: dict[str, float] = {}  # path -> wall-clock time of its oldest change not yet durable
+        # path -> wall-clock time of its oldest change not yet durable. Its keys are exactly the pending paths
+        # (queued, in flight or in the large lane), in the order they first changed: the status reads their
+        # count and the first few from it, whatever the size of a burst (count(), oldest_paths()).
+        self._since: dict[str, float] = {}
 
     def add(self, rel: str) -> None:
         with self._lock:
@@ -64,6 +68,7 @@ class ChangeSet:
         with self._lock:
             self._queued.discard(rel)
             self._lane.add(rel)
+            self._since.setdefault(rel, time.time())
 
     def finish_one(self, rel: str, durable: bool) -> None:
         """The background job of `rel` ended: it landed (`durable`), or it failed or was cancelled and the path
@@ -72,6 +77,7 @@ class ChangeSet:
             self._lane.discard(rel)
             if not durable:
                 self._queued.add(rel)
+                self._since.setdefault(rel, time.time())
             elif rel not in self._queued and rel not in self._in_flight.paths:
                 self._since.pop(rel, None)
 
@@ -85,6 +91,9 @@ class ChangeSet:
         with self._lock:
             back = self._in_flight.paths if only is None else only
             self._queued |= back
+            now = time.time()
+            for rel in back:
+                self._since.setdefault(rel, now)
             for rel in self._in_flight.paths - back - self._queued - self._lane:
                 self._since.pop(rel, None)
             self._overflow = self._overflow or self._in_flight.overflow
@@ -103,6 +112,16 @@ class ChangeSet:
         """Every path not yet durable: queued or in flight (in either lane)."""
         with self._lock:
             return self._queued | set(self._in_flight.paths) | self._lane
+
+    def count(self) -> int:
+        """How many paths are pending (len(pending()), in O(1))."""
+        with self._lock:
+            return len(self._since)
+
+    def oldest_paths(self, limit: int) -> list[str]:
+        """The `limit` pending paths that have waited longest, oldest first (O(limit))."""
+        with self._lock:
+            return list(itertools.islice(self._since, limit))
 
     def oldest(self) -> float | None:
         """The wall-clock time of the oldest change not yet durable, or None. O(1): `_since` keeps insertion
