@@ -671,9 +671,15 @@ def bench_restore(mib: int, rounds: int) -> None:
 # -- 4. idle -------------------------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
+def _user_system_seconds(pid: int) -> tuple[float, float]:
+    """The process's own user and system CPU seconds (not its children's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _cpu_seconds(pid: int) -> float:
+    return sum(_user_system_seconds(pid))
 
 
 def _rss_mib(pid: int) -> tuple[float, float]:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Daemon, _children, _cpu_seconds, code_version, load, table  # noqa: E402
+from bench import Daemon, _children, _cpu_seconds, _user_system_seconds, code_version, load, table  # noqa: E402
 from s3count import CountingS3  # noqa: E402
 
 IN_MOVED_TO = 0x80
@@ -69,13 +69,6 @@ def children_cpu(pid: int) -> float:
     return total
 
 
-def user_sys(pid: int) -> tuple[float, float]:
-    """The process's own user and system CPU seconds (not its children's)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def one_burst(n: int) -> list:
     load0 = load()
     with tempfile.TemporaryDirectory(prefix="rj-burstcpu-") as tmp:
@@ -89,7 +82,7 @@ def one_burst(n: int) -> list:
             try:
                 time.sleep(2)  # let the start settle
                 writes = Replacements(daemon.state, "status.json")
-                cpu0, t0, user_sys0 = _cpu_seconds(pid), time.monotonic(), user_sys(pid)
+                cpu0, t0, user_sys0 = _cpu_seconds(pid), time.monotonic(), _user_system_seconds(pid)
                 for i in range(n):
                     folder = data / f"u{i // 1000:03d}"
                     if i % 1000 == 0:
@@ -105,14 +98,15 @@ def one_burst(n: int) -> list:
                 else:
                     raise TimeoutError("the burst was never saved")
                 cpu_saved, t_saved = _cpu_seconds(pid) - cpu0, time.monotonic() - t0
-                user_saved, sys_saved = (t - t0_ for t, t0_ in zip(user_sys(pid), user_sys0))
+                user_saved, sys_saved = (t - t0_ for t, t0_ in zip(_user_system_seconds(pid), user_sys0))
                 rclone_cpu = children_cpu(pid)
                 saved = sum(1 for _ in (tmp / "s3" / "bucket" / "bench").rglob("f*.txt"))
                 writes.close()
             finally:
                 code = daemon.stop()
     return [f"{n:,}", f"{t_written:.1f}", f"{cpu_written:.1f}", f"{t_saved:.1f}", f"{cpu_saved:.1f}",
-            f"{user_saved:.1f} / {sys_saved:.1f}", f"{cpu_saved / n * 1e6:.0f}", f"{writes.count}", f"{writes.count / t_saved:.1f}",
+            f"{user_saved:.1f} / {sys_saved:.1f}", f"{cpu_saved / n * 1e6:.0f}", f"{writes.count}",
+            f"{writes.count / t_saved:.1f}",
             f"{rclone_cpu:.1f}", f"{saved:,}", code, f"{load0} -> {load()}"]
 
 
@@ -127,7 +121,8 @@ def main() -> None:
         rows.append(one_burst(n))
     table("A burst of new files into a running daemon's data folder (rclone serve s3): the daemon's own CPU",
           ["new files", "written in s", "daemon CPU s meanwhile", "saved after s", "daemon CPU s until saved",
-           "of it user / system s", "CPU us per file", "status.json writes", "writes per s", "rcd CPU s (still running)", "in bucket",
+           "of it user / system s", "CPU us per file", "status.json writes", "writes per s",
+           "rcd CPU s (still running)", "in bucket",
            "exit", "load"], rows)
 
 

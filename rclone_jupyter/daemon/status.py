@@ -33,7 +33,6 @@ MIN_INTERVAL = 0.25  # seconds between two writes of the file for `remote()` upd
 WRITE_SHARE = 20  # ... and at least this many times the last write's duration
 
 
-
 class PendingSource(Protocol):
     """One remote's pending changes as the status shows them."""
 
@@ -66,6 +65,10 @@ _NONE = _Listed(())
 
 # The pending paths, a function giving them, or a PendingSource (read when the file is written).
 Pending = Collection[str] | Callable[[], Collection[str]] | PendingSource
+
+
+def _as_source(pending: Collection[str] | PendingSource) -> PendingSource:
+    return pending if hasattr(pending, "first") else _Listed(frozenset(pending))
 
 
 class Phase(enum.Enum):
@@ -123,7 +126,7 @@ class StatusBoard:
             # About how long after a save a change is in the bucket (the debounce's quiet period at most).
             "loss_window_seconds": loss_window,
         }
-        self._pending: dict[str, Pending] = {name: frozenset() for name in remotes}
+        self._pending: dict[str, Pending] = {name: _NONE for name in remotes}
         self._write_failed = False
         self._save()
 
@@ -142,8 +145,7 @@ class StatusBoard:
         with self._lock:
             self._data["remotes"][name].update(fields)
             if pending is not None:
-                self._pending[name] = (pending if callable(pending) or hasattr(pending, "first")
-                                       else frozenset(pending))
+                self._pending[name] = pending if callable(pending) else _as_source(pending)
             now = self.clock()
             if self._written_at is None or now - self._written_at >= self._interval:
                 self._save()
@@ -161,12 +163,7 @@ class StatusBoard:
             return _summarise(dict(self._data), self._read_pending())
 
     def _read_pending(self) -> dict[str, PendingSource]:
-        sources = {}
-        for name, source in self._pending.items():
-            if callable(source):
-                source = source()
-            sources[name] = source if hasattr(source, "first") else _Listed(source)
-        return sources
+        return {name: _as_source(source()) if callable(source) else source for name, source in self._pending.items()}
 
     def _save(self) -> None:
         """Write status.json; a failed write (a full disk) never stops the caller: the next change retries it."""
