@@ -10,15 +10,21 @@ GET of the key while its PUT computes the ETag moves the buffer's position under
 of part of the content, and every later download of that object fails its MD5 check (rclone: "corrupted on
 transfer: md5 hashes differ"). The ETag is computed under that lock here.
 
+With MOTO_HEAD_UNCHECKED=1 it plays an object encrypted with a KMS key the caller may not use: a HEAD answers
+(the key is needed only to read the content), a GET is refused as the policy says. moto checks a HEAD as the
+GetObject it is on AWS (5.2.5; 5.2.6 let every HEAD through: pinned in pyproject.toml).
+
 Everything else (werkzeug, the request log tests/moto_log.py reads, S3's behaviour) is moto's own.
 
     python tests/moto_server.py -H 127.0.0.1 -p PORT    # the arguments of moto_server
 """
 
+import os
 import sys
 
 from moto import backends
 from moto.s3.models import FakeKey
+from moto.s3.responses import S3Response
 
 _MODULES = frozenset(backends.list_of_moto_modules())
 backends.list_of_moto_modules = lambda: _MODULES
@@ -32,6 +38,15 @@ def _locked_etag(key: FakeKey) -> str:
 
 
 FakeKey.etag = property(_locked_etag)
+
+if os.environ.get("MOTO_HEAD_UNCHECKED") == "1":
+    _authorize = S3Response._authenticate_and_authorize_s3_action
+
+    def _authorize_but_head(self, *args, **kwargs) -> None:
+        if self.method != "HEAD":
+            _authorize(self, *args, **kwargs)
+
+    S3Response._authenticate_and_authorize_s3_action = _authorize_but_head
 
 from moto.server import main  # noqa: E402  (after the patch, which main's dispatcher reads per request)
 

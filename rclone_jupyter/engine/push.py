@@ -112,6 +112,14 @@ class Pusher:
         for name in [n for n in self.not_saved if n == rel or n.startswith(prefix)]:
             del self.not_saved[name]
 
+    def hidden_by_storage(self, rel: str, why: str) -> None:
+        """The bucket's object of this path's name is one the storage refuses this container (a 403 on its check,
+        or on its download where a KMS key lets the HEAD through): saving over it could lose it. Not saved, and
+        looked at again at the path's next change."""
+        self.cannot_save(rel, f"the storage refuses this container the object of that name in the bucket ({why}), "
+                              f"and saving over it could lose it")
+        self.hidden.add(rel)
+
     def not_saved_shown(self, limit: int = 50) -> dict[str, str]:
         """What the status lists as not saved: {path as shown: why}, the first `limit` by name."""
         return {shown(rel): why for rel, why in sorted(self.not_saved.items())[:limit]}
@@ -127,9 +135,7 @@ class Pusher:
         for key, why in refused.items():
             # The storage will not show the object of that name (a 403): uploading over what cannot be seen
             # could lose it. Not saved, said and listed; the others of this push go on.
-            self.cannot_save(local_name(key), f"the storage refuses this container the object of that name in the "
-                                              f"bucket ({why}), and saving over it could lose it")
-            self.hidden.add(local_name(key))
+            self.hidden_by_storage(local_name(key), why)
             del local[key]
         checked = [key for key in checked if key not in refused]
         if self.hidden:
@@ -211,7 +217,12 @@ class Pusher:
 
     def keep_both(self, conflicts: dict[str, Version]) -> None:
         """A name changed here and in the bucket: the newer version keeps it, the other is kept beside it as
-        name.conflictN.ext, on both sides (model/conflict_plan.py)."""
+        name.conflictN.ext, on both sides (model/conflict_plan.py).
+
+        The bucket's version may be one the storage lets this container see but not read (a KMS key it may not
+        use): then both cannot be kept, and ours is not saved over it (hidden_by_storage); the other names go on.
+        """
+        refused: dict[str, str] = {}
         for key, theirs in sorted(conflicts.items()):
             mine = local_version(self.data_dir, key)
             rel = local_name(key)
@@ -225,19 +236,30 @@ class Pusher:
             step = conflict_plan.keep_both(key, rel, mine, theirs, aside)
             aside_key = encode_name(aside) + suffix
             if step.winner is Winner.ONLY_BUCKET:  # gone here meanwhile: the bucket's version is the only one
-                self.transfers.download({key: rel}, expect={rel: None})
+                self.transfers.download({key: rel}, expect={rel: None}, refused=refused.update)
+                self._unreadable(key, theirs, refused)
             elif step.winner is Winner.BUCKET:
                 # Theirs is newer: ours moves aside (uploaded under its new name), theirs takes the name.
                 os.rename(self.data_dir / rel, self.data_dir / aside)
                 self.transfers.upload_one(aside_key)
-                self.transfers.download({key: rel}, expect={rel: None})
+                self.transfers.download({key: rel}, expect={rel: None}, refused=refused.update)
+                self._unreadable(key, theirs, refused)
             else:
                 # Ours is newer (or as new): theirs is kept beside it, then ours replaces it in the bucket.
-                self.transfers.download({key: aside}, expect={aside: None})
+                self.transfers.download({key: aside}, expect={aside: None}, refused=refused.update)
+                if key in refused:  # theirs cannot be kept: ours does not replace it
+                    self.hidden_by_storage(rel, refused[key])
+                    continue
                 self.transfers.upload_one(aside_key)
                 self.baseline.record(key, theirs)
                 self.transfers.upload([key], {key: mine})
             kept_both(step, self.store.display)
+
+    def _unreadable(self, key: str, theirs: Version, refused: dict[str, str]) -> None:
+        """The bucket's version of a conflict could not be brought here (refused): it stays there, listed as
+        skipped, and is not asked for again until it changes (Bucket.refuse)."""
+        if key in refused:
+            self.bucket.refuse({key: refused[key]}, {key: theirs})
 
     def delete_known(self, keys: list[str]) -> None:
         """Delete exactly these objects from the bucket folder and forget them."""
