@@ -56,13 +56,14 @@ class Bisync:
         not say which were deletes, so all are listed as deleted; their mode is not known: 0644)."""
         self._keep_into = self.store.remote.path(f"{TRASH}/{folder_of(time.time_ns(), DELETED, 0o644)}") \
             if keep else None
-        # Paths changed here and still queued count as seen: a delete queued behind this run is not "unseen",
-        # and must not make the union rebuild bring the file back.
-        observed = set(extra_observed) | self.pending_here()
         report = BisyncReport()
         try:
             self._bisync(resync=False, what="reconcile", report=report)
         except RcloneError:
+            # Paths changed here and still queued count as seen: a delete queued behind this run is not "unseen",
+            # and must not make the union rebuild bring the file back. Read once the run is over: a delete made
+            # just before it (`rm a b`) may reach the watcher while bisync lists the data folder.
+            observed = set(extra_observed) | self.pending_here()
             if report.guards:
                 self._after_guard(report, observed)
             elif report.needs_resync:
