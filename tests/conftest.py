@@ -571,15 +571,20 @@ class Bucket:
     def _snapshot(self, state: bool = True) -> dict[str, bytes]:
         """{name: content} of the bucket folder's objects; `state=False`: without `.rclone-jupyter/` (the
         heartbeats, the manifest and the trash), which is then not even downloaded."""
-        dest = self.tmp / f"snapshot-{time.monotonic_ns()}"
-        dest.mkdir()
-        try:
-            self._rc("sync/copy", srcFs=self.remote.path(), dstFs=str(dest),
-                     **({} if state else {"_filter": {"ExcludeRule": ["/.rclone-jupyter/**"]}}))
-        except RcloneCallError as exc:
-            if not _not_there(exc):
-                raise
-        return tree(dest)
+        # Three tries, as `rclone copy` makes by default (--retries 3): an object the daemon deletes while it is
+        # copied fails one.
+        for attempt in itertools.count(1):
+            dest = self.tmp / f"snapshot-{time.monotonic_ns()}"
+            dest.mkdir()
+            try:
+                self._rc("sync/copy", srcFs=self.remote.path(), dstFs=str(dest),
+                         **({} if state else {"_filter": {"ExcludeRule": ["/.rclone-jupyter/**"]}}))
+            except RcloneCallError as exc:
+                if not _not_there(exc) and attempt < 3:
+                    continue
+                if not _not_there(exc):
+                    raise
+            return tree(dest)
 
     def names(self) -> set[str]:
         """The relative paths of the bucket folder's files, without `.rclone-jupyter/`: one listing, no download
