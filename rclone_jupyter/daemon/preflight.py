@@ -4,11 +4,14 @@ Run by `start` (before the restore) and by `rclone-jupyter check` (one line per 
 
 - the credentials and the bucket: one recursive listing of the bucket folder (LIST requests only), which also
   gives the folder's total size and the other containers' heartbeats (daemon/presence.py);
-- write, read back and delete one small probe object in the bucket folder (1 PUT + 1 GET + 1 DELETE on S3),
-  so a read-only key or SAS is found now, not at the first save;
+- write, read back and delete one small probe object in the bucket folder (1 PUT, 1 HEAD + 1 GET, 1 DELETE on
+  S3), so a read-only key or SAS is found now, not at the first save;
 - credentials that say when they expire (a SAS's `se=`, AWS_CREDENTIAL_EXPIRATION): a warning with the date
   when that is within EXPIRY_WARNING;
 - a fresh heartbeat of another container on the same bucket folder: a warning naming it.
+
+All of it goes through one `rclone rcd` (stopped at the end): one rclone start and one connection to each
+storage, where a run per step cost a start (and a TLS handshake) each: five per start before.
 
 Then, for all clouds together, the restore must fit on the data folder's disk with a margin. Nothing is
 changed on either side by a failed pre-flight (the probe object is deleted again).
@@ -169,8 +172,7 @@ def disk_check(settings: Settings, listings: list[_Listing]) -> Check:
 def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     name = f"{remote.name} bucket"
     try:
-        run = _retrying(lambda: rclone.run(commands.folder_listing(remote.path()), what="checking the bucket",
-                                           quiet=True))
+        answer = _retrying(lambda: rclone.rc(commands.folder_listing(remote.path()), what="checking the bucket"))
     except RcloneError as exc:
         if missing(exc):
             report.add(name, FAILED, remote.missing_bucket())
@@ -179,7 +181,7 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
         return None
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
-    entries = json.loads(run.output or "[]")
+    entries = answer.get("list") or []
     skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
     for entry in entries:
         path = entry["Path"]
@@ -198,42 +200,40 @@ def _probe(rclone: Rclone, remote: Remote, scratch: Path) -> Check:
     probe_name = f"probe-{socket.gethostname()}-{token}.txt"
     local = scratch / f"{remote.name}-{probe_name}"
     local.write_text(f"rclone-jupyter pre-flight probe {token}\n")
-    files_from = scratch / f"{remote.name}-probe-list.txt"
-    files_from.write_text(probe_name + "\n")
+    back = scratch / f"{remote.name}-read-back-{probe_name}"
     folder = remote.path(PROBE_FOLDER)
-    steps = (("write", lambda: rclone.run(commands.probe_write(local, f"{folder}/{probe_name}"), what="probe write",
-                                          quiet=True)),
-             ("read back", lambda: rclone.run(commands.probe_read(folder, files_from), what="probe read",
-                                              quiet=True)),
-             ("delete", lambda: rclone.run(commands.probe_delete(folder, files_from), what="probe delete",
-                                           quiet=True)))
+    unchecked = remote.provider == "s3"  # no HEAD to find the object (a connection-string option of S3's)
+    delete = commands.probe_delete(folder, probe_name, unchecked=unchecked)
+    steps = (("write", commands.probe_write(local, folder, probe_name)),
+             ("read back", commands.probe_read(folder, probe_name, back, unchecked=unchecked)),
+             ("delete", delete))
     done: list[str] = []
     try:
-        for step, fn in steps:
+        for step, call in steps:
             try:
-                run = _retrying(fn)
+                _retrying(lambda: rclone.rc(call, what=f"probe {step}"))
             except RcloneError as exc:
                 left = f" The probe object {PROBE_FOLDER}/{probe_name} may be left behind (harmless: never synced)." \
                     if done else ""
                 if done and step == "read back":
-                    _cleanup(rclone, folder, files_from)
+                    _cleanup(rclone, delete)
                 return Check(name, FAILED, f"could not {step} a small object in {remote.display}: {_reason(exc)}. "
                                            f"Syncing needs read, write, delete and list on the bucket folder "
                                            f"(README, 'Provisioning your bucket').{left}")
-            if step == "read back" and run.output != local.read_text():
-                _cleanup(rclone, folder, files_from)
+            if step == "read back" and back.read_bytes() != local.read_bytes():
+                _cleanup(rclone, delete)
                 return Check(name, FAILED, f"the probe object read back from {remote.display} differs from what "
                                            "was written; the storage service does not keep what it is given.")
             done.append(step)
     finally:
         local.unlink(missing_ok=True)
-        files_from.unlink(missing_ok=True)
+        back.unlink(missing_ok=True)
     return Check(name, OK, f"a probe object was written, read back and deleted in {remote.display}.")
 
 
-def _cleanup(rclone: Rclone, folder: str, files_from: Path) -> None:
+def _cleanup(rclone: Rclone, delete: tuple[str, dict]) -> None:
     try:
-        rclone.run(commands.probe_delete(folder, files_from), what="probe delete", quiet=True)
+        rclone.rc(delete, what="probe delete")
     except RcloneError as exc:
         log.debug("could not delete the probe object: %s", exc)
 
@@ -296,9 +296,16 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
     """Given Settings, a runner with their config and a private scratch folder, return every check's result.
 
     `incomplete_uploads` (for `check`; the start does not pay the extra request): old unfinished multipart
-    uploads are reported too.
+    uploads are reported too. The listings and probes go through the runner's rcd (one rclone start for all,
+    one connection to each storage), which is stopped at the end.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        return _run(settings, rclone, scratch, now or dt.datetime.now(dt.timezone.utc), incomplete_uploads)
+    finally:
+        rclone.close()
+
+
+def _run(settings: Settings, rclone: Rclone, scratch: Path, now: dt.datetime, incomplete_uploads: bool) -> Report:
     report = Report()
     password = password_check(settings)
     if password is not None:

@@ -382,16 +382,6 @@ def delete_object(remote_path: str, name: str) -> tuple[str, dict]:
 
 
 # The pre-flight (daemon/preflight.py): a listing and one probe object, each in as few requests as rclone allows.
-def folder_listing(remote_path: str) -> tuple[str, ...]:
-    """Every object under a folder with its size and the server's time, from LIST requests only.
-
-    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
-    them itself). --no-mimetype: on S3 a MIME type costs a HEAD per object.
-    """
-    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
-            "--use-server-modtime", *RETRIES)
-
-
 def incomplete_uploads(bucket_path: str) -> tuple[str, ...]:
     """The unfinished multipart uploads of an S3 bucket as JSON ({bucket: [{Key, Initiated, UploadId}]}).
 
@@ -447,18 +437,41 @@ def unchecked_fs(remote_path: str) -> str:
     return f"{name},no_head_object=true:{path}"
 
 
-def probe_write(local_file: Path, remote_file: str) -> tuple[str, ...]:
-    """Upload one small object with one PUT: no check of the destination before, no HEAD after."""
-    return ("copyto", str(local_file), remote_file, "--no-check-dest", "--s3-no-head", *COMMON, *RETRIES)
+# The pre-flight's calls (daemon/preflight.py), sent to an rcd: one rclone start for all of them, and one
+# connection to the storage, instead of a start (and a TLS handshake) each.
+
+def folder_listing(remote_path: str) -> tuple[str, dict]:
+    """Every object under a folder with its size and the server's time, from LIST requests only (UseListR:
+    --fast-list; UseServerModTime: no HEAD per object for rclone's modtime; noMimeType: none for the type).
+
+    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
+    them itself)."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": "",
+                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True},
+                               "_config": {"UseListR": True, "UseServerModTime": True}}
 
 
-def probe_read(remote_folder: str, files_from: Path) -> tuple[str, ...]:
-    """Print the listed objects of a folder on stdout: one GET each on S3 (no listing, no HEAD)."""
-    return ("cat", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
-            "--s3-no-head-object", *RETRIES)
+def probe_write(local_file: Path, remote_folder: str, name: str) -> tuple[str, dict]:
+    """Upload one small object with one PUT: no check of the destination before (NoCheckDest), no HEAD after
+    (--s3-no-head on the rcd)."""
+    return "operations/copyfile", {"srcFs": str(local_file.parent), "srcRemote": local_file.name,
+                                   "dstFs": as_folder(remote_folder), "dstRemote": name,
+                                   "_config": {"NoCheckDest": True}}
 
 
-def probe_delete(remote_folder: str, files_from: Path) -> tuple[str, ...]:
-    """Delete the listed objects of a folder: one DELETE each on S3 (no listing, no HEAD)."""
-    return ("delete", as_folder(remote_folder), "--files-from-raw", str(files_from), "--no-traverse",
-            "--s3-no-head-object", *COMMON, *RETRIES)
+def probe_read(remote_folder: str, name: str, local_file: Path, *, unchecked: bool) -> tuple[str, dict]:
+    """Download one object into a local file: one GET (`unchecked`, S3: no HEAD to find it first)."""
+    return "operations/copyfile", {"srcFs": as_folder(unchecked_fs(remote_folder) if unchecked else remote_folder),
+                                   "srcRemote": name, "dstFs": str(local_file.parent), "dstRemote": local_file.name}
+
+
+def probe_delete(remote_folder: str, name: str, *, unchecked: bool) -> tuple[str, dict]:
+    """Delete one object: one DELETE (`unchecked`, S3: no HEAD to find it first)."""
+    return "operations/deletefile", {"fs": as_folder(unchecked_fs(remote_folder) if unchecked else remote_folder),
+                                     "remote": name}
+
+
+def list_top_call(remote_path: str) -> tuple[str, dict]:
+    """`list_top` as an rc call: one level of a path, folders too."""
+    return "operations/list", {"fs": as_folder(remote_path), "remote": "", "opt": {"noModTime": True,
+                                                                                   "noMimeType": True}}

@@ -29,7 +29,10 @@ JOB_POLL = 0.2
 
 
 def missing(exc: RcloneError) -> bool:
-    """True if rclone said the folder (or the bucket) is not there."""
+    """True if rclone said the folder (or the bucket) is not there: its exit code for a run, its error for an rc
+    call (which has none)."""
+    if exc.rclone_exit_code is None:
+        return "directory not found" in str(exc)
     return exc.rclone_exit_code == EXIT_DIR_NOT_FOUND
 
 
@@ -171,7 +174,7 @@ class RcloneStore:
                 answer = self.rclone.rc(call, what=what)
         except RcloneError as exc:
             # Bucket stores list a missing folder as empty; stores with real folders (local, SFTP) say so.
-            if missing(exc) or "directory not found" in str(exc):
+            if missing(exc):
                 return {}
             answer = self.rc(call, what)  # anything else is retried as every call is
         return {e["Path"]: int(e["Size"]) for e in answer.get("list") or [] if not e.get("IsDir")}
@@ -280,9 +283,8 @@ class RcloneStore:
 
     def is_empty(self) -> bool:
         """No object at all under the bucket folder (noise and heartbeats count): one level listed."""
-        try:
-            return not self.run(commands.list_top(self.remote.path()), "listing the bucket folder",
-                                quiet=True).output.strip()
+        try:  # through the rcd: the restore's first push uses it too, and a start into an empty folder
+            return not self.rc(commands.list_top_call(self.remote.path()), "listing the bucket folder").get("list")
         except RcloneError as exc:
             if not missing(exc):
                 raise

@@ -15,7 +15,6 @@ import pytest
 
 from cloud_servers import azurite, fake_gcs  # noqa: F401 - fixtures
 from conftest import CLI, Bucket, clean_env, needs, tree
-from rclone_jupyter.rclone import commands
 
 MiB = 1024 * 1024
 
@@ -38,18 +37,17 @@ def assert_clean(result: subprocess.CompletedProcess, secrets: list[str]) -> Non
         assert secret not in text
 
 
-def test_probe_argv_costs_one_request_each():
-    """1 PUT, 1 GET, 1 DELETE on S3: no HEAD before or after, no listing (measured with --dump headers)."""
-    put = commands.probe_write(Path("/s/p.txt"), "s3:b/f/.rclone-jupyter/p.txt")
-    assert put[:3] == ("copyto", "/s/p.txt", "s3:b/f/.rclone-jupyter/p.txt")
-    assert "--no-check-dest" in put and "--s3-no-head" in put
-    for argv in (commands.probe_read("s3:b/f/.rclone-jupyter", Path("/s/l")),
-                 commands.probe_delete("s3:b/f/.rclone-jupyter", Path("/s/l"))):
-        assert argv[1] == "s3:b/f/.rclone-jupyter/"
-        assert {"--no-traverse", "--s3-no-head-object", "--files-from-raw"} <= set(argv)
-    listing = commands.folder_listing("s3:b/f")
-    assert {"--fast-list", "--use-server-modtime", "--no-mimetype", "-R"} <= set(listing)
-    assert "--exclude" not in listing  # the heartbeats are needed too
+def test_the_probe_costs_four_requests_and_the_listing_list_pages_alone(moto, tmp_path):
+    """Counted by moto: a PUT (no HEAD before or after it), the read back (a HEAD, for the time rclone gives the
+    local copy, and a GET), a DELETE; the listing is LIST pages, no HEAD per object."""
+    bucket = Bucket(tmp_path, moto.env())
+    bucket.put("nb.ipynb", b"{}")
+    moto.mark()
+    result = check(tmp_path, moto.env())
+    assert result.returncode == 0, result.stdout
+    counts = moto.counts()
+    assert (counts["PUT"], counts["HEAD"], counts["GET"], counts["DELETE"]) == (1, 1, 1, 1), counts
+    assert counts["LIST"] >= 1 and sum(counts.values()) == counts["LIST"] + 4, counts
 
 
 def test_check_passes_and_changes_nothing(s3, tmp_path):
