@@ -10,8 +10,8 @@ Run by `start` (before the restore) and by `rclone-jupyter check` (one line per 
   when that is within EXPIRY_WARNING;
 - a fresh heartbeat of another container on the same bucket folder: a warning naming it.
 
-All of it goes through one `rclone rcd` (stopped at the end): one rclone start and one connection to each
-storage, where a run per step cost a start (and a TLS handshake) each: five per start before.
+The probe's three steps go through one `rclone rcd` (stopped at the end): one rclone start and one connection
+to each storage, where a run per step cost a start (and a TLS handshake) each.
 
 Then, for all clouds together, the restore must fit on the data folder's disk with a margin. Nothing is
 changed on either side by a failed pre-flight (the probe object is deleted again).
@@ -172,7 +172,8 @@ def disk_check(settings: Settings, listings: list[_Listing]) -> Check:
 def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     name = f"{remote.name} bucket"
     try:
-        answer = _retrying(lambda: rclone.rc(commands.folder_listing(remote.path()), what="checking the bucket"))
+        run = _retrying(lambda: rclone.run(commands.folder_listing(remote.path()), what="checking the bucket",
+                                           quiet=True))
     except RcloneError as exc:
         if missing(exc):
             report.add(name, FAILED, remote.missing_bucket())
@@ -181,7 +182,7 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
         return None
     files: dict[str, int] = {}
     nodes: dict[str, int] = {}
-    entries = answer.get("list") or []
+    entries = json.loads(run.output or "[]")
     skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
     for entry in entries:
         path = entry["Path"]
@@ -296,8 +297,8 @@ def run(settings: Settings, rclone: Rclone, scratch: Path, *, now: dt.datetime |
     """Given Settings, a runner with their config and a private scratch folder, return every check's result.
 
     `incomplete_uploads` (for `check`; the start does not pay the extra request): old unfinished multipart
-    uploads are reported too. The listings and probes go through the runner's rcd (one rclone start for all,
-    one connection to each storage), which is stopped at the end.
+    uploads are reported too. The probes go through the runner's rcd (one rclone start for all, one connection
+    to each storage), which is stopped at the end.
     """
     try:
         return _run(settings, rclone, scratch, now or dt.datetime.now(dt.timezone.utc), incomplete_uploads)

@@ -382,6 +382,17 @@ def delete_object(remote_path: str, name: str) -> tuple[str, dict]:
 
 
 # The pre-flight (daemon/preflight.py): a listing and one probe object, each in as few requests as rclone allows.
+def folder_listing(remote_path: str) -> tuple[str, ...]:
+    """Every object under a folder with its size and the server's time, from LIST requests only.
+
+    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
+    them itself). --no-mimetype: on S3 a MIME type costs a HEAD per object. A run, not an rc call: its output is
+    read as it comes, where an rc answer is one JSON text of the whole folder (a million objects: 150 MB).
+    """
+    return ("lsjson", as_folder(remote_path), "-R", "--files-only", "--no-mimetype", "--fast-list",
+            "--use-server-modtime", *RETRIES)
+
+
 def incomplete_uploads(bucket_path: str) -> tuple[str, ...]:
     """The unfinished multipart uploads of an S3 bucket as JSON ({bucket: [{Key, Initiated, UploadId}]}).
 
@@ -437,19 +448,8 @@ def unchecked_fs(remote_path: str) -> str:
     return f"{name},no_head_object=true:{path}"
 
 
-# The pre-flight's calls (daemon/preflight.py), sent to an rcd: one rclone start for all of them, and one
+# The pre-flight's probe (daemon/preflight.py), sent to an rcd: one rclone start for its three steps, and one
 # connection to the storage, instead of a start (and a TLS handshake) each.
-
-def folder_listing(remote_path: str) -> tuple[str, dict]:
-    """Every object under a folder with its size and the server's time, from LIST requests only (UseListR:
-    --fast-list; UseServerModTime: no HEAD per object for rclone's modtime; noMimeType: none for the type).
-
-    No filters: the caller needs the heartbeats under .rclone-jupyter/ as well as the user's files (it sorts
-    them itself)."""
-    return "operations/list", {"fs": as_folder(remote_path), "remote": "",
-                               "opt": {"recurse": True, "filesOnly": True, "noMimeType": True},
-                               "_config": {"UseListR": True, "UseServerModTime": True}}
-
 
 def probe_write(local_file: Path, remote_folder: str, name: str) -> tuple[str, dict]:
     """Upload one small object with one PUT: no check of the destination before (NoCheckDest), no HEAD after
