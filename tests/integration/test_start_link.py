@@ -25,6 +25,7 @@ from conftest import RCLONE, Bucket, clean_env, settled, synced_tree, tree, wait
 from throttle import MiB, ThrottledLink
 
 from rclone_jupyter.config.settings import LARGE_FILE as DEFAULT_LARGE_FILE
+from rclone_jupyter.rclone.commands import LATER_TRANSFERS
 
 SCALE = 8  # sizes and download rates are the divided by this
 LARGE_FILE = DEFAULT_LARGE_FILE // SCALE
@@ -134,9 +135,12 @@ def test_jupyterlab_answers_with_every_small_file_before_the_large_files_arrive_
     watch.join()
     assert not watch.partial, f"a large file showed under its name before it was whole: {watch.partial[:3]}"
     assert synced_tree(daemon.data) == files
-    # Smallest first: the arrivals follow the sizes.
+    # Smallest first: the downloads start in the order of the sizes, LATER_TRANSFERS at a time, so the file of
+    # size rank r starts once r - LATER_TRANSFERS have arrived and arrives no earlier than the next place (two
+    # files of nearly one size, started together, may arrive either way round on a loaded machine).
     order = sorted(large, key=lambda rel: watch.arrived[rel])
-    assert order == sorted(large, key=lambda rel: large[rel]), (order, large)
+    by_size = sorted(large, key=lambda rel: large[rel])
+    assert all(order.index(rel) >= rank - (LATER_TRANSFERS - 1) for rank, rel in enumerate(by_size)), (order, large)
     assert answered - started < max(watch.arrived.values()) - started
 
 
