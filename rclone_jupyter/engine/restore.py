@@ -155,7 +155,7 @@ class Restorer:
                 raise PersistenceError(f"cannot use {self.store.display}: {exc}") from exc
             return {}  # the bucket is there, the folder is not: nothing to restore
         listing = {}
-        skip = cannot_hold({name: version.size for name, version in files.items()})
+        skip = cannot_hold(files)
         for name, version in files.items():
             why = skip.get(name)
             if not why and check_local and under_link(self.data_dir, local_name(name)):
