@@ -114,7 +114,11 @@ def measure(n: int, restore: str, reconciles: int, empty_mib: float, tmp: Path) 
     served = tmp / "s3" / "bucket" / FOLDER
     data = tmp / "data"
     t0 = time.monotonic()
-    make_files(served, n)
+    if not (served / f"d{(n - 1) // 1000:03d}" / f"f{n - 1:06d}.txt").exists():  # (--files: kept from a run)
+        shutil.rmtree(tmp, ignore_errors=True)
+        make_files(served, n)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(tmp / "state", ignore_errors=True)
     print(f"[scale] {n:,} files made in {time.monotonic() - t0:.0f} s", flush=True)
     if restore == "none":
         link_files(served, data)
@@ -174,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="copy: into an empty data folder; none: the data folder holds every file already")
     parser.add_argument("--reconciles", type=int, default=3)
     parser.add_argument("--tmp", default=None, help="where the files go (default: the system's temporary folder)")
+    parser.add_argument("--files", default=None,
+                        help="a folder that keeps the bucket's files for the next run (made there if missing, "
+                             "reused if there, never removed: remove it yourself); one size only")
     args = parser.parse_args(argv)
     print(f"rclone-jupyter scale ({code_version()}); rclone at {RCLONE}; {os.cpu_count()} CPUs; load {load()}",
           flush=True)
@@ -182,11 +189,12 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         empty_mib = empty_daemon_mib(tmp)
         for n in (int(s) for s in args.sizes.split(",")):
-            run_dir = tmp / f"n{n}"
+            run_dir = Path(args.files) if args.files else tmp / f"n{n}"
             try:
                 rows.append(measure(n, args.restore, args.reconciles, empty_mib, run_dir))
             finally:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                if not args.files:
+                    shutil.rmtree(run_dir, ignore_errors=True)
     table("The daemon at scale: memory per object, start, reconcile with nothing changed (bench/scale.py)",
           ["objects", "restore", "RSS MiB - empty", "B/object", "after reconciles", "peak MiB", "start s",
            "listing s", "copy s", "own CPU s", "rclone CPU s", "reconcile CPU s", "its rclone CPU s",

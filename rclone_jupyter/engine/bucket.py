@@ -106,7 +106,9 @@ class Bucket:
         """The bucket folder's files now that the data folder can hold (a missing folder is an empty one)."""
         files = self.files(note_manifest=note_manifest)
         self.skip(cannot_hold(files))  # skipped, never fatal
-        return {name: v for name, v in files.items() if name not in self.skipped}
+        for name in self.skipped:  # taken out in place: a million objects are not copied
+            files.pop(name, None)
+        return files
 
     def versions(self, keys: list[str], known: Mapping[str, Known],
                  refused: Callable[[dict[str, str]], None] | None = None) -> dict[str, Version]:

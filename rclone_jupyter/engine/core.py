@@ -96,6 +96,7 @@ class Engine:
 
     def establish(self, *, merged: bool = False, several: bool = False) -> None:
         self.mode.establish(merged=merged, several=several)
+        self.baseline.compact()  # after the start's listings and walks are freed (model/baseline.py)
         # The start phases are done: from here on the caller that drives this engine may own retries.
         self.store.retry = self._retry_after_start
 

@@ -37,6 +37,15 @@ def _unpacked(value: bytes | Known) -> Known:
     return Known(size, mtime_ns, Version(listed_size, listed_ns))
 
 
+def _copied(name: str) -> str:
+    """A new str equal to `name` (str() and slicing give the same object back); lone surrogates kept."""
+    return name.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+
+
+def _copied_value(value: bytes | Known) -> bytes | Known:
+    return bytes(memoryview(value)) if type(value) is bytes else value
+
+
 class Baseline(Mapping[str, Known]):
     def __init__(self, known: Mapping[str, Known] | None = None):
         self._known: dict[str, bytes | Known] = {key: _packed(k.size, k.mtime_ns, k.listed)
@@ -74,6 +83,14 @@ class Baseline(Mapping[str, Known]):
         return out
 
     # -- writing: the only code that changes `known` ---------------------------------------------------
+
+    def compact(self) -> None:
+        """Copy every name and entry anew, once the start's passing structures (listings, walks of the data
+        folder: several times the baseline's size) are freed. Made among them, the baseline's small objects kept
+        most of the memory those used from being handed back (Python frees its 1 MiB arenas only when empty);
+        made after them, they sit together and the rest goes back."""
+        self._known = {_copied(key): _copied_value(value) for key, value in self._known.items()}
+
 
     def record(self, key: str, version: Version, listed: Version | None = None) -> None:
         """The bucket holds `version` of this object (our upload, a download, a check); `listed` is how a listing

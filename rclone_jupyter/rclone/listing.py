@@ -17,9 +17,10 @@ from rclone_jupyter.model.known import Version
 def read_listing(lines: Iterable[str]) -> dict[str, Version]:
     """{name: (size, time in ns)} of every line of `rclone lsf --csv --format pst --time-format unixnano`."""
     out: dict[str, Version] = {}
+    new = tuple.__new__  # Version's own __new__ is Python code: a sixth of the time at a million lines
     for row in csv.reader(lines):
         if len(row) != 3:
             raise ValueError(f"a listing line has {len(row)} fields, not 3: {row[:3]!r}")
         name, size, stamp = row
-        out[name] = Version(int(size), int(stamp))
+        out[name] = new(Version, (int(size), int(stamp)))
     return out

@@ -151,3 +151,14 @@ def test_a_listing_that_cannot_be_read_is_an_error_and_rclone_is_never_left_bloc
     with pytest.raises(RcloneError, match="cannot be read") as caught:
         _fake_rclone(tmp_path, lines).run(("lsf",), what="listing", parse=read_listing)
     assert not caught.value.retryable
+
+
+def test_compact_keeps_every_entry_and_makes_each_anew():
+    baseline = Baseline()
+    baseline.record("a/é\udcff", Version(1, 2), Version(1, 3))  # a lone surrogate (a name that is not UTF-8)
+    baseline.record("b", Version(4, 5))
+    baseline.record("far", Version(5, 2**64))  # kept whole
+    before, old_names = dict(baseline), list(baseline)
+    baseline.compact()
+    assert dict(baseline) == before
+    assert all(new is not old for new, old in zip(baseline, old_names))  # new objects, after the start's
