@@ -14,6 +14,7 @@ from rclone_jupyter.local.tree import MAX_LINK_TARGET, cannot_hold
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import LINK_SUFFIX, Known, Version, ancestors, unrepresentable
 from rclone_jupyter.model.reconcile_plan import remote_change
+from rclone_jupyter.model.stamps import _stamp_ns, stamp_ns
 from rclone_jupyter.rclone.listing import read_listing
 from rclone_jupyter.rclone.runner import Rclone
 
@@ -162,3 +163,20 @@ def test_compact_keeps_every_entry_and_makes_each_anew():
     baseline.compact()
     assert dict(baseline) == before
     assert all(new is not old for new, old in zip(baseline, old_names))  # new objects, after the start's
+
+
+# -- rclone's times read with integers alone ------------------------------------------------------------------
+
+
+def test_stamps_read_with_integers_are_the_ones_strptime_reads():
+    rng = random.Random(3339)
+    for _ in range(3000):
+        base = (f"{rng.randint(1, 9999):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+                f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}")
+        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 9)))
+        offset = f"{rng.choice('+-')}{rng.randint(0, 23):02d}{rng.choice(['', ':'])}{rng.randint(0, 59):02d}"
+        zone = rng.choice(["Z", offset])
+        plain = f"{base}.{fraction}{zone.replace(':', '')}".replace("Z", "+0000")
+        assert stamp_ns(f"{base}.{fraction}{zone}") == _stamp_ns(plain), (base, fraction, zone)
+    with pytest.raises(ValueError):
+        stamp_ns("2026-02-30T00:00:00.1Z")  # no such day, as before
