@@ -1,8 +1,8 @@
 """Hand memory freed after a peak back to the system.
 
-The start's peak (the bucket's listing parsed, filtered and compared, about 1 KB per object) is freed once the
-daemon runs, but glibc's allocator keeps freed pages of its heap for reuse: RSS stayed at the peak (issue 18,
-item 12). `malloc_trim` returns them; elsewhere than glibc it is a no-op.
+The start's peak (the bucket's listing parsed, filtered and compared, the data folder walked) and each
+reconcile's listing are freed once done, but glibc's allocator keeps freed pages of its heap for reuse: RSS
+stayed at the peak (issue 18, item 12). `malloc_trim` returns them; elsewhere than glibc it is a no-op.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ _LIBC = _libc()
 
 
 def give_back() -> None:
-    """Collect cycles, then return the heap's free pages to the system (the supervisor, once the start is over)."""
+    """Collect cycles, then return the heap's free pages to the system (the supervisor, once the start is over;
+    a syncer, after each reconcile)."""
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)

@@ -638,7 +638,10 @@ def tree(root: Path) -> dict[str, bytes]:
             full = Path(dirpath) / name
             if full.is_symlink():
                 continue
-            out[full.relative_to(root).as_posix()] = full.read_bytes()
+            try:
+                out[full.relative_to(root).as_posix()] = full.read_bytes()
+            except FileNotFoundError:  # deleted (by the daemon, as a wait_until awaits) since the folder was read
+                continue
     return out
 
 

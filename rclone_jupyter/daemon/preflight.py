@@ -28,12 +28,13 @@ import re
 import secrets
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rclone_jupyter.rclone import commands
-from rclone_jupyter.model.stamps import stamp_ns
+from rclone_jupyter.model.known import Version
+from rclone_jupyter.rclone.listing import read_listing
 from rclone_jupyter.logs import human_size
 from rclone_jupyter.errors import PersistenceError, RcloneError
 from rclone_jupyter.model.filters import BUCKET_ONLY, is_noise
@@ -72,9 +73,9 @@ class Check:
 @dataclasses.dataclass
 class Report:
     checks: list[Check] = dataclasses.field(default_factory=list)
-    # Each bucket folder's listing as rclone printed it ({remote name: entries}): the restore reuses it
+    # Each bucket folder's whole listing ({remote name: {name: (size, server time)}}): the restore reuses it
     # instead of listing the folder again (Engine.use_listing).
-    entries: dict[str, list[dict]] = dataclasses.field(default_factory=dict)
+    entries: dict[str, dict[str, Version]] = dataclasses.field(default_factory=dict)
 
     def add(self, name: str, status: str, message: str) -> None:
         self.checks.append(Check(name, status, message))
@@ -89,9 +90,14 @@ class Report:
 
 @dataclasses.dataclass
 class _Listing:
-    files: dict[str, int]  # the user's files: {path: size}
+    entries: dict[str, Version]  # everything, as rclone listed it: {name: (size, server time)}
+    skipped: Container[str]  # the objects the data folder cannot hold: never restored
     nodes: dict[str, int]  # heartbeats: {node: server time in ns}
-    entries: list[dict] = dataclasses.field(default_factory=list)  # everything, as rclone listed it
+
+    def files(self) -> Iterator[tuple[str, int]]:
+        """The user's files: (path, size) each (no copy of the listing: it may hold a million)."""
+        return ((path, version.size) for path, version in self.entries.items()
+                if not is_noise(path) and path not in self.skipped)
 
 
 # Network blips are retried briefly; refused credentials and missing buckets fail at once.
@@ -141,7 +147,7 @@ def disk_check(settings: Settings, listings: list[_Listing]) -> Check:
     """The restore must fit on the data folder's disk, with a margin. Files already here count as restored."""
     wanted: dict[str, int] = {}
     for listing in listings:  # several clouds usually hold the same files: count each path once
-        for rel, size in listing.files.items():
+        for rel, size in listing.files():
             wanted[rel] = max(size, wanted.get(rel, 0))
     needed = 0
     for rel, size in wanted.items():
@@ -173,25 +179,24 @@ def _list(rclone: Rclone, remote: Remote, report: Report) -> _Listing | None:
     name = f"{remote.name} bucket"
     try:
         run = _retrying(lambda: rclone.run(commands.folder_listing(remote.path()), what="checking the bucket",
-                                           quiet=True))
+                                           quiet=True, parse=read_listing))
     except RcloneError as exc:
         if missing(exc):
             report.add(name, FAILED, remote.missing_bucket())
         else:
             report.add(name, FAILED, f"{remote.display}: {_reason(exc)}")
         return None
-    files: dict[str, int] = {}
-    nodes: dict[str, int] = {}
-    entries = json.loads(run.output or "[]")
-    skipped = cannot_hold({e["Path"]: int(e["Size"]) for e in entries if not is_noise(e["Path"])})  # never restored
-    for entry in entries:
-        path = entry["Path"]
-        if path.startswith(NODES_FOLDER + "/") and path.endswith(".json"):
-            nodes[path[len(NODES_FOLDER) + 1:-len(".json")]] = stamp_ns(entry["ModTime"])
-        elif not is_noise(path) and path not in skipped:
-            files[path] = int(entry["Size"])
-    report.add(name, OK, f"{remote.display} answers: {len(files)} files, {human_size(sum(files.values()))}.")
-    return _Listing(files, nodes, entries)
+    entries: dict[str, Version] = run.parsed
+    nodes = {path[len(NODES_FOLDER) + 1:-len(".json")]: version.mtime_ns for path, version in entries.items()
+             if path.startswith(NODES_FOLDER + "/") and path.endswith(".json")}
+    skipped = cannot_hold(entries, lambda path: not is_noise(path))
+    listing = _Listing(entries, skipped, nodes)
+    count = size = 0
+    for _path, file_size in listing.files():
+        count += 1
+        size += file_size
+    report.add(name, OK, f"{remote.display} answers: {count} files, {human_size(size)}.")
+    return listing
 
 
 def _probe(rclone: Rclone, remote: Remote, scratch: Path) -> Check:

@@ -238,8 +238,8 @@ class Supervisor:
         for engine in self.engines:  # the pre-flight has just listed each bucket folder: no second listing
             if engine.remote.name in checked.entries:
                 engine.use_listing(checked.entries.pop(engine.remote.name))
-        # The raw listings (about 400 bytes an object) must not live on in this frame, which lasts as long as
-        # the daemon: the engines keep what they need of them.
+        # The listings (about 200 bytes an object) must not live on in this frame, which lasts as long as the
+        # daemon: the engines keep what they need of them.
         del checked
         self.board.set_phase(Phase.RESTORING)
         code = self._restore_phase()

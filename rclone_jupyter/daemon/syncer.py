@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from rclone_jupyter import memory
 from rclone_jupyter.model.changes import ChangeSet
 from rclone_jupyter.model.debounce import Debouncer
 from rclone_jupyter.model.known import covered
@@ -338,6 +339,7 @@ class RemoteSyncer(threading.Thread):
                 # never overwritten or deleted by it.
                 pending = self.changes.pending()
                 self.engine.reconcile(lambda rel: covered(rel, pending))
+                memory.give_back()  # its listing of the whole folder is freed (a million objects: ~250 MB)
                 result = result or PushResult(reconciled=True)
             self._succeeded(batch, result, work)
             self._settle_awaiting()  # earlier full syncs whose last paths this push landed

@@ -13,7 +13,7 @@ from rclone_jupyter.engine.store import Store
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.model.filters import is_noise
-from rclone_jupyter.model.known import Known, Version, entry_version, folders_of, outermost_outside
+from rclone_jupyter.model.known import Known, Version, folders_of, outermost_outside
 from rclone_jupyter.model.manifest import MANIFEST
 from rclone_jupyter.state import write_private
 
@@ -87,11 +87,13 @@ class Bucket:
                 del self.refused[name]
         return [name for name in names if name not in self.refused]
 
-    def use_listing(self, entries: list[dict]) -> None:
+    def use_listing(self, listing: dict[str, Version]) -> None:
         """The pre-flight's listing of the bucket folder, taken just before: the restore uses it instead of
-        listing the folder again (the pre-flight's is unfiltered: noise and heartbeats are dropped here)."""
-        self._preset = {e["Path"]: entry_version(e) for e in entries
-                        if e["Path"] == MANIFEST or not is_noise(e["Path"])}
+        listing the folder again. It is taken over, not copied (a million objects): the pre-flight's is
+        unfiltered, so noise and heartbeats are dropped from it here."""
+        for name in [name for name in listing if name != MANIFEST and is_noise(name)]:
+            del listing[name]
+        self._preset = listing
 
     def files(self, *, missing_ok: bool = True, note_manifest: bool = True) -> dict[str, Version]:
         """The bucket folder's files now (LIST requests only), the manifest noted apart (unless
@@ -103,8 +105,10 @@ class Bucket:
     def listing(self, *, note_manifest: bool = True) -> dict[str, Version]:
         """The bucket folder's files now that the data folder can hold (a missing folder is an empty one)."""
         files = self.files(note_manifest=note_manifest)
-        self.skip(cannot_hold({name: v.size for name, v in files.items()}))  # skipped, never fatal
-        return {name: v for name, v in files.items() if name not in self.skipped}
+        self.skip(cannot_hold(files))  # skipped, never fatal
+        for name in self.skipped:  # taken out in place: a million objects are not copied
+            files.pop(name, None)
+        return files
 
     def versions(self, keys: list[str], known: Mapping[str, Known],
                  refused: Callable[[dict[str, str]], None] | None = None) -> dict[str, Version]:

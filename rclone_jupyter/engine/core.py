@@ -32,6 +32,7 @@ from rclone_jupyter.engine.transfers import Transfers
 from rclone_jupyter.engine.trash import TrashFolder
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.changes import Batch
+from rclone_jupyter.model.known import Version
 from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone.retry import RetryPolicy
 from rclone_jupyter.rclone.runner import Rclone
@@ -86,8 +87,8 @@ class Engine:
     def check_bucket(self) -> None:
         self.restorer.check_bucket()
 
-    def use_listing(self, entries: list[dict]) -> None:
-        self.bucket.use_listing(entries)
+    def use_listing(self, listing: dict[str, Version]) -> None:
+        self.bucket.use_listing(listing)
 
     def restore(self, *, merge: bool = False, on_progress: Progress | None = None,
                 large_from: int | None = None) -> None:
@@ -95,6 +96,7 @@ class Engine:
 
     def establish(self, *, merged: bool = False, several: bool = False) -> None:
         self.mode.establish(merged=merged, several=several)
+        self.baseline.compact()  # after the start's listings and walks are freed (model/baseline.py)
         # The start phases are done: from here on the caller that drives this engine may own retries.
         self.store.retry = self._retry_after_start
 

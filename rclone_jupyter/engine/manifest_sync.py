@@ -115,8 +115,10 @@ class ManifestSync:
                 marker.rmdir()
 
 
-def without_manifest(listing: Mapping[str, Version], manifest: ManifestSync | None) -> dict[str, Version]:
-    """The listing's files, with the manifest's stamp handed to `manifest` (if any)."""
+def without_manifest(listing: dict[str, Version], manifest: ManifestSync | None) -> dict[str, Version]:
+    """The listing's files: the manifest taken out of it (in place: a million objects are not copied), its
+    stamp handed to `manifest` (if any)."""
+    stamp = listing.pop(MANIFEST, None)
     if manifest is not None:
-        manifest.saw(listing.get(MANIFEST))
-    return {name: version for name, version in listing.items() if name != MANIFEST}
+        manifest.saw(stamp)
+    return listing

@@ -24,7 +24,8 @@ from rclone_jupyter.logs import human_size
 from rclone_jupyter.model import conflict_plan
 from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
-from rclone_jupyter.model.known import LINK_SUFFIX, Version, encode_name, local_name, local_version, same, under_link
+from rclone_jupyter.model.known import (LINK_SUFFIX, RealFolders, Version, encode_name, local_name, local_version,
+                                        same)
 from rclone_jupyter.model.manifest import file_mode
 from rclone_jupyter.model.to_come import ToCome
 from rclone_jupyter.rclone.store import RcloneStore, missing
@@ -154,16 +155,16 @@ class Restorer:
             if not missing(exc):
                 raise PersistenceError(f"cannot use {self.store.display}: {exc}") from exc
             return {}  # the bucket is there, the folder is not: nothing to restore
-        listing = {}
-        skip = cannot_hold({name: version.size for name, version in files.items()})
-        for name, version in files.items():
-            why = skip.get(name)
-            if not why and check_local and under_link(self.data_dir, local_name(name)):
-                why = skip[name] = "a link in the data folder is on its way"
-            if not why:
-                listing[name] = version
+        skip = cannot_hold(files)
+        if check_local:
+            folders = RealFolders(self.data_dir)  # each folder looked at once, not once per object in it
+            for name in files:
+                if name not in skip and folders.under_link(local_name(name)):
+                    skip[name] = "a link in the data folder is on its way"
         self.bucket.skip(skip)
-        return listing
+        for name in skip:  # taken out in place: a million objects are not copied
+            del files[name]
+        return files
 
     def _folder_is_empty(self) -> bool:
         """An empty listing: is the folder really empty, or does it hold only noise and heartbeats (not new)?"""
@@ -200,8 +201,9 @@ class Restorer:
         self._restored = {}
         self._listing = {}  # the baseline holds what is needed of it now: about 100 bytes per object less
         manifest = self.manifest.manifest
+        folders = RealFolders(self.data_dir)
         for key in here:
-            manifest.note(key, file_mode(self.data_dir, key))
+            manifest.note(key, file_mode(self.data_dir, key, folders))
         for rel in walk_folders(self.data_dir, "") - {""}:
             manifest.keep_folder(encode_name(rel), is_empty_folder(self.data_dir / rel))
         if upload:

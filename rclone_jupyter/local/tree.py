@@ -135,23 +135,29 @@ def place(root: Path, staged: Path, rel: str, *, replace: bool = True) -> bool:
 MAX_LINK_TARGET = 4095  # bytes: PATH_MAX less the NUL; a longer link target cannot be made
 
 
-def cannot_hold(sizes: Mapping[str, int]) -> dict[str, str]:
-    """{object name: why} for the objects of a listing ({name: size}) the data folder cannot hold, whatever else
-    the bucket has.
+def cannot_hold(listing: Mapping[str, Version], keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """{object name: why} for the objects of a listing ({name: (size, time)}; with `keep`, only the names it
+    keeps) the data folder cannot hold, whatever else the bucket has.
 
     A bad name (unrepresentable), an object below a link object, a file whose name other objects use as a
     folder (`x` beside `x/y.txt`: the folder wins, it holds more), a link object whose target is empty or
-    longer than a link can be. Each one is skipped, never fatal: the rest is restored.
+    longer than a link can be. Each one is skipped, never fatal: the rest is restored. Every reconcile asks
+    it of the whole listing: the folders are looked at once each, not once per object in them.
     """
-    links = {name[: -len(LINK_SUFFIX)] for name in sizes if name.endswith(LINK_SUFFIX)}
-    folders = folders_of(sizes)
+    names = [name for name in listing if keep(name)] if keep is not None else listing
+    links = {name[: -len(LINK_SUFFIX)] for name in names if name.endswith(LINK_SUFFIX)}
+    parents = {name.rpartition("/")[0] for name in names}
+    folders = folders_of(parents) | parents
+    folders.discard("")
+    # Why each folder cannot hold anything: a link object on its way (or at it).
+    below = {parent: below_link(parent + "/", links) if parent else None for parent in parents} if links else {}
     out: dict[str, str] = {}
-    for name, size in sizes.items():
-        why = unrepresentable(name) or below_link(name, links)
+    for name in names:
+        why = unrepresentable(name) or (below[name.rpartition("/")[0]] if below else None)
         if not why and name in folders:
             why = f"other objects use it as a folder ({name}/...), which is what is restored"
-        if not why and name.endswith(LINK_SUFFIX) and not 0 < size <= MAX_LINK_TARGET:
-            why = f"a link object must hold a target of 1 to {MAX_LINK_TARGET:,} bytes; it has {size}"
+        if not why and name.endswith(LINK_SUFFIX) and not 0 < listing[name].size <= MAX_LINK_TARGET:
+            why = f"a link object must hold a target of 1 to {MAX_LINK_TARGET:,} bytes; it has {listing[name].size}"
         if why:
             out[name] = why
     return out

@@ -252,8 +252,15 @@ class RealFolders:
             return _MISSING
 
 
+# What any name that unrepresentable refuses has (a name without it is fine: every reconcile asks of every
+# object): an empty, '.' or '..' part (fullwidth dots too), a NUL, or a part long enough to be over 255 bytes.
+_MAYBE_UNREPRESENTABLE = re.compile("(?:^|/)(?:\\.{1,2}|\uff0e{1,2})?(?:/|$)|\x00|[^/]{64}")
+
+
 def unrepresentable(key: str) -> str | None:
     """Why an object name cannot be a path in the data folder, or None if it can."""
+    if not _MAYBE_UNREPRESENTABLE.search(key):
+        return None
     parts = key.split("/")
     # rclone shows a key's '.' and '..' parts as fullwidth dots (U+FF0E): the same names, encoded.
     if any(part in ("", ".", "..", "\uff0e", "\uff0e\uff0e") for part in parts):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Set
 
+from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.known import Known, Version, local_name, same
 
 
@@ -71,7 +72,8 @@ def plan(known: Mapping[str, Known], listing: Mapping[str, Version], local: Call
     this container is moving itself right now (a large file of the start still to come, a large upload still
     running): whatever the listing shows of them is that move's, so nothing is planned for them."""
     out = Plan()
-    for key in sorted((known.keys() | listing.keys()) - leave):
+    baseline = known if isinstance(known, Baseline) else Baseline(known)
+    for key in sorted(baseline.unsettled(listing) - leave):  # the names remote_change says something about
         k, listed = known.get(key), listing.get(key)
         change = remote_change(k, listed)
         if change is None:

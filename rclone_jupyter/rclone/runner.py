@@ -8,6 +8,7 @@ Credentials reach rclone only through the private config file named by RCLONE_CO
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 from pathlib import Path
 
 from rclone_jupyter.children import spawner
@@ -75,6 +77,7 @@ class RunResult:
     stats: dict
     messages: list[str]  # rclone's log messages
     output: str = ""  # what rclone printed on stdout (listings)
+    parsed: Any = None  # what `parse` made of stdout, when given instead
 
 
 def classify(exit_code: int | None, text: str) -> tuple[bool, str]:
@@ -132,10 +135,13 @@ class Rclone:
         on_message: Callable[[dict], None] | None = None,
         on_stats: Callable[[dict], None] | None = None,
         quiet: bool = False,
+        parse: Callable[[TextIO], Any] | None = None,
     ) -> RunResult:
         """Run `rclone ARGS`. Return its final stats; raise RcloneError if it exits non-zero.
 
         `on_message` gets every JSON log record but the stats; `on_stats` every stats record (progress).
+        `parse` reads stdout as it comes (UTF-8, line ends kept as printed: csv needs them) and its answer is the
+        result's `parsed`: a listing of a million objects is never held whole as text.
         """
         argv = (self.binary, *args, *self.flags)
         log.debug("running rclone %s (%s)", args[0], what)
@@ -158,7 +164,9 @@ class Rclone:
             self._current = proc
         # stdout carries data (lsf, lsjson); stderr carries rclone's log, one JSON record a line.
         output: list[str] = []
-        reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
+        parsed: list = []
+        reader = threading.Thread(target=lambda: output.append(proc.stdout.read()) if parse is None
+                                  else parsed.append(_parsed(proc.stdout, parse)), daemon=True)
         reader.start()
         try:
             assert proc.stderr is not None
@@ -207,7 +215,15 @@ class Rclone:
                 retryable=retryable,
                 output_tail=text,
             )
-        return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output))
+        if parse is not None:
+            if not parsed:
+                raise RcloneError(f"{what} failed: rclone's output was not read within 10 s", exit_code=code,
+                                  retryable=True)
+            if isinstance(parsed[0], Exception):
+                raise RcloneError(f"{what} failed: rclone's output cannot be read ({parsed[0]})", exit_code=code,
+                                  retryable=False) from parsed[0]
+        return RunResult(elapsed=elapsed, stats=stats, messages=messages, output="".join(output),
+                         parsed=parsed[0] if parsed else None)
 
     def _rcd_argv(self, socket_path: str) -> tuple[str, ...]:
         # The rcd's lines below NOTICE are logged at DEBUG only (rclone/rcd.py): asked for only when shown.
@@ -257,6 +273,18 @@ def check_bwlimit(binary: str, value: str | None) -> None:
     raise ConfigError([f"RCLONE_JUPYTER_BWLIMIT: {value!r} is not a bandwidth limit rclone accepts ({reason}). "
                        "Use rclone's --bwlimit syntax: e.g. 4M (4 MiB/s both ways), 4M:off (upload:download), "
                        "or a timetable such as '08:00,1M 23:00,off'."])
+
+
+def _parsed(stdout: TextIO, parse: Callable[[TextIO], Any]) -> Any:
+    """`parse` of rclone's stdout, or the error it raised (stdout is then read to its end: rclone must never
+    block on a full pipe)."""
+    stream = io.TextIOWrapper(stdout.buffer, encoding="utf-8", errors="replace", newline="")
+    try:
+        return parse(stream)
+    except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+        for _ in stream:
+            pass
+        return exc
 
 
 def _last_error_line(tail: deque[str]) -> str:

@@ -20,6 +20,7 @@ from rclone_jupyter.config.remotes import Remote, s3
 from rclone_jupyter.errors import RcloneError
 from rclone_jupyter.model.known import Version, entry_version
 from rclone_jupyter.rclone import commands
+from rclone_jupyter.rclone.listing import read_listing
 from rclone_jupyter.rclone.retry import RetryPolicy, retrying
 from rclone_jupyter.rclone.runner import EXIT_DIR_NOT_FOUND, Rclone, RunResult
 from rclone_jupyter.state import FileLock
@@ -155,12 +156,13 @@ class RcloneStore:
         with `missing_ok=False` an RcloneError (`missing` says so)."""
         if not folder:
             try:
-                run = self.run(commands.snapshot(self.remote.path()), "listing the bucket folder", quiet=True)
+                run = self.run(commands.snapshot(self.remote.path()), "listing the bucket folder", quiet=True,
+                               parse=read_listing)
             except RcloneError as exc:
                 if missing_ok and missing(exc):
                     return {}
                 raise
-            return {e["Path"]: entry_version(e) for e in json.loads(run.output or "[]")}
+            return run.parsed
         answer = self.rc(commands.list_folder(self.remote.path(), folder), "checking the bucket")
         # operations/list names each entry from the bucket folder's root, `folder/` included.
         return {e["Path"]: entry_version(e) for e in answer.get("list") or [] if not e.get("IsDir")}

@@ -22,7 +22,7 @@ def rclone_runs_logged(caplog):
 
 
 def argvs(caplog) -> list[str]:
-    """The rclone commands run so far, as the runner logs each one ("running rclone lsjson (...)")."""
+    """The rclone commands run so far, as the runner logs each one ("running rclone lsf (...)")."""
     return [r.args[0] for r in caplog.records if r.name == "rclone_jupyter.rclone.runner"
             and r.msg.startswith("running rclone")]
 
@@ -67,7 +67,7 @@ def test_restore_keeps_a_newer_local_file_and_runs_a_listing_and_one_copy(s3, tm
     assert (engine.data_dir / "b.txt").read_bytes() == b"only in bucket"
     assert not engine.remote_was_empty  # a.txt was compared, b.txt copied
     # The happy path: one LIST-only listing (the baseline's bucket side, the totals) and the copy.
-    assert argvs(caplog) == ["lsjson", "copy"]
+    assert argvs(caplog) == ["lsf", "copy"]
 
 
 def test_missing_bucket_is_the_clear_error(s3, tmp_path):
