@@ -255,6 +255,7 @@ class RealFolders:
 # What any name that unrepresentable refuses has (a name without it is fine: every reconcile asks of every
 # object): an empty, '.' or '..' part (fullwidth dots too), a NUL, or a part long enough to be over 255 bytes.
 _MAYBE_UNREPRESENTABLE = re.compile("(?:^|/)(?:\\.{1,2}|\uff0e{1,2})?(?:/|$)|\x00|[^/]{64}")
+maybe_unrepresentable = _MAYBE_UNREPRESENTABLE.search  # (a match: ask unrepresentable; none: it is fine)
 
 
 def unrepresentable(key: str) -> str | None:
