@@ -76,6 +76,7 @@ class RemoteSyncer(threading.Thread):
         self.board = board
         self.clock = clock
         self.changes = changes
+        self._root = str(engine.data_dir)
         self._shown = ShownPending(changes)
         self.debouncer = Debouncer(timing.quiet_period, timing.max_delay, clock)
         self._cond = threading.Condition()
@@ -247,7 +248,7 @@ class RemoteSyncer(threading.Thread):
         if self.engine.large is None:
             return False  # bisync mode: every change goes through its bisync run
         try:
-            st = os.lstat(self.engine.data_dir / rel)
+            st = os.lstat(os.path.join(self._root, rel))  # as text: a Path per queued path cost more than the lstat
         except OSError:
             return False
         return stat.S_ISREG(st.st_mode) and is_large(st.st_size)

@@ -26,7 +26,7 @@ from rclone_jupyter.model.baseline import Baseline
 from rclone_jupyter.model.conflict_plan import Winner
 from rclone_jupyter.model.known import (LINK_SUFFIX, RealFolders, Version, encode_name, key_and_version, keys_for,
                                         local_name, local_version, not_an_object, shown, under_link, unsaveable)
-from rclone_jupyter.model.manifest import file_mode
+from rclone_jupyter.model.manifest import file_mode, permissions
 from rclone_jupyter.model.to_come import ToCome
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class PushPlan:
     deletes: push_plan.DeletePlan
     folders: set[str]
     theirs: dict[str, Version] = dataclasses.field(default_factory=dict)  # the bucket's versions it asked for
+    # The modes (manifest.permissions) of the names it saw by path, from the same look as their versions.
+    modes: dict[str, int | None] = dataclasses.field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The plan as a person reads it (`sync --once --dry-run`)."""
@@ -128,7 +130,8 @@ class Pusher:
         """Look at the data folder, the baseline and the bucket for these paths, and decide what to do. Changes
         nothing (a HEAD or a LIST is all it sends)."""
         real = RealFolders(self.data_dir)  # one look at each folder on the way, for every name of this push
-        local, deletes, folders = self._split(paths, real)
+        modes: dict[str, int | None] = {}
+        local, deletes, folders = self._split(paths, real, modes)
         checked = push_plan.to_check(local, self.baseline)
         refused: dict[str, str] = {}
         theirs = self.bucket.versions(checked, self.baseline, refused=refused.update) if checked else {}
@@ -149,7 +152,7 @@ class Pusher:
         doomed = sorted(self.known_under(deletes))
         theirs_doomed = self.bucket.versions(doomed, self.baseline) if doomed else {}
         delete = push_plan.plan_deletes(doomed, self.transfers.known_with_own({}, theirs_doomed), theirs_doomed)
-        return PushPlan(local, len(local) - len(checked), upload, delete, folders, theirs)
+        return PushPlan(local, len(local) - len(checked), upload, delete, folders, theirs, modes)
 
     def push_paths(self, paths: Iterable[str]) -> PushResult:
         started = time.monotonic()
@@ -169,7 +172,8 @@ class Pusher:
         self.to_come.claim(local)
         real = RealFolders(self.data_dir)
         for key in local:  # a chmod alone (no new content) changes only the manifest
-            self.manifest.manifest.note(key, file_mode(self.data_dir, key, real))
+            mode = plan.modes[key] if key in plan.modes else file_mode(self.data_dir, key, real)
+            self.manifest.manifest.note(key, mode)
         for key, version in plan.uploads.record.items():
             # Already there as it is here: our own upload that landed in a run that failed later.
             self.baseline.record(key, version)
@@ -278,17 +282,18 @@ class Pusher:
                 for name in [f for f in manifest.folders if f.startswith(prefix)]:
                     manifest.keep_folder(name, False)
 
-    def _split(self, paths: Iterable[str], real: RealFolders
+    def _split(self, paths: Iterable[str], real: RealFolders, modes: dict[str, int | None]
                ) -> tuple[dict[str, Version | None], list[str], set[str]]:
         """Split changed paths into objects to upload with their versions here (folders expanded), paths
-        confirmed absent locally, and folders whose marker may need to be made or removed."""
+        confirmed absent locally, and folders whose marker may need to be made or removed. `modes` gets the
+        mode (manifest.permissions) of each object looked at by its path."""
         uploads: dict[str, Version | None] = {}
         deletes: list[str] = []
         folders: set[str] = set()
         walked: list[str] = []
+        root = str(self.data_dir)  # joined as text: a Path object per path of a burst cost more than its lstat
         for rel in sorted(paths):
-            full = self.data_dir / rel
-            if why := not_an_object(self.data_dir, rel):  # never an object: listed as not saved while it is here
+            if why := not_an_object(root, rel):  # never an object: listed as not saved while it is here
                 self.cannot_save(rel, why)
                 continue
             if unsaveable(rel):  # gone
@@ -298,11 +303,14 @@ class Pusher:
                 # A folder on the way became a link (or a file): what is there now is outside the data folder.
                 deletes.append(rel)
                 continue
-            found = key_and_version(self.data_dir, rel)  # the folders on the way are real (above)
+            found = key_and_version(root, rel)  # the folders on the way are real (above)
             if found is not None:
-                uploads[found[0]] = found[1]
+                uploads[found.key] = found.version
+                modes[found.key] = permissions(found.st_mode)
                 deletes.append(rel)  # the other kind of the same name (a file replaced by a link, or back)
-            elif full.is_dir() and not full.is_symlink():
+                continue
+            full = self.data_dir / rel
+            if full.is_dir() and not full.is_symlink():
                 walked.append(rel)
                 # Known files under a folder of this name that are gone now (a folder replaced or moved): the
                 # push expands this with known_under, which keeps only objects absent here.

@@ -102,10 +102,10 @@ class Transfers:
                             failed.append(key)
                             self.cut_short({key: local[key]})  # what the failed call sent may have landed
                         else:
-                            self._landed([key], local)
+                            self._landed([key], local, view)
                     errors.append(str(exc))
                     continue
-            self._landed(sent, local)
+                self._landed(sent, local, view)
         if failed:
             raise PartlyPushed(f"push failed for {len(failed)} of {len(keys)} file(s) (e.g. "
                                f"{', '.join(repr(local_name(k)) for k in failed[:3])}): {'; '.join(errors)}",
@@ -165,19 +165,28 @@ class Transfers:
                 rest.append(key)
         return rest
 
-    def _landed(self, keys: list[str], local: Mapping[str, Version | None]) -> None:
+    def _landed(self, keys: list[str], local: Mapping[str, Version | None], view: UploadView) -> None:
         """These uploads landed: know each as uploaded."""
         # A file written to while it was uploaded: the version that landed is not the one we listed, and
         # recording ours would make the next push see a change 'in the bucket' (a false conflict). Ask the
-        # bucket what landed for those files only.
+        # bucket what landed for those files only. A file is looked at through the descriptor rclone read (one
+        # fstat); a link, which the view copied, by its path.
         real = RealFolders(self.data_dir)
-        moved = [key for key in keys if not same(local_version(self.data_dir, key, folders=real), local[key])]
+
+        def now(key: str) -> Version | None:
+            version = view.version(key)
+            return version if version is not None else local_version(self.data_dir, key, folders=real)
+
+        moved = [key for key in keys if not same(now(key), local[key])]
         landed = self.bucket.versions(moved, self.baseline) if moved else {}
+        moved_set = set(moved)
+        recorded = []
         for key in keys:
-            version = landed.get(key) if key in moved else local[key]
+            version = landed.get(key) if key in moved_set else local[key]
             if version is not None:
                 self.baseline.record(key, version)
-                self.settled([key])
+                recorded.append(key)
+        self.settled(recorded)
 
     def cut_short(self, before: Mapping[str, Version | None]) -> None:
         """Uploads of these files were cut short (the file changed while rclone read it, a newer version

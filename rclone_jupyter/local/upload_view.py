@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rclone_jupyter import pid_dirs
-from rclone_jupyter.model.known import LINK_SUFFIX, local_name
+from rclone_jupyter.model.known import LINK_SUFFIX, Version, local_name
 
 # The most files one view holds open at once; a larger push is sent in several views, one after another.
 MOST_FILES = 4096
@@ -153,12 +153,17 @@ class UploadView:
         self.links: list[str] = []  # object names of links (copied as links)
         self.refused: list[str] = []
         self._private = _identities(private)
-        self._fds: list[int] = []
+        self._fds: dict[str, int] = {}  # object name of a regular file -> its descriptor
         self._folders: dict[str, int] = {}  # data folder path -> descriptor of that folder
+        self._made: dict[str, None] = {}  # the view's folders ("" itself), each made once, in the order made
+        self._fd_prefix = f"/proc/{os.getpid()}/fd/"
         self.path: Path | None = None
+        self._root = ""  # self.path as text: a view is one link per file (no Path object per file)
 
     def open(self) -> UploadView:
         self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=views_home.folder(self.parent)))
+        self._root = str(self.path)
+        self._made = {"": None}
         return self
 
     def __enter__(self) -> UploadView:
@@ -169,13 +174,32 @@ class UploadView:
 
     def close(self) -> None:
         """Close every descriptor and remove the folder (the upload that read it is over)."""
-        for fd in [*self._fds, *self._folders.values()]:
+        for fd in [*self._fds.values(), *self._folders.values()]:
             os.close(fd)
         self._fds.clear()
         self._folders.clear()
         if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._remove()
             self.path = None
+
+    def _remove(self) -> None:
+        """Remove the view: the links it made and its folders, deepest first (no listing of what is known)."""
+        try:
+            for key in [*self.files, *self.links]:
+                os.unlink(os.path.join(self._root, local_name(key)))
+            for folder in reversed(self._made):
+                os.rmdir(os.path.join(self._root, folder) if folder else self._root)
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)  # what was not made as told: removed whatever it is
+
+    def version(self, key: str) -> Version | None:
+        """The version now of the file opened for `key` (it may have been written to while it was read), or
+        None if `key` is no regular file of the view."""
+        fd = self._fds.get(key)
+        if fd is None:
+            return None
+        st = os.fstat(fd)
+        return Version(st.st_size, st.st_mtime_ns)
 
     def add(self, key: str) -> bool:
         """Put the data folder's object `key` in the view: True if it is there, a regular file or a link
@@ -201,17 +225,22 @@ class UploadView:
             os.close(fd)
             self.refused.append(key)
             raise Refused(rel)
-        self._fds.append(fd)
-        self._link(rel, f"/proc/{os.getpid()}/fd/{fd}")
+        self._fds[key] = fd
+        try:
+            self._link(folder, rel, self._fd_prefix + str(fd))
+        except OSError:
+            del self._fds[key]
+            os.close(fd)
+            raise
         self.files.append(key)
         return True
 
-    def _link(self, rel: str, target: str) -> Path:
-        """Make the view's link `rel` to `target` (its folders first); return its path."""
-        assert self.path is not None
-        name = self.path / rel
+    def _link(self, folder: str, rel: str, target: str) -> str:
+        """Make the view's link `rel` (in its `folder`) to `target`, the folders first; return its path."""
+        name = os.path.join(self._root, rel)
         try:
-            name.parent.mkdir(parents=True, exist_ok=True)
+            if folder not in self._made:
+                self._make_folders(folder)
             os.symlink(target, name)
         except OSError as exc:
             if exc.errno in _FULL:
@@ -219,11 +248,19 @@ class UploadView:
             raise
         return name
 
+    def _make_folders(self, folder: str) -> None:
+        """Make the view's `folder` and those on its way not made yet."""
+        parent = folder.rpartition("/")[0]
+        if parent not in self._made:
+            self._make_folders(parent)
+        os.mkdir(os.path.join(self._root, folder))
+        self._made[folder] = None
+
     def _add_link(self, key: str, rel: str, name: str, dir_fd: int) -> bool:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         if not stat.S_ISLNK(st.st_mode):
             return False
-        target = self._link(rel, os.readlink(name, dir_fd=dir_fd))
+        target = self._link(rel.rpartition("/")[0], rel, os.readlink(name, dir_fd=dir_fd))
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         self.links.append(key)
         return True

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileAttribEvent, FileClosedEvent,
@@ -19,8 +19,12 @@ from watchdog.observers.polling import PollingEmitter
 
 try:  # Linux: watch the watch budget (below); elsewhere watchdog's default observer, as before
     from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
-    from watchdog.observers.inotify_c import InotifyFD
+    from watchdog.observers.inotify_c import DEFAULT_EVENT_BUFFER_SIZE, InotifyConstants, InotifyEvent, InotifyFD
     from watchdog.observers.inotify_move_event_grouper import PathedInotifyEvent
+
+    # A file's own content events (latest_only).
+    _CONTENT = (InotifyConstants.IN_CREATE | InotifyConstants.IN_MODIFY | InotifyConstants.IN_ATTRIB
+                | InotifyConstants.IN_CLOSE_WRITE)
 except ImportError:  # pragma: no cover - not Linux
     InotifyObserver = None
 
@@ -144,17 +148,57 @@ def more_folders_than(root: Path, limit: int) -> bool:
     return False
 
 
+# After a read of the inotify descriptor, the reader waits this long before the next one: a burst's events
+# then come many files at a time (one wake-up, one read, one parse), and a file's several events of one read are
+# told once (latest_only). The first event after a quiet moment is read at once; the kernel's queue
+# (fs.inotify.max_queued_events, 16,384 by default) holds far more than a burst writes meanwhile.
+GATHER = 0.005
+
+
+def latest_only(events: Iterable[tuple[int, int, int, bytes]]) -> list[tuple[int, int, int, bytes]]:
+    """The events of one read as (watch, mask, cookie, name), less each that a later one about the same file in
+    the same folder makes redundant: the handler is told a path and whether it is finished, and the last of a
+    file's events says both (created, written, closed: closed). Only a file's own content events (create,
+    modify, attrib, close after writing) are dropped, and never across any other event (a folder's, a move, a
+    delete, a watch removed, an overflow), which may change what a folder's watch names."""
+    kept: list = []
+    latest: dict[tuple[int, bytes], int] = {}  # (watch, name) -> the index of its last event kept
+    for event in events:
+        wd, mask, _cookie, name = event
+        if mask & ~_CONTENT:
+            latest.clear()
+        else:
+            earlier = latest.get((wd, name))
+            if earlier is not None:
+                kept[earlier] = None
+            latest[wd, name] = len(kept)
+        kept.append(event)
+    return [event for event in kept if event is not None]
+
+
 if InotifyObserver is not None:
     class _BudgetFD(InotifyFD):
         """watchdog's inotify descriptor, telling `on_full` when a watch cannot be added, and `on_overflow`
         when the kernel's event queue overflowed. watchdog itself ignores the first for folders below the
         root, and after the second rebuilds its watches without a word: either way the changes would never be
-        seen."""
+        seen. Its events are read a burst at a time, on one thread (run)."""
 
         def __init__(self, on_full: Callable[[bytes], None], on_overflow: Callable[[], None]):
             super().__init__()
             self.on_full = on_full
             self.on_overflow = on_overflow
+
+        def run(self) -> None:
+            """Read and handle the events on this thread, as watchdog 7.1.0 does (7.1.1 hands each read to a
+            second thread, which cost a wake-up of each thread per few events in a burst), GATHER apart."""
+            while self.should_keep_running() and not self._closed:
+                read = self._read_event_buffer(DEFAULT_EVENT_BUFFER_SIZE)
+                if not read:
+                    continue
+                for wd, mask, cookie, name in latest_only(InotifyFD._parse_event_buffer(read)):
+                    if wd != -1 or mask & InotifyConstants.IN_Q_OVERFLOW:  # as watchdog's read_events keeps them
+                        self.handle_event(InotifyEvent(wd, mask, cookie, name))
+                time.sleep(GATHER)
 
         def handle_event(self, event) -> None:
             super().handle_event(event)

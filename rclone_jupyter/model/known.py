@@ -145,9 +145,18 @@ def key_of(root: Path, rel: str) -> str | None:
     return found[0] if found is not None else None
 
 
-def key_and_version(root: Path, rel: str) -> tuple[str, Version] | None:
+class Found(NamedTuple):
+    """A data folder path as one lstat saw it: its object name, its version, and its st_mode."""
+
+    key: str
+    version: Version
+    st_mode: int
+
+
+def key_and_version(root: Path | str, rel: str) -> Found | None:
     """`key_of` and that object's `local_version` from one look at the path (a burst of new files is looked at
-    once per file, not twice). The folders on the way are the caller's to check (RealFolders, or a walk)."""
+    once per file, not twice), and the mode that look saw. The folders on the way are the caller's to check
+    (RealFolders, or a walk)."""
     path = os.path.join(root, rel)
     try:
         st = os.lstat(path)
@@ -158,9 +167,9 @@ def key_and_version(root: Path, rel: str) -> tuple[str, Version] | None:
             target = os.readlink(path)
         except OSError:  # gone, or no longer a link, since the lstat (ENOENT, EINVAL)
             return None
-        return encode_name(rel) + LINK_SUFFIX, Version(len(os.fsencode(target)), st.st_mtime_ns)
+        return Found(encode_name(rel) + LINK_SUFFIX, Version(len(os.fsencode(target)), st.st_mtime_ns), st.st_mode)
     if stat.S_ISREG(st.st_mode) and not rel.endswith(LINK_SUFFIX):  # that name is a link's (not_an_object)
-        return encode_name(rel), Version(st.st_size, st.st_mtime_ns)
+        return Found(encode_name(rel), Version(st.st_size, st.st_mtime_ns), st.st_mode)
     return None
 
 

@@ -61,7 +61,12 @@ def file_mode(root: Path, key: str, folders: RealFolders | None = None) -> int |
         st = os.lstat(os.path.join(root, local_name(key)))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return st.st_mode & PERMISSIONS if stat.S_ISREG(st.st_mode) else None
+    return permissions(st.st_mode)
+
+
+def permissions(st_mode: int) -> int | None:
+    """The mode the manifest keeps of what an lstat saw: a regular file's permission bits, else None."""
+    return st_mode & PERMISSIONS if stat.S_ISREG(st_mode) else None
 
 
 class Manifest:

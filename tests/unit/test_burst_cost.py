@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 import rclone_jupyter.daemon.status as status
 import rclone_jupyter.model.changes as changes_module
 from rclone_jupyter.daemon.status import StatusBoard
@@ -203,3 +205,21 @@ def test_with_two_remotes_the_status_counts_their_union():
                             {"s3": ShownPending(shared), "gcs": ShownPending(only_one)})
     assert out["pending"] == 3 and out["pending_paths"] == ["a", "b", "c"]
     assert out["remotes"]["s3"]["pending"] == 2 and out["remotes"]["gcs"]["pending_paths"] == ["b", "c"]
+
+
+def test_a_files_events_of_one_read_are_told_once_as_its_last_one_says_and_never_across_another_event():
+    inotify = pytest.importorskip("watchdog.observers.inotify_c").InotifyConstants
+    from rclone_jupyter.local.watcher import latest_only
+
+    create, modify, close = inotify.IN_CREATE, inotify.IN_MODIFY, inotify.IN_CLOSE_WRITE
+    folder = inotify.IN_CREATE | inotify.IN_ISDIR
+    a1, b1, a2 = (1, create, 0, b"a"), (1, create, 0, b"b"), (2, create, 0, b"a")  # a2: the same name elsewhere
+    burst = [a1, b1, (1, modify, 0, b"a"), a2, (1, modify, 0, b"b"), (1, close, 0, b"a"), (1, close, 0, b"b")]
+    assert latest_only(burst) == [a2, (1, close, 0, b"a"), (1, close, 0, b"b")]
+    # A folder's event, a delete, a move: what came before is kept, a watch may name another folder after it.
+    for between in [(1, folder, 0, b"d"), (1, inotify.IN_DELETE, 0, b"a"), (1, inotify.IN_MOVED_FROM, 7, b"a"),
+                    (1, inotify.IN_IGNORED, 0, b""), (-1, inotify.IN_Q_OVERFLOW, 0, b"")]:
+        events = [a1, (1, modify, 0, b"a"), between, (1, modify, 0, b"a"), (1, close, 0, b"a")]
+        assert latest_only(events) == [(1, modify, 0, b"a"), between, (1, close, 0, b"a")]
+    # Still open at the end of the read: its last event says so (a later read tells the close).
+    assert latest_only([a1, (1, modify, 0, b"a")]) == [(1, modify, 0, b"a")]
