@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -488,6 +489,11 @@ class TestRcd:
 
     started: list[TestRcd] = []
 
+    @staticmethod
+    def stop_all() -> None:
+        while TestRcd.started:
+            TestRcd.started.pop().stop()
+
     def __init__(self, env: dict[str, str]):
         self.port = free_port()
         self.proc = subprocess.Popen([RCLONE, "rcd", "--rc-addr", f"127.0.0.1:{self.port}", "--rc-no-auth"],
@@ -517,8 +523,10 @@ class RcloneCallError(AssertionError):
 @pytest.fixture(autouse=True)
 def stop_test_rcds():
     yield
-    while TestRcd.started:
-        TestRcd.started.pop().stop()
+    TestRcd.stop_all()
+
+
+atexit.register(TestRcd.stop_all)  # a Bucket used outside a test (a session fixture, a script) leaves none either
 
 
 def _not_there(exc: RcloneCallError) -> bool:
