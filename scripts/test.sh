@@ -8,7 +8,8 @@ set +e
 # pytest-xdist: three workers per core, each with its own servers, ports and temporary folders (tests/conftest.py).
 # Most of a test's time is waiting (throttled links, retries, debounce windows): the tests' wall times add up
 # to about 3.3 times their CPU. On 2 cores, one worker per core took 11:24, two 7:40 then 6:12 (as the tests'
-# CPU came down), three 4:19. worksteal evens out the long tests. Arguments after ours win
+# CPU came down), three 4:19; at 2050bab (791 tests) five workers 6:13, six 4:38-5:17, eight 5:32 (every worker
+# starts its own servers: eight cost 100 s more CPU than six). worksteal evens out the long tests. Arguments after ours win
 # (`scripts/test.sh -n 0` runs in one process).
 workers=$(( 3 * $(nproc) ))
 .venv/bin/python -m pytest -n "$workers" --dist worksteal "$@"
