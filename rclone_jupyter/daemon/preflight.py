@@ -42,7 +42,7 @@ from rclone_jupyter.local.tree import cannot_hold
 from rclone_jupyter.daemon.presence import FOLDER as NODES_FOLDER, FRESH_INTERVALS
 from rclone_jupyter.rclone.retry import RetryPolicy, retrying
 from rclone_jupyter.rclone.runner import Rclone
-from rclone_jupyter.rclone.store import missing
+from rclone_jupyter.rclone.store import missing, names_unchecked
 from rclone_jupyter.config.remotes import Remote
 from rclone_jupyter.config.settings import Settings, Timing
 from rclone_jupyter.daemon.status import Phase, StatusBoard
@@ -208,7 +208,7 @@ def _probe(rclone: Rclone, remote: Remote, scratch: Path) -> Check:
     local.write_text(f"rclone-jupyter pre-flight probe {token}\n")
     back = scratch / f"{remote.name}-read-back-{probe_name}"
     folder = remote.path(PROBE_FOLDER)
-    unchecked = remote.provider == "s3"  # no HEAD to find the object (a connection-string option of S3's)
+    unchecked = names_unchecked(remote)  # no HEAD to find the object
     delete = commands.probe_delete(folder, probe_name, unchecked=unchecked)
     steps = (("write", commands.probe_write(local, folder, probe_name)),
              ("read back", commands.probe_read(folder, probe_name, back, unchecked=unchecked)),

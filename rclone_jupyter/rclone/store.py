@@ -29,6 +29,12 @@ from rclone_jupyter.state import FileLock
 JOB_POLL = 0.2
 
 
+def names_unchecked(remote: Remote) -> bool:
+    """Whether this remote's objects are named through commands.unchecked_fs: S3 alone looks up each object it
+    reads, deletes or copies, and checks each copy, with requests of their own (copy_many, delete_files)."""
+    return remote.provider == s3.NAME
+
+
 def missing(exc: RcloneError) -> bool:
     """True if rclone said the folder (or the bucket) is not there: its exit code for a run, its error for an rc
     call (which has none)."""
@@ -251,9 +257,7 @@ class RcloneStore:
 
     @property
     def _s3(self) -> bool:
-        # S3 alone looks up each object it deletes or copies, and checks each copy, with requests of their own
-        # (commands.copy_many, delete_files).
-        return self.remote.provider == s3.NAME
+        return names_unchecked(self.remote)
 
     def start_upload(self, source: Path, name: str) -> RcloneJob:
         """Upload one (large) file from the upload view `source` (its link followed) as a background job;
