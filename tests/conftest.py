@@ -588,9 +588,9 @@ class Bucket:
                 self._rc("sync/copy", srcFs=self.remote.path(), dstFs=str(dest),
                          **({} if state else {"_filter": {"ExcludeRule": ["/.rclone-jupyter/**"]}}))
             except RcloneCallError as exc:
-                if not _not_there(exc) and attempt < 3:
-                    continue
-                if not _not_there(exc):
+                if not _not_there(exc):  # a missing folder is an empty one; anything else is tried again
+                    if attempt < 3:
+                        continue
                     raise
             return tree(dest)
 
